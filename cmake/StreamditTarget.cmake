@@ -1,0 +1,16 @@
+# Warnings are errors on our own code only; third-party headers are included as SYSTEM.
+function(streamdit_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror)
+endfunction()
+
+# Adds a GoogleTest executable and registers its tests with CTest.
+#   streamdit_test(NAME name SOURCES a.cc b.cc LIBS lib1 lib2 [LABELS l1 l2])
+function(streamdit_test)
+  cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${T_NAME} ${T_SOURCES})
+  streamdit_warnings(${T_NAME})
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main Threads::Threads)
+  target_compile_definitions(${T_NAME} PRIVATE
+    STREAMDIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}" STREAMDIT_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 120 PROPERTIES LABELS "${T_LABELS}")
+endfunction()

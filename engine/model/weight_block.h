@@ -1,0 +1,70 @@
+// Every model (FLUX transformer, T5, CLIP, VAE decoder) is a sequence of weight blocks executed in
+// order. A block's weights live in the host tier as StoredTensors; before the block computes, a
+// WeightProvider hands out its tensors in the compute dtype on the compute device. The provider is
+// the seam where residency and streaming plug in (engine/streaming/): the models never know
+// whether a block was resident or just copied into a slot.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "engine/checkpoint/checkpoint.h"
+#include "engine/tensor/stored_tensor.h"
+
+namespace streamdit {
+
+struct WeightBlock {
+  std::string name;  // e.g. "double_blocks.3"; unique within a model
+  // Tensor names relative to the block (e.g. "img_attn.qkv.weight") with their host copies.
+  std::vector<std::pair<std::string, StoredTensor>> tensors;
+
+  int64_t nbytes() const;
+  // Adds `checkpoint[prefix + name]` (zero-copy view) under `name`; checks the shape when given.
+  void AddFrom(const Checkpoint& checkpoint, const std::string& prefix, const std::string& name,
+               const std::vector<int64_t>& shape = {});
+  void Add(const std::string& name, StoredTensor tensor);
+};
+
+// The compute-ready tensors of one block.
+class BlockTensors {
+ public:
+  BlockTensors() = default;
+  explicit BlockTensors(std::unordered_map<std::string, torch::Tensor> tensors)
+      : tensors_(std::move(tensors)) {}
+  // Throws std::out_of_range naming the tensor when absent.
+  const torch::Tensor& operator[](const std::string& name) const;
+  bool has(const std::string& name) const { return tensors_.count(name) != 0; }
+
+ private:
+  std::unordered_map<std::string, torch::Tensor> tensors_;
+};
+
+// Hands out a block's tensors for the duration of its computation.
+class WeightProvider {
+ public:
+  virtual ~WeightProvider() = default;
+  virtual BlockTensors Acquire(const WeightBlock& block) = 0;
+  // Called when the block's computation is finished; its tensors may be reused afterwards.
+  virtual void Release(const WeightBlock& block) { (void)block; }
+};
+
+// Materializes every block from the host tier at each Acquire (no residency management): the
+// reference behaviour that streaming must reproduce bit for bit.
+class DirectWeightProvider : public WeightProvider {
+ public:
+  DirectWeightProvider(torch::ScalarType compute_dtype, torch::Device device = torch::kCPU)
+      : compute_dtype_(compute_dtype), device_(device) {}
+  BlockTensors Acquire(const WeightBlock& block) override;
+
+ private:
+  torch::ScalarType compute_dtype_;
+  torch::Device device_;
+};
+
+}  // namespace streamdit
