@@ -8,7 +8,8 @@
 
 namespace streamdit {
 
-// Value of every e4m3fn code: 1 sign, 4 exponent (bias 7), 3 mantissa; no infinities; 0x7F/0xFF NaN.
+// Value of every e4m3fn code: 1 sign, 4 exponent (bias 7), 3 mantissa; no infinities; 0x7F/0xFF
+// NaN.
 const std::array<float, 256>& Fp8E4M3Table();
 // Value of every e5m2 code: 1 sign, 5 exponent (bias 15), 2 mantissa; IEEE infinities and NaNs.
 const std::array<float, 256>& Fp8E5M2Table();
