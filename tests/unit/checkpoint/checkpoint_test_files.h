@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -70,6 +71,26 @@ std::optional<CheckpointError> CaptureCheckpointError(Action&& action) {
     return error;
   }
   return std::nullopt;
+}
+
+// Runs tests/reference/checkpoint_reference.py with Debian's python3 (which has numpy) and returns
+// its stdout; throws when it cannot start or exits non-zero. `args` must be shell-safe (scratch
+// paths and words).
+inline std::string RunCheckpointReference(const std::string& args) {
+  const std::string command = std::string("/usr/bin/python3 ") + STREAMDIT_SOURCE_DIR +
+                              "/tests/reference/checkpoint_reference.py " + args;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
+  std::string output;
+  char buffer[4096];
+  std::size_t count;
+  while ((count = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, count);
+  const int status = ::pclose(pipe);
+  if (status != 0) {
+    throw std::runtime_error("reference failed (status " + std::to_string(status) +
+                             "): " + command);
+  }
+  return output;
 }
 
 }  // namespace streamdit::testing_files
