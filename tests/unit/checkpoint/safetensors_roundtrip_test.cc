@@ -162,6 +162,42 @@ TEST(SafetensorsRoundTrip, DataRejectsATensorInfoFromAnotherFile) {
   EXPECT_THROW(one->Data(copy), std::invalid_argument);
 }
 
+std::string Hex(const std::vector<uint8_t>& bytes) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string text;
+  for (uint8_t byte : bytes) {
+    text.push_back(kDigits[byte >> 4]);
+    text.push_back(kDigits[byte & 15]);
+  }
+  return text.empty() ? "-" : text;
+}
+
+TEST(SafetensorsWriter, OutputReadsBackWithAnIndependentStrictReader) {
+  // The Python reader applies the reference library's rules (data contiguous from offset 0 to the
+  // end of the file), so files we write load in the wider ecosystem too.
+  ScratchDir dir;
+  const std::string path = dir.File("interop.safetensors");
+  SafetensorsWriter writer;
+  writer.SetMetadata("format", "pt");
+  std::string expected;
+  for (std::size_t i = 0; i < kAllDTypes.size(); ++i) {
+    const DType dtype = kAllDTypes[i];
+    const std::vector<int64_t> shape =
+        i % 3 == 0 ? std::vector<int64_t>{} : std::vector<int64_t>{2, static_cast<int64_t>(i)};
+    int64_t numel = 1;
+    for (int64_t dim : shape) numel *= dim;
+    const std::vector<uint8_t> bytes = RandomBytes(numel * DTypeSize(dtype), 100 + i);
+    const std::string name = "layer." + std::to_string(i);
+    writer.Add(name, dtype, shape, bytes.data(), bytes.size());
+    expected += name + " " + std::string(DTypeName(dtype)) + " " +
+                (shape.empty() ? "scalar" : "2," + std::to_string(i)) + " " + Hex(bytes) + "\n";
+  }
+  writer.Add("zero_sized", DType::kF32, {0}, nullptr, 0);
+  expected += "zero_sized F32 0 -\nmetadata format=pt\n";
+  writer.Write(path);
+  EXPECT_EQ(testing_files::RunCheckpointReference("inspect " + path), expected);
+}
+
 TEST(SafetensorsWriter, RejectsInconsistentAdds) {
   SafetensorsWriter writer;
   const float values[6] = {};
