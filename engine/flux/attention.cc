@@ -1,0 +1,58 @@
+#include "engine/flux/attention.h"
+
+#include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace streamdit {
+
+int64_t AttentionChunkRows(int64_t batch, int64_t heads, int64_t q_len, int64_t k_len,
+                           int64_t element_bytes, const AttentionOptions& options) {
+  // Scores are computed in float32 for the softmax, whatever the compute dtype.
+  const int64_t bytes_per_row = batch * heads * k_len * std::max<int64_t>(element_bytes, 4);
+  const int64_t rows =
+      std::max<int64_t>(1, options.max_score_bytes / std::max<int64_t>(1, bytes_per_row));
+  return std::min(rows, q_len);
+}
+
+torch::Tensor ChunkedAttention(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const AttentionOptions& options) {
+  const int64_t head_dim = q.size(-1);
+  const double scale = options.scale > 0 ? options.scale : 1.0 / std::sqrt(double(head_dim));
+#if TORCH_VERSION_MAJOR >= 2
+  if (options.allow_fused && !options.bias.defined() && !options.causal && !q.is_cpu() &&
+      std::abs(scale - 1.0 / std::sqrt(double(head_dim))) < 1e-12) {
+    return at::scaled_dot_product_attention(q, k, v);
+  }
+#endif
+  const int64_t q_len = q.size(2);
+  const int64_t k_len = k.size(2);
+  const int64_t rows =
+      AttentionChunkRows(q.size(0), q.size(1), q_len, k_len, q.element_size(), options);
+  torch::Tensor k_t = k.transpose(-2, -1);
+  torch::Tensor out = torch::empty_like(q);
+  for (int64_t start = 0; start < q_len; start += rows) {
+    const int64_t stop = std::min(q_len, start + rows);
+    torch::Tensor q_chunk = q.slice(2, start, stop);
+    torch::Tensor scores = at::matmul(q_chunk, k_t).to(torch::kFloat).mul_(scale);
+    if (options.bias.defined()) {
+      torch::Tensor bias = options.bias;
+      if (bias.size(-2) != 1) bias = bias.slice(-2, start, stop);
+      scores.add_(bias.to(torch::kFloat));
+    }
+    if (options.causal) {
+      // Row r (query start + r) may see keys 0..start + r.
+      torch::Tensor query_pos = torch::arange(start, stop, torch::kLong).unsqueeze(1);
+      torch::Tensor key_pos = torch::arange(k_len, torch::kLong).unsqueeze(0);
+      scores.masked_fill_(key_pos.gt(query_pos), -std::numeric_limits<float>::infinity());
+    }
+    torch::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
+    out.slice(2, start, stop).copy_(at::matmul(probs, v));
+  }
+  return out;
+}
+
+}  // namespace streamdit
