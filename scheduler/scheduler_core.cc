@@ -1,0 +1,536 @@
+#include "scheduler/scheduler_core.h"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <tuple>
+
+namespace streamdit {
+namespace {
+
+std::string Bytes(std::uint64_t bytes) { return std::to_string(bytes) + " bytes"; }
+
+std::string Seconds(Duration d) {
+  return std::to_string(static_cast<long long>(ToSeconds(d) * 1000.0)) + " ms";
+}
+
+}  // namespace
+
+SchedulerCore::SchedulerCore(SchedulerConfig config, std::vector<DeviceConfig> devices,
+                             const MemoryEstimator& estimator, SchedulerObserver* observer)
+    : config_(std::move(config)),
+      estimator_(estimator),
+      observer_(observer != nullptr ? observer : &null_observer_) {
+  if (devices.empty()) throw std::invalid_argument("devices: at least one device is required");
+  if (config_.max_batch_images < 1) throw std::invalid_argument("max_batch_images: must be >= 1");
+  if (config_.lookahead < 1) throw std::invalid_argument("lookahead: must be >= 1");
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    devices_.emplace_back(static_cast<int>(i), std::move(devices[i]));
+  }
+}
+
+int SchedulerCore::InternModel(const std::string& name) {
+  auto [it, inserted] = model_index_.try_emplace(name, static_cast<int>(model_names_.size()));
+  if (inserted) model_names_.push_back(name);
+  return it->second;
+}
+
+int SchedulerCore::InternBatchKey(const std::string& key) {
+  return batch_key_index_.try_emplace(key, static_cast<int>(batch_key_index_.size())).first->second;
+}
+
+std::uint64_t SchedulerCore::MaxHealthyBudget() const {
+  std::uint64_t largest = 0;
+  for (const DeviceState& device : devices_) {
+    if (device.healthy()) largest = std::max(largest, device.budget());
+  }
+  return largest;
+}
+
+Status SchedulerCore::Submit(const JobRequest& request, TimePoint now, JobId* id) {
+  auto reject = [&](Status status) {
+    observer_->OnRejected(request, status);
+    return status;
+  };
+  if (draining_) {
+    return reject(Status(ErrorCode::kUnavailable, StatusReason::kDraining,
+                         "the scheduler is draining and accepts no new jobs"));
+  }
+  const JobShape& shape = request.shape;
+  auto invalid = [&](const std::string& field, const std::string& limit) {
+    return reject(Status(ErrorCode::kInvalidArgument, field + ": " + limit));
+  };
+  if (shape.model.empty()) return invalid("model", "must not be empty");
+  if (shape.width <= 0) return invalid("width", "must be > 0");
+  if (shape.height <= 0) return invalid("height", "must be > 0");
+  if (shape.steps <= 0) return invalid("steps", "must be > 0");
+  if (shape.batch <= 0) return invalid("batch", "must be > 0");
+  int priority = static_cast<int>(request.priority);
+  if (priority < 0 || priority >= kPriorityClasses) {
+    return invalid("priority", "must be in [0, " + std::to_string(kPriorityClasses) + ")");
+  }
+
+  MemoryDemand base;
+  Status estimated = estimator_.Estimate(shape, &base);
+  if (!estimated.ok()) return reject(estimated);
+  std::string memory_key = MemoryKey(shape);
+  std::uint64_t minimum = corrections_.Apply(memory_key, base.working_bytes);
+  std::uint64_t largest = MaxHealthyBudget();
+  if (largest == 0) {
+    return reject(Status(ErrorCode::kUnavailable, StatusReason::kNoHealthyDevice,
+                         "no healthy device is left"));
+  }
+  if (minimum > largest) {
+    return reject(Status(ErrorCode::kResourceExhausted, StatusReason::kNeverFits,
+                         "the job needs at least " + Bytes(minimum) +
+                             " (all weights streamed) but the largest device budget is " +
+                             Bytes(largest)));
+  }
+  if (queue_.CountIn(request.priority) >= config_.queue_capacity_per_priority) {
+    return reject(Status(ErrorCode::kResourceExhausted, StatusReason::kQueueFull,
+                         "the queue of priority class " + std::to_string(priority) + " is full (" +
+                             std::to_string(config_.queue_capacity_per_priority) + " jobs)"));
+  }
+
+  JobRecord job;
+  job.id = next_job_id_++;
+  job.request = request;
+  job.model = InternModel(shape.model);
+  job.batch_key = InternBatchKey(BatchKey(shape));
+  job.memory_key = std::move(memory_key);
+  job.base = base;
+  job.submitted = now;
+  Duration head_start = config_.strict_fifo ? Duration::zero() : config_.aging_step * priority;
+  job.rank = (now - head_start).time_since_epoch().count();
+  if (request.deadline) deadlines_.emplace(*request.deadline, job.id);
+  queue_.Push(QueueEntry(job), job.batch_key, request.priority);
+  *id = job.id;
+  jobs_.emplace(job.id, std::move(job));
+  observer_->OnAdmitted(*id, request);
+  observer_->OnQueueDepth(queue_.size());
+  return Status::Ok();
+}
+
+bool SchedulerCore::Cancel(JobId id, TimePoint now) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return false;
+  JobRecord& job = it->second;
+  if (job.state == JobState::kQueued) {
+    RemoveFromQueue(job);
+    EndJob(id, Status(ErrorCode::kCancelled, "cancelled while queued"), now);
+  } else {
+    EndRunningMember(job, Status(ErrorCode::kCancelled, "cancelled while running"), now);
+  }
+  return true;
+}
+
+void SchedulerCore::RemoveFromQueue(JobRecord& job) {
+  queue_.Remove(QueueEntry(job), job.batch_key, job.request.priority);
+  observer_->OnQueueDepth(queue_.size());
+}
+
+void SchedulerCore::Requeue(JobRecord& job) {
+  job.state = JobState::kQueued;
+  job.launch = 0;
+  queue_.Push(QueueEntry(job), job.batch_key, job.request.priority);
+  observer_->OnQueueDepth(queue_.size());
+}
+
+void SchedulerCore::EndJob(JobId id, Status status, TimePoint now) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) throw std::logic_error("ending an unknown job");
+  const JobRecord& job = it->second;
+  if (job.request.deadline) deadlines_.erase({*job.request.deadline, id});
+  if (reservation_ && reservation_->job == id) ClearHeadReservation();
+  observer_->OnJobEnded(id, status, now - job.submitted);
+  outbox_.ends.push_back(JobEnd{id, std::move(status)});
+  jobs_.erase(it);
+}
+
+void SchedulerCore::EndRunningMember(JobRecord& job, Status status, TimePoint now) {
+  LaunchRecord& launch = launches_.at(job.launch);
+  launch.live.erase(std::find(launch.live.begin(), launch.live.end(), job.id));
+  if (launch.live.empty() && !launch.stop_requested) {
+    launch.stop_requested = true;
+    outbox_.stops.push_back(launch.launch.id);
+  }
+  EndJob(job.id, std::move(status), now);
+}
+
+void SchedulerCore::ExpireDeadlines(TimePoint now) {
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    JobRecord& job = jobs_.at(deadlines_.begin()->second);
+    if (job.state == JobState::kQueued) {
+      RemoveFromQueue(job);
+      EndJob(job.id,
+             Status(ErrorCode::kDeadlineExceeded,
+                    "deadline passed after " + Seconds(now - job.submitted) + " in the queue"),
+             now);
+    } else {
+      EndRunningMember(job, Status(ErrorCode::kDeadlineExceeded, "deadline passed while running"),
+                       now);
+    }
+  }
+}
+
+std::uint64_t SchedulerCore::MinBytes(JobRecord& job) {
+  if (job.corrected_version != corrections_.version()) {
+    job.corrected_working = corrections_.Apply(job.memory_key, job.base.working_bytes);
+    job.corrected_version = corrections_.version();
+  }
+  return job.corrected_working;
+}
+
+bool SchedulerCore::FitsWith(const Placement& placement, std::uint64_t working,
+                             std::uint64_t weights) const {
+  if (placement.mode == WeightMode::kLoad) return weights + working <= placement.available;
+  return working <= placement.available;
+}
+
+std::uint64_t SchedulerCore::Reservation(const Placement& placement, std::uint64_t working,
+                                         std::uint64_t weights, double residency_cap) const {
+  if (placement.mode != WeightMode::kStreamed) return working;
+  // A streamed launch gets as much of the device as is useful: every resident byte is a byte it
+  // does not copy in every step.
+  auto keepable = static_cast<std::uint64_t>(static_cast<double>(weights) * residency_cap);
+  return std::min(placement.available, working + keepable);
+}
+
+std::optional<SchedulerCore::Placement> SchedulerCore::FindPlacement(JobRecord& job) {
+  const std::uint64_t working = MinBytes(job);
+  const std::uint64_t weights = job.base.weight_bytes;
+  std::optional<Placement> best;
+  // Lexicographic: weight mode (shared < load < streamed), whether idle models must be evicted,
+  // then the room left unused (best fit) or, when streaming, the reservation (larger is better).
+  std::tuple<int, int, std::uint64_t> best_score{};
+  for (const DeviceState& device : devices_) {
+    if (!device.healthy()) continue;
+    if (reservation_ && reservation_->device == device.index() && reservation_->job != job.id) {
+      continue;
+    }
+    const std::uint64_t available = device.AvailableFor(job.model);
+    if (working > available) continue;
+    Placement placement{device.index(), WeightMode::kStreamed, available};
+    std::uint64_t needed = working;
+    if (device.FindResident(job.model) != nullptr) {
+      placement.mode = WeightMode::kShared;
+    } else if (weights + working <= available) {
+      placement.mode = WeightMode::kLoad;
+      needed = weights + working;
+    }
+    if (config_.placement == PlacementPolicy::kFirstFit) return placement;
+    std::tuple<int, int, std::uint64_t> score;
+    if (placement.mode == WeightMode::kStreamed) {
+      std::uint64_t reservation = Reservation(placement, working, weights, job.residency_cap);
+      score = {2, reservation > device.free() ? 1 : 0,
+               std::numeric_limits<std::uint64_t>::max() - reservation};
+    } else {
+      score = {placement.mode == WeightMode::kShared ? 0 : 1, needed > device.free() ? 1 : 0,
+               available - needed};
+    }
+    if (!best || score < best_score) {
+      best = placement;
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint now) {
+  std::vector<JobId> members{head.id};
+  JobShape shape = head.request.shape;
+  std::uint64_t working = MinBytes(head);
+  std::string memory_key = head.memory_key;
+  std::uint64_t base_working = head.base.working_bytes;
+  double residency_cap = head.residency_cap;
+  int attempt = head.oom_retries + head.failure_retries;
+  const std::uint64_t weights = head.base.weight_bytes;
+
+  // Batching: compatible queued jobs ride along, in rank order, while the batch's corrected
+  // estimate still fits the chosen device.
+  const JobQueue::Ordered* compatible = queue_.WithBatchKey(head.batch_key);
+  if (config_.max_batch_images > 1 && compatible != nullptr) {
+    for (const JobQueue::Entry& entry : *compatible) {
+      if (shape.batch >= config_.max_batch_images) break;
+      if (entry.id == head.id) continue;
+      const JobRecord& candidate = jobs_.at(entry.id);
+      JobShape trial = shape;
+      trial.batch += candidate.request.shape.batch;
+      if (trial.batch > config_.max_batch_images) continue;
+      MemoryDemand demand;
+      if (!estimator_.Estimate(trial, &demand).ok()) continue;
+      std::string trial_key = MemoryKey(trial);
+      std::uint64_t trial_working = corrections_.Apply(trial_key, demand.working_bytes);
+      if (!FitsWith(placement, trial_working, weights)) continue;
+      members.push_back(candidate.id);
+      shape = std::move(trial);
+      working = trial_working;
+      memory_key = std::move(trial_key);
+      base_working = demand.working_bytes;
+      residency_cap = std::min(residency_cap, candidate.residency_cap);
+      attempt = std::max(attempt, candidate.oom_retries + candidate.failure_retries);
+    }
+  }
+
+  DeviceState& device = devices_[placement.device];
+  const std::uint64_t reservation = Reservation(placement, working, weights, residency_cap);
+  const bool loads = placement.mode == WeightMode::kLoad;
+  Launch launch;
+  launch.id = next_launch_id_++;
+  launch.device = placement.device;
+  launch.mode = placement.mode;
+  launch.model_bytes = weights;
+  launch.budget_bytes = reservation;
+  launch.predicted_working_bytes = working;
+  launch.attempt = attempt;
+  int keep = placement.mode == WeightMode::kShared ? head.model : -1;
+  for (const auto& [model, bytes] :
+       device.EvictUntilFree(reservation + (loads ? weights : 0), keep)) {
+    launch.evict.push_back(model_names_[model]);
+    observer_->OnModelEvicted(device.index(), model_names_[model], bytes);
+  }
+  device.StartLaunch(head.model, reservation, placement.mode == WeightMode::kShared, loads,
+                     weights);
+  if (loads) observer_->OnModelLoaded(device.index(), model_names_[head.model], weights);
+
+  Duration longest_wait = Duration::zero();
+  for (JobId id : members) {
+    JobRecord& member = jobs_.at(id);
+    queue_.Remove(QueueEntry(member), member.batch_key, member.request.priority);
+    member.state = JobState::kRunning;
+    member.launch = launch.id;
+    longest_wait = std::max(longest_wait, now - member.submitted);
+  }
+  launch.shape = std::move(shape);
+  launch.jobs = members;
+  observer_->OnLaunchPlaced(launch, longest_wait);
+  observer_->OnQueueDepth(queue_.size());
+  ReportDevice(device);
+  LaunchRecord record{launch,       head.model,         std::move(memory_key),
+                      base_working, std::move(members), false};
+  outbox_.starts.push_back(std::move(launch));
+  launches_.emplace(record.launch.id, std::move(record));
+}
+
+void SchedulerCore::ClearHeadReservation() { reservation_.reset(); }
+
+bool SchedulerCore::UpdateHeadReservation(JobRecord* head, TimePoint now) {
+  std::optional<HeadReservation> before = reservation_;
+  if (config_.strict_fifo || head == nullptr || head->state != JobState::kQueued) {
+    ClearHeadReservation();
+  } else if (now - head->submitted < config_.head_reservation_after) {
+    // The head is young: no device is held back yet (a previous, displaced head loses its hold).
+    ClearHeadReservation();
+    next_reservation_check_ = head->submitted + config_.head_reservation_after;
+  } else {
+    const std::uint64_t minimum = MinBytes(*head);
+    bool keep = reservation_ && reservation_->job == head->id &&
+                devices_[reservation_->device].healthy() &&
+                devices_[reservation_->device].budget() >= minimum;
+    if (!keep) {
+      // Hold the device closest to fitting the head: it frees up soonest for it.
+      const DeviceState* chosen = nullptr;
+      for (const DeviceState& device : devices_) {
+        if (!device.healthy() || device.budget() < minimum) continue;
+        if (chosen == nullptr ||
+            device.AvailableFor(head->model) > chosen->AvailableFor(head->model)) {
+          chosen = &device;
+        }
+      }
+      if (chosen == nullptr) {
+        ClearHeadReservation();
+      } else {
+        reservation_ = HeadReservation{head->id, chosen->index()};
+        observer_->OnHeadReservation(head->id, chosen->index());
+      }
+    }
+  }
+  bool same =
+      before.has_value() == reservation_.has_value() &&
+      (!before || (before->job == reservation_->job && before->device == reservation_->device));
+  return !same;
+}
+
+void SchedulerCore::Dispatch(TimePoint now) {
+  ExpireDeadlines(now);
+  // A changed reservation can free a device for jobs skipped earlier in the same round, so the walk
+  // repeats until the reservation is stable (at most a few passes: each pass places or settles).
+  for (int pass = 0; pass < 4; ++pass) {
+    next_reservation_check_.reset();
+    const std::uint64_t largest = MaxHealthyBudget();
+    JobRecord* head = nullptr;
+    std::size_t examined = 0;
+    const JobQueue::Ordered& ordered = queue_.ordered();
+    auto it = ordered.begin();
+    while (it != ordered.end() && examined < config_.lookahead) {
+      const JobQueue::Entry entry = *it;
+      JobRecord& job = jobs_.at(entry.id);
+      if (MinBytes(job) > largest) {
+        // Devices turned unhealthy or the estimate grew: this job can no longer run anywhere.
+        Status status =
+            largest == 0
+                ? Status(ErrorCode::kUnavailable, StatusReason::kNoHealthyDevice,
+                         "no healthy device is left")
+                : Status(ErrorCode::kResourceExhausted, StatusReason::kNeverFits,
+                         "the job needs at least " + Bytes(MinBytes(job)) +
+                             " but the largest healthy device budget is " + Bytes(largest));
+        RemoveFromQueue(job);
+        EndJob(entry.id, std::move(status), now);
+        it = ordered.upper_bound(entry);
+        continue;
+      }
+      if (std::optional<Placement> placement = FindPlacement(job)) {
+        Place(job, *placement, now);
+        it = ordered.upper_bound(entry);
+        continue;
+      }
+      if (head == nullptr) head = &job;
+      ++examined;
+      if (config_.strict_fifo) break;  // head-of-line blocking: nothing overtakes the head
+      ++it;
+    }
+    if (!UpdateHeadReservation(head, now)) break;
+  }
+}
+
+void SchedulerCore::OnLaunchFinished(const LaunchResult& result, TimePoint now) {
+  auto found = launches_.find(result.id);
+  if (found == launches_.end()) return;  // a duplicate report; the first one counted
+  LaunchRecord record = std::move(found->second);
+  launches_.erase(found);
+  const Launch& launch = record.launch;
+  DeviceState& device = devices_[launch.device];
+  device.EndLaunch(record.model, launch.budget_bytes, launch.mode != WeightMode::kStreamed,
+                   ++sequence_);
+  ReportDevice(device);
+  if (result.working_peak_bytes > 0) {
+    observer_->OnPeakMeasured(model_names_[record.model], launch.predicted_working_bytes,
+                              result.working_peak_bytes);
+  }
+
+  LaunchOutcome outcome = result.outcome;
+  if (outcome == LaunchOutcome::kStopped && !record.live.empty()) {
+    outcome = LaunchOutcome::kFailed;  // stopped without being asked: the executor gave up
+  }
+  switch (outcome) {
+    case LaunchOutcome::kSucceeded:
+      device.RecordSuccess();
+      corrections_.Observe(record.memory_key, record.base_working, result.working_peak_bytes);
+      for (JobId id : record.live) EndJob(id, Status::Ok(), now);
+      break;
+    case LaunchOutcome::kStopped:
+      break;  // every member had ended already
+    case LaunchOutcome::kOutOfMemory:
+      corrections_.GrowAfterOutOfMemory(record.memory_key, record.base_working,
+                                        result.working_peak_bytes, config_.oom_correction_growth);
+      for (JobId id : record.live) {
+        JobRecord& job = jobs_.at(id);
+        if (job.memory_key != record.memory_key) {
+          corrections_.GrowAfterOutOfMemory(job.memory_key, job.base.working_bytes, 0,
+                                            config_.oom_correction_growth);
+        }
+        if (++job.oom_retries > config_.max_oom_retries) {
+          EndJob(
+              id,
+              Status(ErrorCode::kInternal, StatusReason::kOutOfMemory,
+                     "out of memory " + std::to_string(job.oom_retries) + " times; last budget " +
+                         Bytes(launch.budget_bytes) + ", measured " + Bytes(result.peak_bytes)),
+              now);
+          continue;
+        }
+        // Re-plan with less resident: the grown estimate leaves more headroom for activations and a
+        // streamed launch keeps at most half as many weights as before.
+        job.residency_cap *= 0.5;
+        observer_->OnOutOfMemoryRetry(id, job.oom_retries);
+        Requeue(job);
+      }
+      break;
+    case LaunchOutcome::kFailed:
+      device.RecordFailure();
+      if (device.healthy() && device.consecutive_failures() >= config_.unhealthy_after_failures) {
+        MarkUnhealthy(device);
+      }
+      for (JobId id : record.live) {
+        JobRecord& job = jobs_.at(id);
+        if (++job.failure_retries > config_.max_failure_retries) {
+          EndJob(id,
+                 Status(ErrorCode::kInternal, StatusReason::kDeviceFailure,
+                        "failed " + std::to_string(job.failure_retries) + " times; last on " +
+                            device.config().name + ": " + result.message),
+                 now);
+          continue;
+        }
+        Requeue(job);
+      }
+      break;
+  }
+}
+
+void SchedulerCore::MarkUnhealthy(DeviceState& device) {
+  device.set_healthy(false);
+  if (reservation_ && reservation_->device == device.index()) ClearHeadReservation();
+  observer_->OnDeviceHealth(device.index(), false);
+}
+
+void SchedulerCore::SetDeviceHealthy(int index, bool healthy) {
+  DeviceState& device = devices_.at(index);
+  if (device.healthy() == healthy) return;
+  if (!healthy) {
+    MarkUnhealthy(device);
+    return;
+  }
+  device.set_healthy(true);
+  device.RecordSuccess();
+  observer_->OnDeviceHealth(index, true);
+}
+
+void SchedulerCore::EndAll(const Status& status, TimePoint now) {
+  std::vector<JobId> ids;
+  ids.reserve(jobs_.size());
+  for (const auto& [id, job] : jobs_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (JobId id : ids) {
+    JobRecord& job = jobs_.at(id);
+    if (job.state == JobState::kQueued) {
+      RemoveFromQueue(job);
+      EndJob(id, status, now);
+    } else {
+      EndRunningMember(job, status, now);
+    }
+  }
+}
+
+void SchedulerCore::ReportDevice(const DeviceState& device) {
+  observer_->OnDeviceMemory(device.index(), device.used(), device.budget());
+}
+
+std::optional<TimePoint> SchedulerCore::NextWakeup() const {
+  std::optional<TimePoint> next;
+  if (!deadlines_.empty()) next = deadlines_.begin()->first;
+  if (next_reservation_check_ && !queue_.empty() && (!next || *next_reservation_check_ < *next)) {
+    next = next_reservation_check_;
+  }
+  return next;
+}
+
+SchedulerOutbox SchedulerCore::TakeOutbox() {
+  SchedulerOutbox taken = std::move(outbox_);
+  outbox_ = SchedulerOutbox();
+  return taken;
+}
+
+std::optional<HeadReservation> SchedulerCore::head_reservation() const { return reservation_; }
+
+std::vector<QueuedJobView> SchedulerCore::QueueInRankOrder(std::size_t limit) const {
+  std::vector<QueuedJobView> views;
+  for (const JobQueue::Entry& entry : queue_.ordered()) {
+    if (views.size() >= limit) break;
+    const JobRecord& job = jobs_.at(entry.id);
+    views.push_back(QueuedJobView{job.id, job.model,
+                                  corrections_.Apply(job.memory_key, job.base.working_bytes),
+                                  job.base.weight_bytes, job.request.priority, job.submitted});
+  }
+  return views;
+}
+
+}  // namespace streamdit

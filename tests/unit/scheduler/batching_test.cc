@@ -1,0 +1,66 @@
+// Batching: queued jobs with the same model, size, steps and LoRA set run as one launch, up to the
+// configured number of images and only while the batch's estimate fits.
+
+#include <gtest/gtest.h>
+
+#include "tests/unit/scheduler/scheduler_test_rig.h"
+
+namespace streamdit {
+namespace {
+
+using testing_rig::kGB;
+using testing_rig::Request;
+using testing_rig::Rig;
+
+TEST(BatchingTest, MergesCompatibleJobsOnly) {
+  SchedulerConfig config;
+  config.max_batch_images = 4;
+  Rig rig(config, {48 * kGB});
+  std::vector<JobId> same;
+  for (int i = 0; i < 3; ++i) same.push_back(rig.Submit(Request("small")));
+  JobId with_lora = rig.Submit(Request("small", 10, 1, Priority::kNormal, {"style"}));
+  JobId other_steps = rig.Submit(Request("small", 20));
+  rig.Pump();
+  ASSERT_EQ(rig.started.size(), 3u);
+  EXPECT_EQ(rig.started[0].jobs, same);
+  EXPECT_EQ(rig.started[0].shape.batch, 3);
+  // Working bytes for 3 images at once: 0.5 + 3 x 0.5 GB, one window for all.
+  EXPECT_EQ(rig.started[0].predicted_working_bytes, 2 * kGB);
+  EXPECT_EQ(rig.started[1].jobs, std::vector<JobId>{with_lora});
+  EXPECT_EQ(rig.started[2].jobs, std::vector<JobId>{other_steps});
+  rig.RunUntilIdle();
+  for (JobId id : same) EXPECT_TRUE(rig.ended.at(id).ok());
+  EXPECT_EQ(rig.executor().stats().images_completed, 5u);
+}
+
+TEST(BatchingTest, StopsAtTheConfiguredMaximum) {
+  SchedulerConfig config;
+  config.max_batch_images = 4;
+  Rig rig(config, {48 * kGB});
+  rig.Submit(Request("small", 10, 3));
+  rig.Submit(Request("small", 10, 2));  // 3 + 2 > 4: not merged
+  rig.Submit(Request("small", 10, 1));  // 3 + 1 = 4: merged
+  rig.Pump();
+  ASSERT_EQ(rig.started.size(), 2u);
+  EXPECT_EQ(rig.started[0].shape.batch, 4);
+  EXPECT_EQ(rig.started[0].jobs.size(), 2u);
+  EXPECT_EQ(rig.started[1].shape.batch, 2);
+}
+
+TEST(BatchingTest, OnlyWhenTheBatchPeakFits) {
+  SchedulerConfig config;
+  config.max_batch_images = 4;
+  // Loading small with 2 images needs 4 + 1.5 GB, with 3 images 4 + 2 GB: only 2 fit in 5.8 GB.
+  Rig rig(config, {5800 * kGB / 1000});
+  for (int i = 0; i < 3; ++i) rig.Submit(Request("small"));
+  rig.Pump();
+  ASSERT_EQ(rig.started.size(), 1u);
+  EXPECT_EQ(rig.started[0].shape.batch, 2);
+  EXPECT_LE(rig.device(0).used(), rig.device(0).budget());
+  rig.RunUntilIdle();
+  ASSERT_EQ(rig.started.size(), 2u);
+  EXPECT_EQ(rig.started[1].shape.batch, 1);
+}
+
+}  // namespace
+}  // namespace streamdit
