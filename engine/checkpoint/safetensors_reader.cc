@@ -23,8 +23,10 @@ namespace streamdit {
 namespace {
 
 using Code = CheckpointError::Code;
-// ordered_json keeps the header's key order, so tensors() lists tensors as the file does.
-using json = nlohmann::ordered_json;
+// Plain json (a std::map per object): ordered_json would keep key order but inserts in linear
+// time, which makes a header with 10^5 tensors take a minute. Key order comes from the parser
+// callback instead.
+using json = nlohmann::json;
 
 constexpr uint64_t kLengthPrefixBytes = 8;
 constexpr const char* kMetadataKey = "__metadata__";
@@ -46,46 +48,73 @@ class FileDescriptor {
   int fd_;
 };
 
-// nlohmann's parser keeps the last of two equal keys silently; this callback remembers every key
-// per open object so that a duplicated tensor name (or a duplicated field inside one entry) is an
-// error instead of a tensor quietly disappearing.
-class DuplicateKeyDetector {
+// A first, DOM-free pass over the header. nlohmann's parser keeps the last of two equal keys
+// silently; this handler remembers every key per open object so that a duplicated tensor name (or
+// a duplicated field inside one entry) is an error instead of a tensor quietly disappearing. It
+// also records the top-level keys in file order, which the parsed std::map forgets. (The parser
+// callback API could do the same, but its object_end handling rescans the parent object, which is
+// quadratic in the number of tensors; ordered_json's inserts are too.)
+class HeaderKeyScanner : public nlohmann::json_sax<json> {
  public:
-  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        open_objects_.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!open_objects_.empty()) open_objects_.pop_back();
-        break;
-      case json::parse_event_t::key: {
-        if (open_objects_.empty() || !parsed.is_string()) break;
-        const std::string& key = parsed.get_ref<const std::string&>();
-        const bool top_level = open_objects_.size() == 1;
-        if (top_level) current_top_level_key_ = key;
-        if (!open_objects_.back().insert(key).second && !duplicate_) {
-          duplicate_ = Duplicate{top_level, top_level ? key : current_top_level_key_, key};
-        }
-        break;
-      }
-      default:
-        break;
-    }
-    return true;
-  }
-
   struct Duplicate {
     bool top_level;
     std::string tensor;  // the top-level key the duplicate lives in (or is)
     std::string key;
   };
+
   const std::optional<Duplicate>& duplicate() const { return duplicate_; }
+  const std::vector<std::string>& top_level_keys() const { return top_level_keys_; }
+  const std::string& error() const { return error_; }
+
+  bool start_object(std::size_t /*elements*/) override {
+    open_objects_.emplace_back();
+    return true;
+  }
+  bool end_object() override {
+    open_objects_.pop_back();
+    return true;
+  }
+  bool key(string_t& key) override {
+    const bool top_level = open_objects_.size() == 1 && open_arrays_ == 0;
+    const bool first_time = open_objects_.back().insert(key).second;
+    if (top_level) {
+      current_top_level_key_ = key;
+      if (first_time) top_level_keys_.push_back(key);
+    }
+    if (!first_time && !duplicate_) {
+      duplicate_ = Duplicate{top_level, top_level ? key : current_top_level_key_, key};
+    }
+    return true;
+  }
+  // Arrays only matter for telling the top-level object from objects nested in arrays.
+  bool start_array(std::size_t /*elements*/) override {
+    ++open_arrays_;
+    return true;
+  }
+  bool end_array() override {
+    --open_arrays_;
+    return true;
+  }
+  bool null() override { return true; }
+  bool boolean(bool /*value*/) override { return true; }
+  bool number_integer(number_integer_t /*value*/) override { return true; }
+  bool number_unsigned(number_unsigned_t /*value*/) override { return true; }
+  bool number_float(number_float_t /*value*/, const string_t& /*text*/) override { return true; }
+  bool string(string_t& /*value*/) override { return true; }
+  bool binary(binary_t& /*value*/) override { return true; }
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& error) override {
+    error_ = error.what();
+    return false;
+  }
 
  private:
   std::vector<std::set<std::string>> open_objects_;
+  std::size_t open_arrays_ = 0;
+  std::vector<std::string> top_level_keys_;
   std::string current_top_level_key_;
   std::optional<Duplicate> duplicate_;
+  std::string error_;
 };
 
 std::vector<int64_t> ParseShape(const std::string& path, const std::string& name,
@@ -268,18 +297,22 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) 
   const uint64_t data_bytes = file_size - file->data_offset_;
 
   const char* header_begin = reinterpret_cast<const char*>(file->mapping_ + kLengthPrefixBytes);
-  DuplicateKeyDetector duplicates;
+  HeaderKeyScanner scanner;
+  if (!json::sax_parse(header_begin, header_begin + header_bytes, &scanner)) {
+    throw CheckpointError(Code::kInvalidJson, path, "",
+                          "header is not valid JSON: " + scanner.error());
+  }
   json header;
   try {
-    header = json::parse(header_begin, header_begin + header_bytes, std::ref(duplicates));
-  } catch (const json::exception& error) {
+    header = json::parse(header_begin, header_begin + header_bytes);
+  } catch (const json::exception& error) {  // the scan above already accepted the syntax
     throw CheckpointError(Code::kInvalidJson, path, "",
                           std::string("header is not valid JSON: ") + error.what());
   }
   if (!header.is_object()) {
     throw CheckpointError(Code::kInvalidJson, path, "", "header is not a JSON object");
   }
-  if (const auto& duplicate = duplicates.duplicate()) {
+  if (const auto& duplicate = scanner.duplicate()) {
     if (duplicate->top_level) {
       throw CheckpointError(Code::kDuplicateName, path, duplicate->tensor,
                             "name appears more than once in the header");
@@ -289,12 +322,13 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) 
   }
 
   file->tensors_.reserve(header.size());
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == kMetadataKey) {
-      file->metadata_ = ParseMetadata(path, it.value());
+  for (const std::string& name : scanner.top_level_keys()) {
+    const json& value = header.at(name);
+    if (name == kMetadataKey) {
+      file->metadata_ = ParseMetadata(path, value);
       continue;
     }
-    file->tensors_.push_back(ParseEntry(path, it.key(), it.value(), data_bytes));
+    file->tensors_.push_back(ParseEntry(path, name, value, data_bytes));
   }
   CheckNoOverlap(path, file->tensors_);
   for (std::size_t i = 0; i < file->tensors_.size(); ++i) {

@@ -110,6 +110,32 @@ TEST_F(SafetensorsValidation, InvalidJson) {
   ExpectRejected(RawFile(R"({"w": 1e999})"), Code::kInvalidJson, "");
 }
 
+TEST_F(SafetensorsValidation, DeeplyNestedJsonIsRejectedWithoutExhaustingTheStack) {
+  const int depth = 1'000'000;
+  const std::string nested = std::string(depth, '[') + std::string(depth, ']');
+  ExpectRejected(RawFile("{\"w\":" + nested + "}"), Code::kInvalidEntry, "w", "not an object");
+  ExpectRejected(RawFile(std::string(depth, '{')), Code::kInvalidJson, "");
+}
+
+TEST_F(SafetensorsValidation, ManyTensorsKeepHeaderOrder) {
+  // Names deliberately not in sorted order; offsets ascending in header order.
+  const int count = 30000;
+  std::string header = "{";
+  for (int i = 0; i < count; ++i) {
+    const int id = (i * 7919) % count;
+    if (i > 0) header += ",";
+    header += "\"t" + std::to_string(id) + "\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[" +
+              std::to_string(i) + "," + std::to_string(i + 1) + "]}";
+  }
+  header += "}";
+  auto file = SafetensorsFile::Open(RawFile(header, count));
+  ASSERT_EQ(file->tensors().size(), static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    ASSERT_EQ(file->tensors()[i].name, "t" + std::to_string((i * 7919) % count));
+    ASSERT_EQ(file->tensors()[i].begin, static_cast<uint64_t>(i));
+  }
+}
+
 TEST_F(SafetensorsValidation, UnknownDtype) {
   ExpectRejected(RawFile(R"({"ok":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
                          R"("double_blocks.0.img_attn.qkv.weight":)"
@@ -172,6 +198,12 @@ TEST_F(SafetensorsValidation, DuplicateNames) {
                  Code::kDuplicateName, "single_blocks.3.linear1.weight");
   ExpectRejected(RawFile(R"({"__metadata__":{},"__metadata__":{}})"), Code::kDuplicateName,
                  "__metadata__");
+  // Equal keys in different objects are not duplicates; equal keys in one nested object are.
+  EXPECT_NO_THROW(SafetensorsFile::Open(
+      RawFile(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+              R"("b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]},"__metadata__":{"a":"b"}})")));
+  ExpectRejected(RawFile(R"({"__metadata__":{"k":"1","k":"2"}})"), Code::kInvalidEntry,
+                 "__metadata__", "'k'");
 }
 
 TEST_F(SafetensorsValidation, MissingFieldsAndWrongTypes) {
