@@ -39,6 +39,8 @@ class DeviceState {
   // What a new launch of `model` could get: free bytes plus idle resident weights it may evict
   // (its own model's weights excluded: a shared launch keeps them).
   std::uint64_t AvailableFor(int model) const;
+  // What a launch that does not share resident weights could get: free plus every idle model.
+  std::uint64_t AvailableToAnyLaunch() const { return free() + idle_resident_bytes_; }
 
   // Evicts idle models other than `keep`, least recently used first, until free() >= bytes.
   // Returns the evicted (model, bytes); the caller checked AvailableFor first.

@@ -208,16 +208,23 @@ std::optional<SchedulerCore::Placement> SchedulerCore::FindPlacement(JobRecord& 
     if (reservation_ && reservation_->device == device.index() && reservation_->job != job.id) {
       continue;
     }
-    const std::uint64_t available = device.AvailableFor(job.model);
-    if (working > available) continue;
-    Placement placement{device.index(), WeightMode::kStreamed, available};
+    // Shared: the resident copy stays, the job needs only its working bytes. Otherwise every idle
+    // model may go, its own idle copy included (a streamed launch does not need it resident).
+    const bool resident = device.FindResident(job.model) != nullptr;
+    const std::uint64_t shared_available = device.AvailableFor(job.model);
+    const std::uint64_t any_available = device.AvailableToAnyLaunch();
+    Placement placement{device.index(), WeightMode::kStreamed, any_available};
     std::uint64_t needed = working;
-    if (device.FindResident(job.model) != nullptr) {
+    if (resident && working <= shared_available) {
       placement.mode = WeightMode::kShared;
-    } else if (weights + working <= available) {
+      placement.available = shared_available;
+    } else if (!resident && weights + working <= any_available) {
       placement.mode = WeightMode::kLoad;
       needed = weights + working;
+    } else if (working > any_available) {
+      continue;
     }
+    const std::uint64_t available = placement.available;
     if (config_.placement == PlacementPolicy::kFirstFit) return placement;
     std::tuple<int, int, std::uint64_t> score;
     if (placement.mode == WeightMode::kStreamed) {
@@ -295,6 +302,7 @@ void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint
 
   Duration longest_wait = Duration::zero();
   for (JobId id : members) {
+    if (reservation_ && reservation_->job == id) ClearHeadReservation();
     JobRecord& member = jobs_.at(id);
     queue_.Remove(QueueEntry(member), member.batch_key, member.request.priority);
     member.state = JobState::kRunning;
@@ -314,17 +322,15 @@ void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint
 
 void SchedulerCore::ClearHeadReservation() { reservation_.reset(); }
 
-bool SchedulerCore::UpdateHeadReservation(JobRecord* head, TimePoint now) {
+bool SchedulerCore::UpdateHeadReservation(JobRecord& head, TimePoint now) {
   std::optional<HeadReservation> before = reservation_;
-  if (config_.strict_fifo || head == nullptr || head->state != JobState::kQueued) {
-    ClearHeadReservation();
-  } else if (now - head->submitted < config_.head_reservation_after) {
+  if (now - head.submitted < config_.head_reservation_after) {
     // The head is young: no device is held back yet (a previous, displaced head loses its hold).
     ClearHeadReservation();
-    next_reservation_check_ = head->submitted + config_.head_reservation_after;
+    next_reservation_check_ = head.submitted + config_.head_reservation_after;
   } else {
-    const std::uint64_t minimum = MinBytes(*head);
-    bool keep = reservation_ && reservation_->job == head->id &&
+    const std::uint64_t minimum = MinBytes(head);
+    bool keep = reservation_ && reservation_->job == head.id &&
                 devices_[reservation_->device].healthy() &&
                 devices_[reservation_->device].budget() >= minimum;
     if (!keep) {
@@ -332,16 +338,15 @@ bool SchedulerCore::UpdateHeadReservation(JobRecord* head, TimePoint now) {
       const DeviceState* chosen = nullptr;
       for (const DeviceState& device : devices_) {
         if (!device.healthy() || device.budget() < minimum) continue;
-        if (chosen == nullptr ||
-            device.AvailableFor(head->model) > chosen->AvailableFor(head->model)) {
+        if (chosen == nullptr || device.AvailableToAnyLaunch() > chosen->AvailableToAnyLaunch()) {
           chosen = &device;
         }
       }
       if (chosen == nullptr) {
         ClearHeadReservation();
       } else {
-        reservation_ = HeadReservation{head->id, chosen->index()};
-        observer_->OnHeadReservation(head->id, chosen->index());
+        reservation_ = HeadReservation{head.id, chosen->index()};
+        observer_->OnHeadReservation(head.id, chosen->index());
       }
     }
   }
@@ -353,44 +358,46 @@ bool SchedulerCore::UpdateHeadReservation(JobRecord* head, TimePoint now) {
 
 void SchedulerCore::Dispatch(TimePoint now) {
   ExpireDeadlines(now);
-  // A changed reservation can free a device for jobs skipped earlier in the same round, so the walk
-  // repeats until the reservation is stable (at most a few passes: each pass places or settles).
-  for (int pass = 0; pass < 4; ++pass) {
-    next_reservation_check_.reset();
-    const std::uint64_t largest = MaxHealthyBudget();
-    JobRecord* head = nullptr;
-    std::size_t examined = 0;
-    const JobQueue::Ordered& ordered = queue_.ordered();
-    auto it = ordered.begin();
-    while (it != ordered.end() && examined < config_.lookahead) {
-      const JobQueue::Entry entry = *it;
-      JobRecord& job = jobs_.at(entry.id);
-      if (MinBytes(job) > largest) {
-        // Devices turned unhealthy or the estimate grew: this job can no longer run anywhere.
-        Status status =
-            largest == 0
-                ? Status(ErrorCode::kUnavailable, StatusReason::kNoHealthyDevice,
-                         "no healthy device is left")
-                : Status(ErrorCode::kResourceExhausted, StatusReason::kNeverFits,
-                         "the job needs at least " + Bytes(MinBytes(job)) +
-                             " but the largest healthy device budget is " + Bytes(largest));
-        RemoveFromQueue(job);
-        EndJob(entry.id, std::move(status), now);
-        it = ordered.upper_bound(entry);
-        continue;
-      }
-      if (std::optional<Placement> placement = FindPlacement(job)) {
-        Place(job, *placement, now);
-        it = ordered.upper_bound(entry);
-        continue;
-      }
-      if (head == nullptr) head = &job;
-      ++examined;
-      if (config_.strict_fifo) break;  // head-of-line blocking: nothing overtakes the head
-      ++it;
+  next_reservation_check_.reset();
+  const std::uint64_t largest = MaxHealthyBudget();
+  // The head is the first job in rank order that fits nowhere. Every job before it was placed, so
+  // changing the reservation when the head is found affects only the jobs after it in this walk.
+  bool head_found = false;
+  std::size_t examined = 0;
+  const JobQueue::Ordered& ordered = queue_.ordered();
+  auto it = ordered.begin();
+  while (it != ordered.end() && examined < config_.lookahead) {
+    const JobQueue::Entry entry = *it;
+    JobRecord& job = jobs_.at(entry.id);
+    if (MinBytes(job) > largest) {
+      // Devices turned unhealthy or the estimate grew: this job can no longer run anywhere.
+      Status status =
+          largest == 0 ? Status(ErrorCode::kUnavailable, StatusReason::kNoHealthyDevice,
+                                "no healthy device is left")
+                       : Status(ErrorCode::kResourceExhausted, StatusReason::kNeverFits,
+                                "the job needs at least " + Bytes(MinBytes(job)) +
+                                    " but the largest healthy device budget is " + Bytes(largest));
+      RemoveFromQueue(job);
+      EndJob(entry.id, std::move(status), now);
+      it = ordered.upper_bound(entry);
+      continue;
     }
-    if (!UpdateHeadReservation(head, now)) break;
+    std::optional<Placement> placement = FindPlacement(job);
+    if (!placement && !head_found && !config_.strict_fifo) {
+      // A reservation that moved to the head (or was dropped) may let the head in right away.
+      if (UpdateHeadReservation(job, now)) placement = FindPlacement(job);
+      head_found = !placement.has_value();
+    }
+    if (placement) {
+      Place(job, *placement, now);
+      it = ordered.upper_bound(entry);
+      continue;
+    }
+    ++examined;
+    if (config_.strict_fifo) break;  // head-of-line blocking: nothing overtakes the head
+    ++it;
   }
+  if (!head_found) ClearHeadReservation();
 }
 
 void SchedulerCore::OnLaunchFinished(const LaunchResult& result, TimePoint now) {

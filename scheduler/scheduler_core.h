@@ -135,7 +135,8 @@ class SchedulerCore {
   std::uint64_t Reservation(const Placement& placement, std::uint64_t working,
                             std::uint64_t weights, double residency_cap) const;
   void Place(JobRecord& head, const Placement& placement, TimePoint now);
-  bool UpdateHeadReservation(JobRecord* head, TimePoint now);
+  // Gives the reservation to `head` (or drops it while the head is young); true if it changed.
+  bool UpdateHeadReservation(JobRecord& head, TimePoint now);
   void ClearHeadReservation();
   void ExpireDeadlines(TimePoint now);
   void RemoveFromQueue(JobRecord& job);
