@@ -1,0 +1,104 @@
+#include "engine/vae/vae_layers.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace streamdit {
+namespace {
+
+constexpr double kGroupNormEps = 1e-6;
+
+bool IsHalfPrecision(torch::ScalarType type) {
+  return type == torch::kHalf || type == torch::kBFloat16;
+}
+
+// A weight in the activation's dtype (a no-op when the provider already hands out that dtype).
+torch::Tensor Param(const BlockTensors& tensors, const std::string& name, torch::ScalarType type) {
+  return tensors[name].to(type);
+}
+
+}  // namespace
+
+torch::Tensor VaeGroupNorm(const torch::Tensor& x, const BlockTensors& tensors,
+                           const std::string& prefix, int64_t groups, bool swish) {
+  const torch::ScalarType stats_type =
+      IsHalfPrecision(x.scalar_type()) ? torch::kFloat : x.scalar_type();
+  torch::Tensor y =
+      at::group_norm(x.to(stats_type), groups, Param(tensors, prefix + ".weight", stats_type),
+                     Param(tensors, prefix + ".bias", stats_type), kGroupNormEps);
+  if (swish) at::silu_(y);
+  return y.to(x.scalar_type());
+}
+
+torch::Tensor VaeConv(const torch::Tensor& x, const BlockTensors& tensors,
+                      const std::string& prefix) {
+  const torch::Tensor weight = Param(tensors, prefix + ".weight", x.scalar_type());
+  const int64_t pad = weight.size(2) / 2;
+  return at::conv2d(x, weight, Param(tensors, prefix + ".bias", x.scalar_type()), /*stride=*/1,
+                    /*padding=*/pad);
+}
+
+torch::Tensor VaeResnet(const torch::Tensor& x, const BlockTensors& tensors,
+                        const std::string& prefix, int64_t groups) {
+  torch::Tensor h = VaeGroupNorm(x, tensors, prefix + ".norm1", groups, /*swish=*/true);
+  h = VaeConv(h, tensors, prefix + ".conv1");
+  h = VaeGroupNorm(h, tensors, prefix + ".norm2", groups, /*swish=*/true);
+  h = VaeConv(h, tensors, prefix + ".conv2");
+  if (tensors.has(prefix + ".nin_shortcut.weight")) {
+    return h.add_(VaeConv(x, tensors, prefix + ".nin_shortcut"));
+  }
+  return h.add_(x);
+}
+
+torch::Tensor VaeAttention(const torch::Tensor& x, const BlockTensors& tensors,
+                           const std::string& prefix, int64_t groups, int64_t query_chunk) {
+  const torch::ScalarType type = x.scalar_type();
+  const int64_t batch = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
+  const int64_t positions = height * width;
+  // [B, C, H, W] -> [B, HW, C]: positions are tokens, channels are features.
+  const torch::Tensor h = VaeGroupNorm(x, tensors, prefix + ".norm", groups, /*swish=*/false)
+                              .flatten(2)
+                              .transpose(1, 2)
+                              .contiguous();
+  auto project = [&](const char* name, const torch::Tensor& input) {
+    const std::string stem = prefix + "." + name;
+    return at::linear(input, Param(tensors, stem + ".weight", type),
+                      Param(tensors, stem + ".bias", type));
+  };
+  // The softmax scale is folded into q once instead of scaling every score chunk.
+  const torch::Tensor q = project("q", h).mul_(1.0 / std::sqrt(static_cast<double>(channels)));
+  const torch::Tensor k = project("k", h);
+  const torch::Tensor v = project("v", h);
+
+  torch::Tensor attended = at::empty_like(q);
+  const int64_t chunk = std::max<int64_t>(1, query_chunk);
+  for (int64_t b = 0; b < batch; ++b) {
+    const torch::Tensor keys_t = k[b].t();
+    for (int64_t start = 0; start < positions; start += chunk) {
+      const int64_t count = std::min(chunk, positions - start);
+      const torch::Tensor scores = at::matmul(q[b].narrow(0, start, count), keys_t);
+      // Softmax accumulates in float32 for half-precision activations, as SDPA kernels do.
+      const torch::Tensor probs = IsHalfPrecision(type)
+                                      ? at::softmax(scores, -1, torch::kFloat).to(type)
+                                      : at::softmax(scores, -1);
+      attended[b].narrow(0, start, count).copy_(at::matmul(probs, v[b]));
+    }
+  }
+  const torch::Tensor out =
+      project("proj_out", attended).transpose(1, 2).reshape({batch, channels, height, width});
+  return x + out;
+}
+
+torch::Tensor VaeUpsample(const torch::Tensor& x, const BlockTensors& tensors,
+                          const std::string& prefix) {
+  const int64_t batch = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
+  // Nearest x2 as a broadcast copy: exact for every dtype and device.
+  const torch::Tensor up = x.reshape({batch, channels, height, 1, width, 1})
+                               .expand({batch, channels, height, 2, width, 2})
+                               .reshape({batch, channels, 2 * height, 2 * width});
+  return VaeConv(up, tensors, prefix + ".conv");
+}
+
+}  // namespace streamdit
