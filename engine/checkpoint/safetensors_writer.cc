@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/checkpoint/byte_size.h"
@@ -33,27 +35,36 @@ struct HeaderEntry {
   uint64_t end;
 };
 
-// The header bytes (without the length prefix), padded with spaces to the data alignment.
+// The header bytes (without the length prefix), padded with spaces to the data alignment. Entries
+// are serialized one by one and joined, keeping Add order in linear time (ordered_json's inserts
+// are linear each).
 std::string SerializeHeader(const std::vector<HeaderEntry>& entries,
                             const std::map<std::string, std::string>& metadata) {
-  json header = json::object();
-  if (!metadata.empty()) {
-    json meta = json::object();
-    for (const auto& [key, value] : metadata) meta[key] = value;
-    header["__metadata__"] = std::move(meta);
-  }
-  for (const HeaderEntry& entry : entries) {
-    header[entry.name] = {{"dtype", std::string(DTypeName(entry.dtype))},
-                          {"shape", entry.shape},
-                          {"data_offsets", {entry.begin, entry.end}}};
-  }
-  std::string text;
+  std::string text = "{";
+  std::set<std::string_view> names = {"__metadata__"};
   try {
-    text = header.dump();
+    if (!metadata.empty()) {
+      json meta = json::object();
+      for (const auto& [key, value] : metadata) meta[key] = value;
+      text += "\"__metadata__\":" + meta.dump();
+    }
+    for (const HeaderEntry& entry : entries) {
+      // A JSON object cannot hold a name twice: readers would reject or drop one of them.
+      if (!names.insert(entry.name).second) {
+        throw std::invalid_argument("safetensors header: tensor name '" + entry.name +
+                                    "' is duplicated or reserved");
+      }
+      const json fields = {{"dtype", std::string(DTypeName(entry.dtype))},
+                           {"shape", entry.shape},
+                           {"data_offsets", {entry.begin, entry.end}}};
+      if (text.size() > 1) text += ",";
+      text += json(entry.name).dump() + ":" + fields.dump();
+    }
   } catch (const json::exception& error) {  // names or metadata that are not valid UTF-8
     throw std::invalid_argument(std::string("safetensors header cannot be encoded: ") +
                                 error.what());
   }
+  text += "}";
   const std::size_t unaligned = (8 + text.size()) % kDataAlignment;
   if (unaligned != 0) text.append(kDataAlignment - unaligned, ' ');
   return text;

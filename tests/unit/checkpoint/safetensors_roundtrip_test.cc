@@ -211,6 +211,26 @@ TEST(SafetensorsWriter, RejectsInconsistentAdds) {
   EXPECT_THROW(writer.Add("w", DType::kF32, {2, 3}, values, 24), std::invalid_argument);
 }
 
+TEST(SafetensorsWriter, RejectsNamesAHeaderCannotHold) {
+  ScratchDir dir;
+  TensorInfo info;
+  info.name = "w";
+  info.dtype = DType::kU8;
+  info.shape = {4};
+  info.end = 4;
+  EXPECT_THROW(SafetensorsWriter::WriteSparse(dir.File("dup.safetensors"), {info, info}, {}),
+               std::invalid_argument);
+  info.name = "__metadata__";
+  EXPECT_THROW(SafetensorsWriter::WriteSparse(dir.File("meta.safetensors"), {info}, {}),
+               std::invalid_argument);
+  SafetensorsWriter writer;
+  const uint8_t byte = 0;
+  writer.Add("bad\xFFname", DType::kU8, {1}, &byte, 1);  // not UTF-8: JSON cannot carry it
+  EXPECT_THROW(writer.Write(dir.File("utf8.safetensors")), std::invalid_argument);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("dup.safetensors")));
+  EXPECT_FALSE(std::filesystem::exists(dir.File("utf8.safetensors")));
+}
+
 TEST(SafetensorsWriter, UnwritableDestinationIsAnIoError) {
   ScratchDir dir;
   const std::string path = dir.File("no_such_dir/out.safetensors");
