@@ -39,6 +39,14 @@ int SchedulerCore::InternBatchKey(const std::string& key) {
   return batch_key_index_.try_emplace(key, static_cast<int>(batch_key_index_.size())).first->second;
 }
 
+std::uint64_t SchedulerCore::MostAvailable() const {
+  std::uint64_t most = 0;
+  for (const DeviceState& device : devices_) {
+    if (device.healthy()) most = std::max(most, device.AvailableToAnyLaunch());
+  }
+  return most;
+}
+
 std::uint64_t SchedulerCore::MaxHealthyBudget() const {
   std::uint64_t largest = 0;
   for (const DeviceState& device : devices_) {
@@ -103,9 +111,8 @@ Status SchedulerCore::Submit(const JobRequest& request, TimePoint now, JobId* id
   Duration head_start = config_.strict_fifo ? Duration::zero() : config_.aging_step * priority;
   job.rank = (now - head_start).time_since_epoch().count();
   if (request.deadline) deadlines_.emplace(*request.deadline, job.id);
-  queue_.Push(QueueEntry(job), job.batch_key, request.priority);
   *id = job.id;
-  jobs_.emplace(job.id, std::move(job));
+  Enqueue(jobs_.emplace(job.id, std::move(job)).first->second);
   observer_->OnAdmitted(*id, request);
   observer_->OnQueueDepth(queue_.size());
   return Status::Ok();
@@ -124,16 +131,41 @@ bool SchedulerCore::Cancel(JobId id, TimePoint now) {
   return true;
 }
 
-void SchedulerCore::RemoveFromQueue(JobRecord& job) {
+void SchedulerCore::Enqueue(JobRecord& job) {
+  queue_.Push(QueueEntry(job), job.batch_key, job.request.priority);
+  job.indexed_min_bytes = MinBytes(job);
+  queued_min_bytes_.insert(job.indexed_min_bytes);
+}
+
+void SchedulerCore::Unqueue(JobRecord& job) {
   queue_.Remove(QueueEntry(job), job.batch_key, job.request.priority);
+  queued_min_bytes_.erase(queued_min_bytes_.find(job.indexed_min_bytes));
+}
+
+void SchedulerCore::RemoveFromQueue(JobRecord& job) {
+  Unqueue(job);
   observer_->OnQueueDepth(queue_.size());
 }
 
 void SchedulerCore::Requeue(JobRecord& job) {
   job.state = JobState::kQueued;
   job.launch = 0;
-  queue_.Push(QueueEntry(job), job.batch_key, job.request.priority);
+  Enqueue(job);
   observer_->OnQueueDepth(queue_.size());
+}
+
+std::uint64_t SchedulerCore::SmallestQueuedMinimum() {
+  if (queued_min_bytes_version_ != corrections_.version()) {
+    // Corrections grew (rare: after out-of-memory reports): re-index every queued job.
+    queued_min_bytes_.clear();
+    for (const JobQueue::Entry& entry : queue_.ordered()) {
+      JobRecord& job = jobs_.at(entry.id);
+      job.indexed_min_bytes = MinBytes(job);
+      queued_min_bytes_.insert(job.indexed_min_bytes);
+    }
+    queued_min_bytes_version_ = corrections_.version();
+  }
+  return queued_min_bytes_.empty() ? 0 : *queued_min_bytes_.begin();
 }
 
 void SchedulerCore::EndJob(JobId id, Status status, TimePoint now) {
@@ -254,21 +286,31 @@ void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint
   const std::uint64_t weights = head.base.weight_bytes;
 
   // Batching: compatible queued jobs ride along, in rank order, while the batch's corrected
-  // estimate still fits the chosen device.
+  // estimate still fits the chosen device. Memory grows with the batch, so once adding `b` images
+  // failed, no candidate of `b` or more images is tried again; the scan stops when even one more
+  // image cannot fit, and after a bounded number of candidates.
   const JobQueue::Ordered* compatible = queue_.WithBatchKey(head.batch_key);
-  if (config_.max_batch_images > 1 && compatible != nullptr) {
+  if (config_.max_batch_images > 1 && compatible != nullptr && compatible->size() > 1) {
+    int smallest_misfit = config_.max_batch_images + 1;  // images that did not fit
+    int scanned = 0;
+    const int scan_limit = 4 * config_.max_batch_images;
     for (const JobQueue::Entry& entry : *compatible) {
-      if (shape.batch >= config_.max_batch_images) break;
+      const int room = std::min(config_.max_batch_images - shape.batch, smallest_misfit - 1);
+      if (room < 1 || ++scanned > scan_limit) break;
       if (entry.id == head.id) continue;
       const JobRecord& candidate = jobs_.at(entry.id);
+      const int images = candidate.request.shape.batch;
+      if (images > room) continue;
       JobShape trial = shape;
-      trial.batch += candidate.request.shape.batch;
-      if (trial.batch > config_.max_batch_images) continue;
+      trial.batch += images;
       MemoryDemand demand;
       if (!estimator_.Estimate(trial, &demand).ok()) continue;
       std::string trial_key = MemoryKey(trial);
       std::uint64_t trial_working = corrections_.Apply(trial_key, demand.working_bytes);
-      if (!FitsWith(placement, trial_working, weights)) continue;
+      if (!FitsWith(placement, trial_working, weights)) {
+        smallest_misfit = images;
+        continue;
+      }
       members.push_back(candidate.id);
       shape = std::move(trial);
       working = trial_working;
@@ -304,7 +346,7 @@ void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint
   for (JobId id : members) {
     if (reservation_ && reservation_->job == id) ClearHeadReservation();
     JobRecord& member = jobs_.at(id);
-    queue_.Remove(QueueEntry(member), member.batch_key, member.request.priority);
+    Unqueue(member);
     member.state = JobState::kRunning;
     member.launch = launch.id;
     longest_wait = std::max(longest_wait, now - member.submitted);
@@ -364,6 +406,9 @@ void SchedulerCore::Dispatch(TimePoint now) {
   // changing the reservation when the head is found affects only the jobs after it in this walk.
   bool head_found = false;
   std::size_t examined = 0;
+  // The most any launch could get anywhere: jobs needing more are skipped without a device scan,
+  // which keeps a round cheap when a long queue waits on a full fleet.
+  std::uint64_t most_available = MostAvailable();
   const JobQueue::Ordered& ordered = queue_.ordered();
   auto it = ordered.begin();
   while (it != ordered.end() && examined < config_.lookahead) {
@@ -382,7 +427,8 @@ void SchedulerCore::Dispatch(TimePoint now) {
       it = ordered.upper_bound(entry);
       continue;
     }
-    std::optional<Placement> placement = FindPlacement(job);
+    std::optional<Placement> placement;
+    if (MinBytes(job) <= most_available) placement = FindPlacement(job);
     if (!placement && !head_found && !config_.strict_fifo) {
       // A reservation that moved to the head (or was dropped) may let the head in right away.
       if (UpdateHeadReservation(job, now)) placement = FindPlacement(job);
@@ -390,11 +436,14 @@ void SchedulerCore::Dispatch(TimePoint now) {
     }
     if (placement) {
       Place(job, *placement, now);
+      most_available = MostAvailable();
       it = ordered.upper_bound(entry);
       continue;
     }
     ++examined;
     if (config_.strict_fifo) break;  // head-of-line blocking: nothing overtakes the head
+    // Once the head is settled, stop as soon as no queued job is small enough for any device.
+    if (head_found && !queue_.empty() && SmallestQueuedMinimum() > most_available) break;
     ++it;
   }
   if (!head_found) ClearHeadReservation();

@@ -112,6 +112,7 @@ class SchedulerCore {
     int oom_retries = 0;
     int failure_retries = 0;
     double residency_cap = 1.0;  // share of the weights a streamed launch may keep; halves per OOM
+    std::uint64_t indexed_min_bytes = 0;  // its entry in queued_min_bytes_
   };
 
   struct LaunchRecord {
@@ -130,6 +131,7 @@ class SchedulerCore {
   };
 
   std::uint64_t MinBytes(JobRecord& job);
+  std::uint64_t MostAvailable() const;
   std::optional<Placement> FindPlacement(JobRecord& job);
   bool FitsWith(const Placement& placement, std::uint64_t working, std::uint64_t weights) const;
   std::uint64_t Reservation(const Placement& placement, std::uint64_t working,
@@ -139,7 +141,10 @@ class SchedulerCore {
   bool UpdateHeadReservation(JobRecord& head, TimePoint now);
   void ClearHeadReservation();
   void ExpireDeadlines(TimePoint now);
+  void Enqueue(JobRecord& job);
+  void Unqueue(JobRecord& job);
   void RemoveFromQueue(JobRecord& job);
+  std::uint64_t SmallestQueuedMinimum();
   void Requeue(JobRecord& job);
   void EndJob(JobId id, Status status, TimePoint now);
   void EndRunningMember(JobRecord& job, Status status, TimePoint now);
@@ -159,6 +164,9 @@ class SchedulerCore {
   std::unordered_map<LaunchId, LaunchRecord> launches_;
   JobQueue queue_;
   std::set<std::pair<TimePoint, JobId>> deadlines_;  // queued and running jobs with a deadline
+  // Corrected minimum bytes of every queued job, so a round can stop once nothing can fit.
+  std::multiset<std::uint64_t> queued_min_bytes_;
+  std::uint64_t queued_min_bytes_version_ = 0;
   EstimateCorrections corrections_;
   std::vector<std::string> model_names_;
   std::unordered_map<std::string, int> model_index_;
