@@ -20,7 +20,7 @@ Scheduler::~Scheduler() {
     core_.EndAll(Status(ErrorCode::kUnavailable, StatusReason::kDraining,
                         "the scheduler shut down before the job ended"),
                  clock_.Now());
-    dirty_ = true;
+    Poke();  // the dispatcher delivers those endings, then the wait below returns
     idle_.wait(lock, [this] { return callbacks_.empty() && !delivering_; });
     stop_ = true;
   }

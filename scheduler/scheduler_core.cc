@@ -350,6 +350,7 @@ void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint
     member.state = JobState::kRunning;
     member.launch = launch.id;
     longest_wait = std::max(longest_wait, now - member.submitted);
+    observer_->OnJobStarted(id, now - member.submitted);
   }
   launch.shape = std::move(shape);
   launch.jobs = members;

@@ -24,6 +24,8 @@ class SchedulerObserver {
   virtual void OnRejected(const JobRequest& /*request*/, const Status& /*status*/) {}
   // A launch was placed; longest_wait is the longest queue wait among its members.
   virtual void OnLaunchPlaced(const Launch& /*launch*/, Duration /*longest_wait*/) {}
+  // One per member of a placed launch: how long it waited in the queue (since submit).
+  virtual void OnJobStarted(JobId /*job*/, Duration /*queue_wait*/) {}
   virtual void OnModelLoaded(int /*device*/, const std::string& /*model*/,
                              std::uint64_t /*bytes*/) {}
   virtual void OnModelEvicted(int /*device*/, const std::string& /*model*/,
