@@ -209,6 +209,28 @@ std::vector<const WeightBlock*> FluxWeights::AllBlocks() const {
   return blocks;
 }
 
+std::vector<const WeightBlock*> FluxWeights::VecAndModulationOrder() const {
+  std::vector<const WeightBlock*> order = {&vec_embedders};
+  for (const auto& block : double_modulation) order.push_back(&block);
+  for (const auto& block : single_modulation) order.push_back(&block);
+  order.push_back(&final_modulation);
+  return order;
+}
+
+std::vector<const WeightBlock*> FluxWeights::StepOrder() const {
+  std::vector<const WeightBlock*> order = {&input_embedders};
+  for (const auto& block : double_blocks) order.push_back(&block);
+  for (const auto& block : single_blocks) order.push_back(&block);
+  order.push_back(&final_layer);
+  return order;
+}
+
+std::vector<const WeightBlock*> FluxWeights::ForwardOrder() const {
+  std::vector<const WeightBlock*> order = VecAndModulationOrder();
+  for (const WeightBlock* block : StepOrder()) order.push_back(block);
+  return order;
+}
+
 int64_t FluxWeights::nbytes() const {
   int64_t total = 0;
   for (const WeightBlock* block : AllBlocks()) total += block->nbytes();
@@ -216,6 +238,13 @@ int64_t FluxWeights::nbytes() const {
 }
 
 FluxWeights LoadFluxWeights(const Checkpoint& checkpoint, const FluxConfig& config) {
+  FluxTensorReader reader(checkpoint, config);
+  return AssembleFluxWeights(config, [&](const std::string& name, const Shape& shape) {
+    return reader.Read(name, shape);
+  });
+}
+
+FluxWeights AssembleFluxWeights(const FluxConfig& config, const FluxTensorSource& source) {
   FluxWeights weights;
   weights.vec_embedders.name = "vec_embedders";
   weights.input_embedders.name = "input_embedders";
@@ -234,9 +263,8 @@ FluxWeights LoadFluxWeights(const Checkpoint& checkpoint, const FluxConfig& conf
     weights.single_blocks[i].name = "single_blocks." + std::to_string(i);
   }
 
-  FluxTensorReader reader(checkpoint, config);
   for (const auto& [name, shape] : FluxTensorShapes(config)) {
-    StoredTensor tensor = reader.Read(name, shape);
+    StoredTensor tensor = source(name, shape);
     auto strip = [&](const std::string& prefix) { return name.substr(prefix.size()); };
     if (StartsWith(name, "time_in.") || StartsWith(name, "vector_in.") ||
         StartsWith(name, "guidance_in.")) {

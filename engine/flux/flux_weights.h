@@ -4,6 +4,7 @@
 // weights stream once per step.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,21 @@ struct FluxWeights {
   WeightBlock final_modulation;                // adaLN_modulation.1 (shift rows, then scale rows)
   WeightBlock final_layer;                     // linear
 
-  // Every block, in the order a plain forward pass first uses them.
+  // Every block, modulation next to its block.
   std::vector<const WeightBlock*> AllBlocks() const;
+  // The exact order in which the forward pass acquires blocks: computing vec and the modulation
+  // (VecAndModulationOrder), then the token path (StepOrder). Streaming prefetches in this order.
+  std::vector<const WeightBlock*> VecAndModulationOrder() const;
+  std::vector<const WeightBlock*> StepOrder() const;
+  std::vector<const WeightBlock*> ForwardOrder() const;
   int64_t nbytes() const;
 };
+
+// Groups tensors into blocks; `source(name, shape)` supplies each BFL-named tensor (files, or
+// random weights for benchmarks).
+using FluxTensorSource =
+    std::function<StoredTensor(const std::string& name, const std::vector<int64_t>& shape)>;
+FluxWeights AssembleFluxWeights(const FluxConfig& config, const FluxTensorSource& source);
 
 // Loads (zero-copy for the BFL layout; split q/k/v concatenated for the diffusers layout) and
 // checks every shape against `config`. Throws CheckpointError naming file and tensor.
