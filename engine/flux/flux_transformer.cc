@@ -179,10 +179,13 @@ torch::Tensor FluxTransformer::ForwardWithModulation(const FluxInputs& inputs,
           RmsNorm(qkv[1], w[s + "_attn.norm.key_norm.scale"]).to(qkv[2].scalar_type());
       return std::vector<torch::Tensor>{q, k, qkv[2]};
     };
-    auto iq = stream_qkv(img, im, "img");
-    auto tq = stream_qkv(txt, tm, "txt");
-    torch::Tensor attn = Attention(torch::cat({tq[0], iq[0]}, 2), torch::cat({tq[1], iq[1]}, 2),
-                                   torch::cat({tq[2], iq[2]}, 2), rope, attention);
+    torch::Tensor attn;
+    {  // The per-stream projections die here, before the MLPs: they would only raise the peak.
+      auto iq = stream_qkv(img, im, "img");
+      auto tq = stream_qkv(txt, tm, "txt");
+      attn = Attention(torch::cat({tq[0], iq[0]}, 2), torch::cat({tq[1], iq[1]}, 2),
+                       torch::cat({tq[2], iq[2]}, 2), rope, attention);
+    }
     torch::Tensor txt_attn = attn.slice(1, 0, txt_len);
     torch::Tensor img_attn = attn.slice(1, txt_len);
     auto finish = [&](torch::Tensor x, const torch::Tensor& a, const torch::Tensor& m,
@@ -200,12 +203,18 @@ torch::Tensor FluxTransformer::ForwardWithModulation(const FluxInputs& inputs,
   for (std::size_t i = 0; i < weights_.single_blocks.size(); ++i) {
     ScopedBlock w(provider, weights_.single_blocks[i]);
     const torch::Tensor& m = mod.single[i];
-    torch::Tensor h = w.Linear(Modulate(x, Chunk(m, 0, hidden), Chunk(m, 1, hidden)), "linear1");
-    auto qkv = SplitHeads(h.slice(2, 0, 3 * hidden), heads);
-    torch::Tensor q = RmsNorm(qkv[0], w["norm.query_norm.scale"]).to(qkv[2].scalar_type());
-    torch::Tensor k = RmsNorm(qkv[1], w["norm.key_norm.scale"]).to(qkv[2].scalar_type());
-    torch::Tensor a = Attention(q, k, qkv[2], rope, attention);
-    torch::Tensor out = w.Linear(torch::cat({a, GeluTanh(h.slice(2, 3 * hidden))}, 2), "linear2");
+    torch::Tensor a, mlp;
+    {  // linear1's wide output [L, 3h + mlp] and q, k die before the concatenation.
+      torch::Tensor h = w.Linear(Modulate(x, Chunk(m, 0, hidden), Chunk(m, 1, hidden)), "linear1");
+      auto qkv = SplitHeads(h.slice(2, 0, 3 * hidden), heads);
+      torch::Tensor q = RmsNorm(qkv[0], w["norm.query_norm.scale"]).to(qkv[2].scalar_type());
+      torch::Tensor k = RmsNorm(qkv[1], w["norm.key_norm.scale"]).to(qkv[2].scalar_type());
+      a = Attention(q, k, qkv[2], rope, attention);
+      q = k = torch::Tensor();
+      mlp = GeluTanh(h.slice(2, 3 * hidden));
+    }
+    torch::Tensor out = w.Linear(torch::cat({a, mlp}, 2), "linear2");
+    a = mlp = torch::Tensor();
     x = x + Chunk(m, 2, hidden) * out;
   }
 
