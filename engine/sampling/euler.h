@@ -35,11 +35,14 @@ using FlowPredictor = std::function<torch::Tensor(const torch::Tensor& img, doub
 // diffusers' scheduler steps in fp32). A prediction of another dtype is converted to img's dtype
 // first. The update is computed as BFL's `img + (t_prev - t_curr) * pred`: two ATen ops, the
 // product rounded to img's dtype before the sum (not one fused add with alpha), so a bf16 loop
-// is bit-identical to BFL's given the same predictions. `t_curr` is passed to `predict` unrounded;
-// a denoiser that mimics BFL rounds it with RoundTimestepLike(t_curr, dtype) when building its
-// timestep tensor (BFL: torch.full(..., t_curr, dtype=img.dtype)), and then scales by 1000 in
-// that same dtype inside the timestep embedding (e.g. bf16: t = 0.9045 → 0.90625 → 1000·t = 906.25
-// → 908).
+// is bit-identical to BFL's given the same predictions and the same torch version. (How the
+// scalar step enters is torch's business: torch 1.13, which we link, first rounds the python
+// float t_prev − t_curr to bf16, exactly as BFL on torch 1.13 does; going through the same ATen
+// op keeps us in step with BFL on whichever version both use.) `t_curr` is passed to `predict`
+// unrounded; a denoiser that mimics BFL rounds it with RoundTimestepLike(t_curr, dtype) when
+// building its timestep tensor (BFL: torch.full(..., t_curr, dtype=img.dtype)), and then scales by
+// 1000 in that same dtype inside the timestep embedding (e.g. bf16: t = 0.9045 → 0.90625 → 1000·t =
+// 906.25 → 908).
 //
 // Throws std::invalid_argument for fewer than 2 timesteps or a prediction of the wrong shape,
 // Cancelled when hooks.cancelled() returns true before a step.
