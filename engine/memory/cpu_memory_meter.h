@@ -1,0 +1,47 @@
+// The CPU device's memory meter: installs a CountingAllocator as libtorch's CPU allocator so that
+// every CPU tensor allocation in the process is counted.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/memory/counting_allocator.h"
+#include "engine/memory/device_memory_meter.h"
+#include "engine/memory/memory_meter.h"
+
+namespace streamdit {
+
+class CpuMemoryMeter final : public DeviceMemoryMeter {
+ public:
+  // Priority passed to c10::SetCPUAllocator: above libtorch's own registration (0), so that ours
+  // replaces the default allocator, which it then wraps.
+  static constexpr uint8_t kAllocatorPriority = 100;
+
+  // Installs the counting allocator (first call only; later calls return the same instance) and
+  // returns the process-wide meter. Only allocations made after the first call are counted; memory
+  // allocated before it is freed without touching the counts. Throws std::runtime_error when a
+  // higher-priority CPU allocator keeps ours from being installed.
+  static CpuMemoryMeter& Install();
+  // Whether Install() has run in this process.
+  static bool IsInstalled();
+
+  std::string device_name() const override { return "cpu"; }
+  int64_t current_bytes() const override { return meter_.current_bytes(); }
+  int64_t peak_bytes() const override { return meter_.peak_bytes(); }
+  void ResetPeak() override { meter_.ResetPeak(); }
+
+  // A measurement window per job (see MemoryMeter::Window) for jobs that share the device.
+  MemoryMeter::Window OpenWindow() { return meter_.OpenWindow(); }
+
+  MemoryMeter& meter() { return meter_; }
+  // The allocator that was libtorch's CPU allocator before ours (the one we forward to).
+  c10::Allocator* wrapped_allocator() const { return allocator_.wrapped(); }
+
+ private:
+  CpuMemoryMeter();
+
+  MemoryMeter meter_;
+  CountingAllocator allocator_;
+};
+
+}  // namespace streamdit
