@@ -65,7 +65,9 @@ std::optional<std::string> Checkpoint::DetectPrefix(const std::vector<std::strin
 std::optional<TensorRef> Checkpoint::Find(std::string_view name) const {
   auto it = entries_.find(name);
   if (it == entries_.end()) return std::nullopt;
-  return it->second;
+  TensorRef ref = it->second;
+  ref.owner = files_;
+  return ref;
 }
 
 TensorRef Checkpoint::Require(std::string_view name) const {

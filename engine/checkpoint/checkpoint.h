@@ -17,6 +17,9 @@ namespace streamdit {
 struct TensorRef {
   const SafetensorsFile* file = nullptr;
   const TensorInfo* info = nullptr;
+  // Keeps the mapped file alive while anything views its bytes (set by Checkpoint::Find; views
+  // made from a TensorRef without it are valid only while their Checkpoint is).
+  std::shared_ptr<const void> owner;
 };
 
 class Checkpoint {

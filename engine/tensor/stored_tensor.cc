@@ -71,8 +71,12 @@ torch::Tensor ViewTensor(const TensorRef& ref) {
   // The mapping is read-only; torch needs a non-const pointer but the tensor is never written
   // (callers copy before mutating: Materialize and ToStorage always produce new tensors).
   auto* data = const_cast<uint8_t*>(ref.file->Data(*ref.info));
-  return torch::from_blob(data, ref.info->shape,
-                          torch::TensorOptions().dtype(ToScalarType(ref.info->dtype)));
+  const auto options = torch::TensorOptions().dtype(ToScalarType(ref.info->dtype));
+  if (!ref.owner) return torch::from_blob(data, ref.info->shape, options);
+  // The view holds the mapping alive: models outlive the Checkpoint objects they were loaded from.
+  std::shared_ptr<const void> owner = ref.owner;
+  return torch::from_blob(
+      data, ref.info->shape, [owner](void*) mutable { owner.reset(); }, options);
 }
 
 StoredTensor ViewStored(const TensorRef& ref) {

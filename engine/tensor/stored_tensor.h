@@ -25,7 +25,7 @@ struct StoredTensor {
 };
 
 // Zero-copy, read-only torch view of a tensor's bytes in the mapping (fp8 comes back as kByte).
-// The view is valid while the Checkpoint's files are alive.
+// The view keeps the mapped file alive (TensorRef::owner).
 torch::Tensor ViewTensor(const TensorRef& ref);
 // A StoredTensor viewing the mapping (no copy).
 StoredTensor ViewStored(const TensorRef& ref);

@@ -99,7 +99,7 @@ void WriteAsDiffusers(const Checkpoint& bfl, const std::string& path) {
       add(block + (img ? "attn.to_k" : "attn.add_k_proj") + suffix, parts[1]);
       add(block + (img ? "attn.to_v" : "attn.add_v_proj") + suffix, parts[2]);
     } else if (!is_double && rest == "linear1") {
-      const int64_t h = t.size(1);
+      const int64_t h = TinyConfig().hidden_size;
       add(block + "attn.to_q" + suffix, t.slice(0, 0, h));
       add(block + "attn.to_k" + suffix, t.slice(0, h, 2 * h));
       add(block + "attn.to_v" + suffix, t.slice(0, 2 * h, 3 * h));
@@ -166,14 +166,8 @@ TEST(FluxLayout, FullSizeFlux1DevAndSchnellHeadersInferTheRightConfig) {
   for (bool dev : {true, false}) {
     FluxConfig spec;  // defaults are FLUX.1-dev's
     spec.guidance_embed = dev;
-    std::vector<TensorInfo> infos;
-    for (const auto& [name, shape] : FluxTensorShapes(spec)) {
-      TensorInfo info;
-      info.name = "model.diffusion_model." + name;
-      info.dtype = DType::kBF16;
-      info.shape = shape;
-      infos.push_back(info);
-    }
+    std::vector<TensorInfo> infos = testing_support::PackedInfos(
+        FluxTensorShapes(spec), DType::kBF16, "model.diffusion_model.");
     // Spot checks against the spec's table, so the generator itself is checked too.
     EXPECT_EQ(infos.size(), dev ? 780u : 776u);
     const std::string path = dir + (dev ? "/dev.safetensors" : "/schnell.safetensors");
@@ -209,15 +203,11 @@ TEST(FluxLayout, FullSizeFlux1DevAndSchnellHeadersInferTheRightConfig) {
 TEST(FluxLayout, WrongShapeIsAnErrorNamingTheTensor) {
   const std::string dir = FluxTempDir("wrong_shape");
   FluxConfig config = TinyConfig();
-  std::vector<TensorInfo> infos;
-  for (const auto& [name, shape] : FluxTensorShapes(config)) {
-    TensorInfo info;
-    info.name = name;
-    info.dtype = DType::kF32;
-    info.shape = shape;
-    if (name == "double_blocks.1.txt_mlp.2.weight") info.shape = {32, 63};
-    infos.push_back(info);
+  auto shapes = FluxTensorShapes(config);
+  for (auto& [name, shape] : shapes) {
+    if (name == "double_blocks.1.txt_mlp.2.weight") shape = {32, 63};
   }
+  std::vector<TensorInfo> infos = testing_support::PackedInfos(shapes, DType::kF32);
   SafetensorsWriter::WriteSparse(dir + "/bad.safetensors", infos,
                                  {{kFluxConfigMetadataKey, config.RopeMetadataJson()}});
   try {

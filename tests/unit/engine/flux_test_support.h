@@ -66,6 +66,25 @@ inline void WriteRandomFluxInputs(const std::string& path, const FluxConfig& con
   writer.Write(path);
 }
 
+// Header entries for a sparse file: tensors packed end to end in the given order.
+inline std::vector<TensorInfo> PackedInfos(
+    const std::vector<std::pair<std::string, std::vector<int64_t>>>& shapes, DType dtype,
+    const std::string& prefix = "") {
+  std::vector<TensorInfo> infos;
+  uint64_t offset = 0;
+  for (const auto& [name, shape] : shapes) {
+    TensorInfo info;
+    info.name = prefix + name;
+    info.dtype = dtype;
+    info.shape = shape;
+    info.begin = offset;
+    offset += static_cast<uint64_t>(info.numel()) * DTypeSize(dtype);
+    info.end = offset;
+    infos.push_back(info);
+  }
+  return infos;
+}
+
 inline void RunReference(const std::string& args) {
   const std::string command = std::string("/usr/bin/python3 ") + STREAMDIT_SOURCE_DIR +
                               "/tests/reference/flux_reference.py " + args;
