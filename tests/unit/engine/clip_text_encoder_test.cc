@@ -95,10 +95,8 @@ torch::Tensor EncodePrompts(const ClipTokenizer& tokenizer) {
 }
 
 torch::Tensor ReadF64(const std::string& path, const std::string& name) {
-  const auto file = SafetensorsFile::Open(path);
-  const TensorInfo* info = file->Find(name);
-  if (info == nullptr) throw std::runtime_error("reference output lacks " + name);
-  return ViewTensor(TensorRef{file.get(), info}).clone();
+  const Checkpoint checkpoint = Checkpoint::Open(path);
+  return ViewTensor(checkpoint.Require(name)).clone();
 }
 
 struct ReferenceOutput {
