@@ -1,0 +1,359 @@
+#include "engine/pipeline/flux_pipeline.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <filesystem>
+#include <stdexcept>
+#include <utility>
+
+#include "engine/checkpoint/checkpoint_error.h"
+#include "engine/flux/flux_transformer.h"
+#include "engine/image/png_writer.h"
+#include "engine/image/rgb8.h"
+#include "engine/pipeline/png_parameters.h"
+#include "engine/sampling/cancelled.h"
+#include "engine/sampling/euler.h"
+#include "engine/sampling/latent_packing.h"
+#include "engine/sampling/noise.h"
+#include "engine/sampling/schedule.h"
+#include "engine/text/clip_text_encoder.h"
+#include "engine/text/clip_tokenizer.h"
+#include "engine/text/t5_encoder.h"
+#include "engine/text/t5_tokenizer.h"
+#include "engine/vae/vae_decoder.h"
+
+namespace streamdit {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A component's files must exist before they are opened, so that a missing file is reported as
+// such (with the component's role) rather than as whatever the opener makes of it.
+void RequireFiles(const std::vector<std::string>& paths, const std::string& component) {
+  if (paths.empty()) {
+    throw CheckpointError(CheckpointError::Code::kIo, "<none>", "",
+                          "no " + component + " file configured");
+  }
+  for (const std::string& path : paths) {
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(path, error)) {
+      throw CheckpointError(CheckpointError::Code::kIo, path, "",
+                            component + " file does not exist or is not a regular file");
+    }
+  }
+}
+
+std::vector<const WeightBlock*> Pointers(const std::vector<WeightBlock>& blocks) {
+  std::vector<const WeightBlock*> pointers;
+  pointers.reserve(blocks.size());
+  for (const WeightBlock& block : blocks) pointers.push_back(&block);
+  return pointers;
+}
+
+}  // namespace
+
+const char* PipelinePhaseName(PipelinePhase phase) {
+  switch (phase) {
+    case PipelinePhase::kEncode:
+      return "encode";
+    case PipelinePhase::kDenoise:
+      return "denoise";
+    case PipelinePhase::kDecode:
+      return "decode";
+  }
+  return "unknown";
+}
+
+struct FluxPipeline::Impl {
+  PipelineConfig config;
+  WeightProviderFactory providers;
+  FluxFamily family = FluxFamily::kDev;
+  FluxSamplingDefaults defaults = FluxDevDefaults();
+  GenerationLimits limits;
+  int64_t t5_max_length = 512;
+
+  Checkpoint transformer_checkpoint;  // keeps the transformer's zero-copy views alive
+  std::unique_ptr<FluxTransformer> transformer;
+  std::unique_ptr<T5Encoder> t5;
+  std::unique_ptr<ClipTextEncoder> clip;
+  std::unique_ptr<VaeDecoder> vae;
+  std::unique_ptr<T5Tokenizer> t5_tokenizer;
+  std::unique_ptr<ClipTokenizer> clip_tokenizer;
+  std::unique_ptr<PromptEmbeddingCache> cache;
+
+  std::unique_ptr<WeightProvider> Provider(PipelineComponent component,
+                                           const std::vector<const WeightBlock*>& blocks) const {
+    std::unique_ptr<WeightProvider> provider =
+        providers(component, blocks, config.compute_dtype, config.device);
+    if (!provider) {
+      throw std::logic_error(std::string("the weight provider factory returned no provider for ") +
+                             PipelineComponentName(component));
+    }
+    return provider;
+  }
+
+  std::shared_ptr<const PromptEmbedding> Encode(const std::string& prompt) const;
+};
+
+std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::string& prompt) const {
+  auto embedding = std::make_shared<PromptEmbedding>();
+  torch::NoGradGuard no_grad;
+
+  const T5Encoding t5_ids = t5_tokenizer->Encode(prompt, t5_max_length);
+  if (t5_ids.truncated) {
+    embedding->warnings.push_back("prompt is longer than T5's limit of " +
+                                  std::to_string(t5_max_length) +
+                                  " tokens and was truncated for T5");
+  }
+  {
+    std::unique_ptr<WeightProvider> provider =
+        Provider(PipelineComponent::kT5, Pointers(t5->blocks()));
+    torch::Tensor ids = torch::tensor(t5_ids.ids, torch::kLong).unsqueeze(0);
+    embedding->t5 = t5->Forward(ids, *provider).to(config.compute_dtype);
+  }
+
+  bool clip_truncated = false;
+  const std::vector<int64_t> clip_ids = clip_tokenizer->Encode(prompt, &clip_truncated);
+  if (clip_truncated) {
+    embedding->warnings.push_back("prompt is longer than CLIP's limit of " +
+                                  std::to_string(clip_tokenizer->max_length() - 2) +
+                                  " tokens and was truncated for CLIP");
+  }
+  {
+    std::unique_ptr<WeightProvider> provider =
+        Provider(PipelineComponent::kClip, Pointers(clip->blocks()));
+    torch::Tensor ids = torch::tensor(clip_ids, torch::kLong).unsqueeze(0);
+    embedding->clip =
+        clip->Forward(ids, clip_tokenizer->eos_id(), *provider).pooled.to(config.compute_dtype);
+  }
+  return embedding;
+}
+
+FluxPipeline FluxPipeline::Load(PipelineConfig config, WeightProviderFactory providers) {
+  if (!providers) throw std::invalid_argument("providers: a weight provider factory is required");
+  auto impl = std::make_unique<Impl>();
+  const ModelPaths& paths = config.paths;
+
+  RequireFiles(paths.transformer, "transformer");
+  impl->transformer_checkpoint = Checkpoint::Open(paths.transformer);
+  impl->transformer =
+      std::make_unique<FluxTransformer>(FluxTransformer::Load(impl->transformer_checkpoint));
+  RequireFiles(paths.t5, "T5 encoder");
+  impl->t5 = std::make_unique<T5Encoder>(T5Encoder::Load(Checkpoint::Open(paths.t5)));
+  RequireFiles(paths.clip, "CLIP encoder");
+  impl->clip =
+      std::make_unique<ClipTextEncoder>(ClipTextEncoder::Load(Checkpoint::Open(paths.clip)));
+  RequireFiles(paths.ae, "autoencoder");
+  impl->vae = std::make_unique<VaeDecoder>(VaeDecoder::Load(Checkpoint::Open(paths.ae)));
+  RequireFiles({paths.t5_tokenizer}, "T5 tokenizer");
+  impl->t5_tokenizer = std::make_unique<T5Tokenizer>(T5Tokenizer::Load(paths.t5_tokenizer));
+  RequireFiles({paths.clip_vocab, paths.clip_merges}, "CLIP tokenizer");
+  ClipTokenizerOptions clip_options;
+  clip_options.max_length = impl->clip->config().max_positions;
+  impl->clip_tokenizer = std::make_unique<ClipTokenizer>(
+      ClipTokenizer::FromFiles(paths.clip_vocab, paths.clip_merges, clip_options));
+
+  // The components must agree on the widths they exchange.
+  const FluxConfig& flux = impl->transformer->config();
+  if (flux.context_in_dim != impl->t5->config().d_model) {
+    throw std::invalid_argument("model set mismatch: the transformer's txt_in expects " +
+                                std::to_string(flux.context_in_dim) + " features but T5 (" +
+                                paths.t5.front() + ") has d_model " +
+                                std::to_string(impl->t5->config().d_model));
+  }
+  if (flux.vec_in_dim != impl->clip->config().hidden) {
+    throw std::invalid_argument("model set mismatch: the transformer's vector_in expects " +
+                                std::to_string(flux.vec_in_dim) + " features but CLIP (" +
+                                paths.clip.front() + ") has hidden size " +
+                                std::to_string(impl->clip->config().hidden));
+  }
+  if (flux.in_channels != 4 * impl->vae->config().z_channels || flux.in_channels != 64) {
+    throw std::invalid_argument("model set mismatch: the transformer works on " +
+                                std::to_string(flux.in_channels) +
+                                "-feature latent patches but the autoencoder (" + paths.ae.front() +
+                                ") has " + std::to_string(impl->vae->config().z_channels) +
+                                " latent channels (FLUX packs 16 channels x 2 x 2)");
+  }
+  if (impl->vae->config().upsample_factor() != 8) {
+    throw std::invalid_argument("the autoencoder (" + paths.ae.front() + ") upsamples by " +
+                                std::to_string(impl->vae->config().upsample_factor()) +
+                                ", FLUX latents need 8");
+  }
+
+  impl->family =
+      config.family.value_or(flux.guidance_embed ? FluxFamily::kDev : FluxFamily::kSchnell);
+  impl->defaults = FamilyDefaults(impl->family);
+  if (config.default_steps) impl->defaults.num_steps = *config.default_steps;
+  if (config.default_width) impl->defaults.width = *config.default_width;
+  if (config.default_height) impl->defaults.height = *config.default_height;
+  if (config.t5_max_length) impl->defaults.t5_max_length = *config.t5_max_length;
+  impl->t5_max_length = impl->defaults.t5_max_length;
+  if (impl->t5_max_length < 1) {
+    throw std::invalid_argument("t5_max_length must be at least 1, got " +
+                                std::to_string(impl->t5_max_length));
+  }
+  ValidateTileOptions(TileOptions{config.vae_tile_latent, config.vae_overlap_latent});
+  impl->cache = std::make_unique<PromptEmbeddingCache>(config.prompt_cache_bytes);
+  impl->providers = std::move(providers);
+  impl->config = std::move(config);
+  return FluxPipeline(std::move(impl));
+}
+
+FluxPipeline::FluxPipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+FluxPipeline::FluxPipeline(FluxPipeline&&) noexcept = default;
+FluxPipeline& FluxPipeline::operator=(FluxPipeline&&) noexcept = default;
+FluxPipeline::~FluxPipeline() = default;
+
+const PipelineConfig& FluxPipeline::config() const { return impl_->config; }
+FluxFamily FluxPipeline::family() const { return impl_->family; }
+const FluxSamplingDefaults& FluxPipeline::defaults() const { return impl_->defaults; }
+int64_t FluxPipeline::t5_max_length() const { return impl_->t5_max_length; }
+bool FluxPipeline::has_guidance() const { return impl_->transformer->config().guidance_embed; }
+const GenerationLimits& FluxPipeline::limits() const { return impl_->limits; }
+PromptEmbeddingCache& FluxPipeline::prompt_cache() const { return *impl_->cache; }
+const FluxTransformer& FluxPipeline::transformer() const { return *impl_->transformer; }
+const T5Encoder& FluxPipeline::t5() const { return *impl_->t5; }
+const ClipTextEncoder& FluxPipeline::clip() const { return *impl_->clip; }
+const VaeDecoder& FluxPipeline::vae() const { return *impl_->vae; }
+
+GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
+                                        const GenerationCallbacks& callbacks) const {
+  const Impl& impl = *impl_;
+  const Clock::time_point start = Clock::now();
+  GenerationResult result;
+  result.request = ResolveGenerationRequest(request, impl.defaults, impl.limits);
+  const ResolvedRequest& job = result.request;
+  const torch::ScalarType compute = impl.config.compute_dtype;
+  const torch::Device device = impl.config.device;
+  const FluxConfig& flux = impl.transformer->config();
+  torch::NoGradGuard no_grad;
+
+  int completed_steps = 0;
+  auto check_cancelled = [&] {
+    if (callbacks.cancelled && callbacks.cancelled()) throw Cancelled(completed_steps);
+  };
+  auto finish_phase = [&](PipelinePhase phase, double seconds) {
+    if (callbacks.on_phase) callbacks.on_phase(phase, seconds);
+  };
+
+  // Encode.
+  check_cancelled();
+  Clock::time_point phase_start = Clock::now();
+  const std::string key = PromptEmbeddingCache::Key(job.prompt, impl.t5_max_length, compute);
+  std::shared_ptr<const PromptEmbedding> embedding = impl.cache->Find(key);
+  result.timings.prompt_cache_hit = embedding != nullptr;
+  if (!embedding) {
+    embedding = impl.Encode(job.prompt);
+    impl.cache->Insert(key, embedding);
+  }
+  for (const std::string& warning : embedding->warnings) {
+    result.warnings.push_back(warning);
+    if (callbacks.on_warning) callbacks.on_warning(warning);
+  }
+  result.timings.encode_seconds = SecondsSince(phase_start);
+  finish_phase(PipelinePhase::kEncode, result.timings.encode_seconds);
+
+  // Denoise.
+  check_cancelled();
+  phase_start = Clock::now();
+  const int64_t batch = job.batch_size;
+  const int64_t rows = (job.height + 15) / 16;
+  const int64_t cols = (job.width + 15) / 16;
+  torch::Tensor img =
+      PackLatent(FluxNoise(batch, job.height, job.width, job.seed)).to(device, compute);
+  const torch::Tensor txt = embedding->t5.to(device).expand({batch, -1, -1}).contiguous();
+  const torch::Tensor y = embedding->clip.to(device);
+  const torch::Tensor img_ids = ImageIds(batch, rows, cols).to(device);
+  const torch::Tensor txt_ids = TextIds(batch, txt.size(1)).to(device);
+  const std::vector<double> schedule =
+      FluxSchedule(job.steps, rows * cols, impl.defaults.shift, impl.defaults.base_shift,
+                   impl.defaults.max_shift);
+
+  std::unique_ptr<WeightProvider> provider =
+      impl.Provider(PipelineComponent::kTransformer, impl.transformer->weights().AllBlocks());
+  // Every step's modulation in one pass over the modulation weights: row step * batch + b holds
+  // step `step`'s timestep, built in the latent dtype as BFL builds t_vec (torch.full(..., t,
+  // dtype=img.dtype)).
+  std::vector<double> step_times;
+  for (int step = 0; step < job.steps; ++step) {
+    for (int64_t b = 0; b < batch; ++b) step_times.push_back(schedule[step]);
+  }
+  const int64_t vec_rows = static_cast<int64_t>(step_times.size());
+  const torch::Tensor timesteps = torch::tensor(step_times, torch::kDouble).to(device, compute);
+  const torch::Tensor guidance =
+      torch::full({vec_rows}, job.guidance, torch::TensorOptions().dtype(compute).device(device));
+  const torch::Tensor vec = impl.transformer->ComputeVec(timesteps, y.expand({vec_rows, -1}),
+                                                         guidance, *provider, compute);
+  const FluxModulation modulation = impl.transformer->ComputeModulation(vec, *provider);
+
+  Clock::time_point step_start = Clock::now();
+  int predicted = 0;
+  FlowPredictor predict = [&](const torch::Tensor& latent, double /*t_curr*/) {
+    FluxInputs inputs;
+    inputs.img = latent;
+    inputs.img_ids = img_ids;
+    inputs.txt = txt;
+    inputs.txt_ids = txt_ids;
+    const FluxModulation rows_of_step = modulation.Rows(predicted * batch, batch);
+    ++predicted;
+    return impl.transformer->ForwardWithModulation(inputs, rows_of_step, *provider, compute);
+  };
+  SamplingHooks hooks;
+  hooks.on_step = [&](const StepProgress& progress) {
+    completed_steps = progress.step_index + 1;
+    const double seconds = SecondsSince(step_start);
+    step_start = Clock::now();
+    result.timings.step_seconds.push_back(seconds);
+    if (callbacks.on_step) {
+      callbacks.on_step(GenerationProgress{completed_steps, progress.num_steps, seconds,
+                                           SecondsSince(phase_start)});
+    }
+  };
+  if (callbacks.cancelled) hooks.cancelled = callbacks.cancelled;
+  img = EulerSample(img, schedule, predict, hooks);
+  provider.reset();
+  result.timings.denoise_seconds = SecondsSince(phase_start);
+  finish_phase(PipelinePhase::kDenoise, result.timings.denoise_seconds);
+
+  // Decode, one image at a time so that the activation peak does not grow with the batch.
+  check_cancelled();
+  phase_start = Clock::now();
+  // BFL unpacks, then decodes from float32.
+  const torch::Tensor latents = UnpackLatent(img, job.height, job.width).to(torch::kFloat);
+  provider = impl.Provider(PipelineComponent::kVae, Pointers(impl.vae->blocks()));
+  std::vector<torch::Tensor> decoded;
+  for (int64_t b = 0; b < batch; ++b) {
+    const torch::Tensor latent = latents.slice(0, b, b + 1);
+    torch::Tensor image = impl.config.tiled_decode
+                              ? impl.vae->DecodeTiled(latent, *provider, compute,
+                                                      TileOptions{impl.config.vae_tile_latent,
+                                                                  impl.config.vae_overlap_latent})
+                              : impl.vae->Decode(latent, *provider, compute);
+    // BFL's unpack rounds the latent grid up to whole 16-pixel patches; crop to the request.
+    decoded.push_back(image.slice(2, 0, job.height).slice(3, 0, job.width).to(torch::kCPU));
+  }
+  provider.reset();
+  result.images = torch::cat(decoded, 0);
+  result.timings.decode_seconds = SecondsSince(phase_start);
+  finish_phase(PipelinePhase::kDecode, result.timings.decode_seconds);
+
+  phase_start = Clock::now();
+  for (int64_t b = 0; b < batch; ++b) {
+    const std::string parameters = FormatGenerationParameters(
+        job, impl.config.model_name, flux.guidance_embed, static_cast<int>(b));
+    if (b == 0) result.parameters = parameters;
+    const std::vector<uint8_t> rgb = ImageToRgb8(result.images[b]);
+    result.png.push_back(
+        EncodePng(rgb.data(), job.width, job.height, {{kPngParametersKeyword, parameters}}));
+  }
+  result.timings.png_seconds = SecondsSince(phase_start);
+  result.timings.total_seconds = SecondsSince(start);
+  return result;
+}
+
+}  // namespace streamdit

@@ -1,0 +1,60 @@
+// A text-to-image request as the pipeline (and later the gRPC server) receives it, its limits, and
+// its validation. Unset optional fields take the model family's defaults (flux_defaults.h), so a
+// request can be checked before it reaches a worker and the same checks serve CLI and server.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "engine/sampling/flux_defaults.h"
+
+namespace streamdit {
+
+struct GenerationRequest {
+  std::string prompt;         // may be empty; longer than the encoders' token limits is truncated
+  std::optional<int> width;   // pixels; default: the family's
+  std::optional<int> height;  // pixels; default: the family's
+  std::optional<int> steps;   // denoising steps; default: the family's
+  // Distilled guidance for models with guidance_in (dev); ignored by models without (schnell).
+  std::optional<double> guidance;
+  uint64_t seed = 0;
+  int batch_size = 1;  // images drawn from one noise tensor, as BFL's num_samples
+};
+
+// Bounds a request must respect. Width and height must be multiples of 16 (one latent patch of
+// FLUX is 16x16 pixels), so the image is exactly what was asked for.
+struct GenerationLimits {
+  int min_size = 64;
+  int max_size = 2048;
+  int size_multiple = 16;
+  int min_steps = 1;
+  int max_steps = 100;
+  double min_guidance = 0.0;
+  double max_guidance = 100.0;
+  int max_batch_size = 4;
+  std::size_t max_prompt_bytes = 64 * 1024;
+};
+
+// The request with every default applied.
+struct ResolvedRequest {
+  std::string prompt;
+  int width = 0;
+  int height = 0;
+  int steps = 0;
+  double guidance = 0.0;
+  uint64_t seed = 0;
+  int batch_size = 1;
+};
+
+// Throws std::invalid_argument naming the field, its limit and the value, e.g.
+// "width must be a multiple of 16 in [64, 2048], got 100". Checks only what the request sets.
+void ValidateGenerationRequest(const GenerationRequest& request,
+                               const GenerationLimits& limits = {});
+
+// Validates, then fills unset fields from `defaults`.
+ResolvedRequest ResolveGenerationRequest(const GenerationRequest& request,
+                                         const FluxSamplingDefaults& defaults,
+                                         const GenerationLimits& limits = {});
+
+}  // namespace streamdit

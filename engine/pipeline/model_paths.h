@@ -1,0 +1,59 @@
+// Where a FLUX model set's files are, and how the pipeline built from them runs. A model folder is
+// recognised by the real files' names, flat (as ComfyUI users keep them: flux1-dev.safetensors,
+// ae.safetensors, t5xxl_fp16.safetensors, clip_l.safetensors plus the tokenizer files) or in the
+// diffusers repository layout (transformer/, vae/, text_encoder/, text_encoder_2/, tokenizer/,
+// tokenizer_2/).
+#pragma once
+
+#include <torch/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/sampling/flux_defaults.h"
+
+namespace streamdit {
+
+struct ModelPaths {
+  std::vector<std::string> transformer;  // one file, or diffusers shards
+  std::vector<std::string> ae;
+  std::vector<std::string> t5;
+  std::vector<std::string> clip;
+  std::string t5_tokenizer;  // spiece.model
+  std::string clip_vocab;    // vocab.json
+  std::string clip_merges;   // merges.txt
+};
+
+enum class FluxFamily { kDev, kSchnell };
+
+const char* FluxFamilyName(FluxFamily family);
+// "dev" or "schnell"; throws std::invalid_argument naming `family` otherwise.
+FluxFamily ParseFluxFamily(const std::string& name);
+FluxSamplingDefaults FamilyDefaults(FluxFamily family);
+
+struct PipelineConfig {
+  ModelPaths paths;
+  std::string model_name = "flux";  // recorded in the PNG parameters
+  // nullopt: dev when the transformer has guidance_in, else schnell.
+  std::optional<FluxFamily> family;
+  // Overrides of the family's sampling defaults (e.g. a demo model that defaults to 4 steps).
+  std::optional<int> default_steps;
+  std::optional<int> default_width;
+  std::optional<int> default_height;
+  std::optional<int> t5_max_length;  // nullopt: the family's (512 dev, 256 schnell)
+  torch::ScalarType compute_dtype = torch::kFloat;
+  torch::Device device = torch::kCPU;
+  // Images with more latent pixels than one tile on either side decode tiled (bounded peak).
+  bool tiled_decode = true;
+  int64_t vae_tile_latent = 64;
+  int64_t vae_overlap_latent = 8;
+  // Prompt-embedding cache capacity; 0 disables the cache.
+  int64_t prompt_cache_bytes = 64ll << 20;
+};
+
+// Finds a model set's files in `directory`. Throws CheckpointError (kIo) naming the file that was
+// looked for (and the folder) when a component is missing.
+ModelPaths FindModelFiles(const std::string& directory);
+
+}  // namespace streamdit

@@ -1,0 +1,245 @@
+#include "engine/tools/generate_command.h"
+
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <stdexcept>
+
+#include "engine/checkpoint/checkpoint_error.h"
+#include "engine/demo/demo_model.h"
+#include "engine/pipeline/flux_pipeline.h"
+#include "engine/sampling/cancelled.h"
+
+namespace streamdit {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: streamdit generate --local [--prompt TEXT] [--out FILE.png] [--model-dir DIR]\n"
+    "                          [--seed N] [--steps N] [--width N] [--height N] [--guidance G]\n"
+    "                          [--dtype f32|bf16] [--threads N]\n"
+    "  runs encode -> denoise -> decode in this process and writes a PNG (default out.png).\n"
+    "  --model-dir defaults to the configured demo model, which is created if missing.\n";
+
+std::atomic<bool> interrupted{false};
+
+extern "C" void OnInterrupt(int) { interrupted.store(true); }
+
+int ParseInt(const std::string& flag, const std::string& text) {
+  std::size_t used = 0;
+  int value = 0;
+  try {
+    value = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size()) {
+    throw std::invalid_argument(flag + " expects an integer, got '" + text + "'");
+  }
+  return value;
+}
+
+uint64_t ParseSeed(const std::string& text) {
+  std::size_t used = 0;
+  uint64_t value = 0;
+  try {
+    if (!text.empty() && text[0] != '-') value = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size()) {
+    throw std::invalid_argument("--seed expects a non-negative integer, got '" + text + "'");
+  }
+  return value;
+}
+
+double ParseDouble(const std::string& flag, const std::string& text) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size()) {
+    throw std::invalid_argument(flag + " expects a number, got '" + text + "'");
+  }
+  return value;
+}
+
+torch::ScalarType ParseDtype(const std::string& text) {
+  if (text == "f32" || text == "float32") return torch::kFloat;
+  if (text == "bf16" || text == "bfloat16") return torch::kBFloat16;
+  if (text == "f16" || text == "float16") return torch::kHalf;
+  throw std::invalid_argument("--dtype must be f32, bf16 or f16, got '" + text + "'");
+}
+
+// Restores the previous SIGINT handler when the command returns.
+class InterruptScope {
+ public:
+  InterruptScope() {
+    interrupted.store(false);
+    previous_ = std::signal(SIGINT, OnInterrupt);
+  }
+  ~InterruptScope() { std::signal(SIGINT, previous_); }
+
+ private:
+  void (*previous_)(int) = SIG_DFL;
+};
+
+ModelPaths ConfiguredPaths(const std::string& directory,
+                           const std::map<std::string, std::string>& relative) {
+  auto path = [&](const char* role) {
+    auto found = relative.find(role);
+    if (found == relative.end()) {
+      throw std::invalid_argument(std::string("the configured model lacks paths.") + role);
+    }
+    return (std::filesystem::path(directory) / found->second).string();
+  };
+  ModelPaths paths;
+  paths.transformer = {path("transformer")};
+  paths.ae = {path("ae")};
+  paths.t5 = {path("t5")};
+  paths.clip = {path("clip")};
+  paths.t5_tokenizer = path("t5_tokenizer");
+  paths.clip_vocab = path("clip_vocab");
+  paths.clip_merges = path("clip_merges");
+  return paths;
+}
+
+}  // namespace
+
+int RunGenerateCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                       const GenerateCommandDefaults& defaults) {
+  static const char* const kValueFlags[] = {"--prompt", "--out",    "--model-dir", "--seed",
+                                            "--steps",  "--width",  "--height",    "--guidance",
+                                            "--dtype",  "--threads"};
+  bool local = false;
+  std::map<std::string, std::string> flags;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      out << kUsage;
+      return 0;
+    }
+    if (args[i] == "--local") {
+      local = true;
+      continue;
+    }
+    bool known = false;
+    for (const char* flag : kValueFlags) known = known || args[i] == flag;
+    if (!known || i + 1 >= args.size()) {
+      err << "generate: " << (known ? "missing value for " : "unexpected argument ") << "'"
+          << args[i] << "'\n"
+          << kUsage;
+      return 2;
+    }
+    flags[args[i]] = args[i + 1];
+    ++i;
+  }
+  if (!local) {
+    err << "generate: only --local (in-process generation) is available in this build\n" << kUsage;
+    return 2;
+  }
+
+  GenerationRequest request;
+  PipelineConfig config;
+  std::string out_path = flags.count("--out") ? flags["--out"] : "out.png";
+  std::string model_dir = defaults.model_dir;
+  try {
+    request.prompt = flags.count("--prompt") ? flags["--prompt"] : "";
+    if (flags.count("--seed")) request.seed = ParseSeed(flags["--seed"]);
+    if (flags.count("--steps")) request.steps = ParseInt("--steps", flags["--steps"]);
+    if (flags.count("--width")) request.width = ParseInt("--width", flags["--width"]);
+    if (flags.count("--height")) request.height = ParseInt("--height", flags["--height"]);
+    if (flags.count("--guidance")) {
+      request.guidance = ParseDouble("--guidance", flags["--guidance"]);
+    }
+    config.compute_dtype = ParseDtype(flags.count("--dtype") ? flags["--dtype"] : defaults.dtype);
+    if (flags.count("--threads")) {
+      const int threads = ParseInt("--threads", flags["--threads"]);
+      if (threads < 1) throw std::invalid_argument("--threads must be at least 1");
+      at::set_num_threads(threads);
+    }
+    if (!defaults.family.empty()) config.family = ParseFluxFamily(defaults.family);
+    ValidateGenerationRequest(request);
+  } catch (const std::invalid_argument& error) {
+    err << "generate: " << error.what() << "\n";
+    return 2;
+  }
+
+  try {
+    if (flags.count("--model-dir")) {
+      model_dir = flags["--model-dir"];
+    } else {
+      if (model_dir.empty()) {
+        err << "generate: no --model-dir and no model folder configured\n";
+        return 2;
+      }
+      // The configured demo model is created on first use.
+      if (!DemoModelExists(model_dir)) {
+        out << "creating the demo model in " << model_dir << " ...\n";
+        WriteDemoModel(model_dir);
+      }
+      config.default_steps = defaults.steps;
+      config.default_width = defaults.width;
+      config.default_height = defaults.height;
+      config.t5_max_length = defaults.t5_max_length;
+    }
+    config.paths = !defaults.paths.empty() && !flags.count("--model-dir")
+                       ? ConfiguredPaths(model_dir, defaults.paths)
+                       : FindModelFiles(model_dir);
+    config.model_name =
+        !defaults.model_name.empty() && !flags.count("--model-dir")
+            ? defaults.model_name
+            : std::filesystem::path(config.paths.transformer.front()).stem().string();
+
+    const FluxPipeline pipeline = FluxPipeline::Load(config);
+    InterruptScope interrupt_scope;
+    GenerationCallbacks callbacks;
+    callbacks.on_step = [&](const GenerationProgress& progress) {
+      out << "step " << progress.step << "/" << progress.num_steps << "  " << std::fixed
+          << std::setprecision(3) << progress.step_seconds << " s" << std::defaultfloat << "\n"
+          << std::flush;
+    };
+    callbacks.on_phase = [&](PipelinePhase phase, double seconds) {
+      out << PipelinePhaseName(phase) << ": " << std::fixed << std::setprecision(3) << seconds
+          << " s" << std::defaultfloat << "\n"
+          << std::flush;
+    };
+    callbacks.on_warning = [&](const std::string& warning) {
+      err << "generate: warning: " << warning << "\n";
+    };
+    callbacks.cancelled = [] { return interrupted.load(); };
+    const GenerationResult result = pipeline.Generate(request, callbacks);
+
+    const std::filesystem::path out_file(out_path);
+    if (out_file.has_parent_path()) std::filesystem::create_directories(out_file.parent_path());
+    std::ofstream file(out_path, std::ios::binary | std::ios::trunc);
+    file.write(result.png.front().data(), static_cast<std::streamsize>(result.png.front().size()));
+    if (!file.flush()) {
+      err << "generate: cannot write " << out_path << "\n";
+      return 1;
+    }
+    out << "total: " << std::fixed << std::setprecision(3) << result.timings.total_seconds << " s"
+        << std::defaultfloat << (result.timings.prompt_cache_hit ? " (prompt cached)" : "") << "\n"
+        << "wrote " << out_path << " (" << result.request.width << "x" << result.request.height
+        << ", " << result.request.steps << " steps, seed " << result.request.seed << ", model "
+        << config.model_name << ")\n";
+    return 0;
+  } catch (const Cancelled& cancelled) {
+    err << "generate: interrupted (" << cancelled.what() << ")\n";
+    return 130;
+  } catch (const std::invalid_argument& error) {
+    err << "generate: " << error.what() << "\n";
+    return 2;
+  } catch (const std::exception& error) {
+    err << "generate: " << error.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace streamdit

@@ -1,0 +1,272 @@
+// The whole pipeline on the demo model: encode -> denoise -> decode -> PNG, its acceptance
+// properties (determinism across runs and thread counts, seeds and prompts that matter, truncation
+// warnings, request validation, cancellation, progress) and the prompt-embedding cache.
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/flux/flux_transformer.h"
+#include "engine/pipeline/flux_pipeline.h"
+#include "engine/sampling/cancelled.h"
+#include "engine/text/t5_encoder.h"
+#include "pipeline_test_support.h"
+
+namespace streamdit {
+namespace {
+
+using pipeline_testing::ReadPngInfo;
+using pipeline_testing::SharedDemoModelDir;
+using pipeline_testing::SmallDemoConfig;
+
+// Shared by the tests: loading is cheap (mmap) but there is no need to repeat it.
+const FluxPipeline& SharedPipeline() {
+  static const FluxPipeline pipeline = FluxPipeline::Load(SmallDemoConfig(SharedDemoModelDir()));
+  return pipeline;
+}
+
+GenerationRequest Request(const std::string& prompt, uint64_t seed) {
+  GenerationRequest request;
+  request.prompt = prompt;
+  request.seed = seed;
+  request.width = 64;
+  request.height = 64;
+  request.steps = 2;
+  return request;
+}
+
+TEST(PipelineGenerateTest, WritesAPngOfTheRequestedSizeWithParameters) {
+  GenerationRequest request = Request("a red fox in the snow", 7);
+  request.width = 96;  // not square: rows and columns must not be swapped anywhere
+  const GenerationResult result = SharedPipeline().Generate(request);
+
+  ASSERT_EQ(result.png.size(), 1u);
+  const pipeline_testing::PngInfo info = ReadPngInfo(result.png[0]);
+  EXPECT_EQ(info.width, 96u);
+  EXPECT_EQ(info.height, 64u);
+  ASSERT_TRUE(info.text.count("parameters"));
+  EXPECT_EQ(info.text.at("parameters"),
+            "a red fox in the snow\nSteps: 2, Seed: 7, Guidance: 3.5, Size: 96x64, Model: "
+            "flux1-demo");
+  EXPECT_EQ(result.parameters, info.text.at("parameters"));
+
+  ASSERT_EQ(result.images.sizes().vec(), (std::vector<int64_t>{1, 3, 64, 96}));
+  EXPECT_TRUE(torch::isfinite(result.images).all().item<bool>());
+  EXPECT_LE(result.images.abs().max().item<float>(), 1.0f);
+  // Random weights still give an image with structure, not a constant.
+  EXPECT_GT(result.images.std().item<double>(), 0.01);
+  EXPECT_EQ(result.request.guidance, 3.5);  // the dev family's default
+  EXPECT_TRUE(result.warnings.empty());
+}
+
+TEST(PipelineGenerateTest, SameRequestAndSeedGiveIdenticalBytesAcrossRunsAndThreadCounts) {
+  const int threads_before = at::get_num_threads();
+  const GenerationRequest request = Request("a lighthouse at dusk", 1234);
+  at::set_num_threads(1);
+  const std::string one_thread = SharedPipeline().Generate(request).png[0];
+  // The second run starts from the cached prompt embedding...
+  const std::string again = SharedPipeline().Generate(request).png[0];
+  at::set_num_threads(2);
+  // ...and this one from fresh encoders: a new pipeline has an empty cache.
+  const FluxPipeline fresh = FluxPipeline::Load(SmallDemoConfig(SharedDemoModelDir()));
+  const std::string two_threads = fresh.Generate(request).png[0];
+  at::set_num_threads(threads_before);
+  EXPECT_EQ(one_thread, again);
+  EXPECT_EQ(one_thread, two_threads);
+}
+
+TEST(PipelineGenerateTest, SeedPromptAndGuidanceEachChangeTheImage) {
+  const FluxPipeline& pipeline = SharedPipeline();
+  const GenerationResult base = pipeline.Generate(Request("a red fox", 1));
+  const GenerationResult other_seed = pipeline.Generate(Request("a red fox", 2));
+  const GenerationResult other_prompt = pipeline.Generate(Request("a blue whale", 1));
+  GenerationRequest low_guidance = Request("a red fox", 1);
+  low_guidance.guidance = 1.0;
+  const GenerationResult other_guidance = pipeline.Generate(low_guidance);
+  for (const GenerationResult* other : {&other_seed, &other_prompt, &other_guidance}) {
+    EXPECT_NE(base.png[0], other->png[0]);
+    EXPECT_GT((base.images - other->images).abs().max().item<float>(), 1e-3f);
+  }
+}
+
+TEST(PipelineGenerateTest, EmptyPromptWorks) {
+  const GenerationResult result = SharedPipeline().Generate(Request("", 3));
+  EXPECT_TRUE(torch::isfinite(result.images).all().item<bool>());
+  EXPECT_EQ(ReadPngInfo(result.png[0]).text.at("parameters").substr(0, 8), "\nSteps: ");
+}
+
+TEST(PipelineGenerateTest, LongPromptIsTruncatedWithAWarningPerEncoder) {
+  std::string prompt;
+  for (int i = 0; i < 60; ++i) prompt += "the quick brown fox jumps over the lazy dog ";
+  std::vector<std::string> reported;
+  GenerationCallbacks callbacks;
+  callbacks.on_warning = [&](const std::string& warning) { reported.push_back(warning); };
+  const GenerationResult result = SharedPipeline().Generate(Request(prompt, 5), callbacks);
+  ASSERT_EQ(result.warnings.size(), 2u);
+  EXPECT_NE(result.warnings[0].find("T5"), std::string::npos);
+  EXPECT_NE(result.warnings[0].find("32 tokens"), std::string::npos);
+  EXPECT_NE(result.warnings[1].find("CLIP"), std::string::npos);
+  EXPECT_NE(result.warnings[1].find("75 tokens"), std::string::npos);
+  EXPECT_EQ(reported, result.warnings);
+  // A cache hit repeats the warnings: the request was truncated all the same.
+  const GenerationResult cached = SharedPipeline().Generate(Request(prompt, 6));
+  EXPECT_TRUE(cached.timings.prompt_cache_hit);
+  EXPECT_EQ(cached.warnings, result.warnings);
+}
+
+void ExpectInvalid(GenerationRequest request, const std::string& field, const std::string& limit) {
+  try {
+    SharedPipeline().Generate(request);
+    FAIL() << "expected std::invalid_argument for " << field;
+  } catch (const std::invalid_argument& error) {
+    const std::string message = error.what();
+    EXPECT_EQ(message.rfind(field, 0), 0u) << message;
+    EXPECT_NE(message.find(limit), std::string::npos) << message;
+  }
+}
+
+TEST(PipelineGenerateTest, BadSizesAndStepsAreClearErrors) {
+  GenerationRequest request = Request("x", 1);
+  request.width = 100;
+  ExpectInvalid(request, "width", "multiple of 16 in [64, 2048], got 100");
+  request = Request("x", 1);
+  request.height = 4096;
+  ExpectInvalid(request, "height", "multiple of 16 in [64, 2048], got 4096");
+  request = Request("x", 1);
+  request.height = 48;
+  ExpectInvalid(request, "height", "[64, 2048], got 48");
+  request = Request("x", 1);
+  request.steps = 0;
+  ExpectInvalid(request, "steps", "[1, 100], got 0");
+  request = Request("x", 1);
+  request.guidance = -1;
+  ExpectInvalid(request, "guidance", "[0, 100]");
+  request = Request("x", 1);
+  request.batch_size = 0;
+  ExpectInvalid(request, "batch_size", "[1, 4]");
+}
+
+TEST(PipelineGenerateTest, ReportsEveryStepAndPhaseAndTimesThem) {
+  std::vector<int> steps;
+  std::vector<PipelinePhase> phases;
+  GenerationCallbacks callbacks;
+  callbacks.on_step = [&](const GenerationProgress& progress) {
+    EXPECT_EQ(progress.num_steps, 3);
+    EXPECT_GE(progress.step_seconds, 0.0);
+    steps.push_back(progress.step);
+  };
+  callbacks.on_phase = [&](PipelinePhase phase, double) { phases.push_back(phase); };
+  GenerationRequest request = Request("steps", 9);
+  request.steps = 3;
+  const GenerationResult result = SharedPipeline().Generate(request, callbacks);
+  EXPECT_EQ(steps, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(phases, (std::vector<PipelinePhase>{PipelinePhase::kEncode, PipelinePhase::kDenoise,
+                                                PipelinePhase::kDecode}));
+  EXPECT_EQ(result.timings.step_seconds.size(), 3u);
+  EXPECT_GE(result.timings.total_seconds, result.timings.denoise_seconds);
+}
+
+TEST(PipelineGenerateTest, CancellationStopsBetweenSteps) {
+  int finished = 0;
+  GenerationCallbacks callbacks;
+  callbacks.on_step = [&](const GenerationProgress&) { ++finished; };
+  callbacks.cancelled = [&] { return finished == 1; };
+  GenerationRequest request = Request("cancel me", 1);
+  request.steps = 4;
+  try {
+    SharedPipeline().Generate(request, callbacks);
+    FAIL() << "expected Cancelled";
+  } catch (const Cancelled& cancelled) {
+    EXPECT_EQ(cancelled.completed_steps(), 1);
+  }
+  EXPECT_EQ(finished, 1);
+  // Cancelled before anything ran.
+  callbacks.cancelled = [] { return true; };
+  finished = 0;
+  EXPECT_THROW(SharedPipeline().Generate(request, callbacks), Cancelled);
+  EXPECT_EQ(finished, 0);
+}
+
+TEST(PipelineGenerateTest, BatchGivesDistinctImagesFromOneNoiseTensor) {
+  GenerationRequest request = Request("two of them", 11);
+  request.batch_size = 2;
+  const GenerationResult batch = SharedPipeline().Generate(request);
+  ASSERT_EQ(batch.png.size(), 2u);
+  EXPECT_NE(batch.png[0], batch.png[1]);
+  EXPECT_NE(ReadPngInfo(batch.png[1]).text.at("parameters").find("Batch: 2/2"), std::string::npos);
+}
+
+// Records which component asked for weights, wrapping the real DirectWeightProvider.
+struct ProviderLog {
+  std::vector<PipelineComponent> components;
+  std::vector<std::size_t> block_counts;
+};
+
+WeightProviderFactory LoggingFactory(std::shared_ptr<ProviderLog> log) {
+  WeightProviderFactory direct = DirectWeightProviderFactory();
+  return [log, direct](PipelineComponent component, const std::vector<const WeightBlock*>& blocks,
+                       torch::ScalarType dtype, torch::Device device) {
+    log->components.push_back(component);
+    log->block_counts.push_back(blocks.size());
+    return direct(component, blocks, dtype, device);
+  };
+}
+
+TEST(PipelineGenerateTest, RepeatedPromptSkipsBothTextEncoders) {
+  auto log = std::make_shared<ProviderLog>();
+  const FluxPipeline pipeline =
+      FluxPipeline::Load(SmallDemoConfig(SharedDemoModelDir()), LoggingFactory(log));
+  const GenerationResult first = pipeline.Generate(Request("a cached prompt", 1));
+  EXPECT_FALSE(first.timings.prompt_cache_hit);
+  EXPECT_EQ(log->components, (std::vector<PipelineComponent>{
+                                 PipelineComponent::kT5, PipelineComponent::kClip,
+                                 PipelineComponent::kTransformer, PipelineComponent::kVae}));
+  // Every block of each component is announced up front (T5: embedding, 2 layers, final norm).
+  EXPECT_EQ(log->block_counts[0], pipeline.t5().blocks().size());
+  EXPECT_EQ(log->block_counts[0], 4u);
+  EXPECT_EQ(log->block_counts[2], pipeline.transformer().weights().AllBlocks().size());
+
+  log->components.clear();
+  const GenerationResult second = pipeline.Generate(Request("a cached prompt", 1));
+  EXPECT_TRUE(second.timings.prompt_cache_hit);
+  EXPECT_EQ(log->components, (std::vector<PipelineComponent>{PipelineComponent::kTransformer,
+                                                             PipelineComponent::kVae}));
+  EXPECT_EQ(first.png[0], second.png[0]);
+  EXPECT_EQ(pipeline.prompt_cache().hits(), 1);
+  EXPECT_EQ(pipeline.prompt_cache().misses(), 1);
+
+  // A different T5 length is a different embedding, not a hit.
+  PipelineConfig longer = SmallDemoConfig(SharedDemoModelDir());
+  longer.t5_max_length = 48;
+  longer.prompt_cache_bytes = 0;  // and a disabled cache never hits
+  const FluxPipeline uncached = FluxPipeline::Load(longer);
+  EXPECT_FALSE(uncached.Generate(Request("a cached prompt", 1)).timings.prompt_cache_hit);
+  EXPECT_FALSE(uncached.Generate(Request("a cached prompt", 1)).timings.prompt_cache_hit);
+}
+
+TEST(PipelineGenerateTest, FamilyDefaultsApplyToUnsetFields) {
+  PipelineConfig config = SmallDemoConfig(SharedDemoModelDir());
+  config.default_steps.reset();
+  config.default_width.reset();
+  config.default_height.reset();
+  const FluxPipeline dev = FluxPipeline::Load(config);
+  EXPECT_EQ(dev.family(), FluxFamily::kDev);  // the demo transformer has guidance_in
+  EXPECT_EQ(dev.defaults().num_steps, 50);
+  EXPECT_EQ(dev.defaults().width, 1024);
+  config.family = FluxFamily::kSchnell;
+  config.t5_max_length.reset();
+  const FluxPipeline schnell = FluxPipeline::Load(config);
+  EXPECT_EQ(schnell.defaults().num_steps, 4);
+  EXPECT_FALSE(schnell.defaults().shift);
+  EXPECT_EQ(schnell.t5_max_length(), 256);
+  const ResolvedRequest resolved =
+      ResolveGenerationRequest(GenerationRequest{}, schnell.defaults());
+  EXPECT_EQ(resolved.steps, 4);
+  EXPECT_EQ(resolved.width, 1024);
+  EXPECT_EQ(resolved.guidance, 0.0);
+}
+
+}  // namespace
+}  // namespace streamdit

@@ -1,0 +1,125 @@
+// Shared by the pipeline tests: one demo model written once per test binary into a scratch
+// folder, a small pipeline config over it, and a PNG chunk reader (independent of the writer).
+#pragma once
+
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "engine/demo/demo_model.h"
+#include "engine/pipeline/model_paths.h"
+
+namespace streamdit::pipeline_testing {
+
+inline std::string SourcePath(const std::string& relative) {
+  return std::string(STREAMDIT_SOURCE_DIR) + "/" + relative;
+}
+
+// A fresh folder under the system temp dir, removed with everything in it at destruction.
+class PipelineScratchDir {
+ public:
+  PipelineScratchDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "streamdit_pipeline_XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~PipelineScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  PipelineScratchDir(const PipelineScratchDir&) = delete;
+  PipelineScratchDir& operator=(const PipelineScratchDir&) = delete;
+
+  std::string path() const { return path_.string(); }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The demo model (default sizes, the shipped corpus), written on first use and shared by every
+// test of the binary: writing it takes a second or two.
+inline const std::string& SharedDemoModelDir() {
+  // Deliberately never destroyed before exit (tests use it to the end); the folder is left for
+  // the system's temp cleanup, which costs nothing compared to rewriting it per test.
+  static const std::string path = [] {
+    auto* created = new PipelineScratchDir();
+    WriteDemoModel(created->path(), SourcePath("assets/demo_corpus.txt"));
+    return created->path();
+  }();
+  return path;
+}
+
+// A fast configuration of the demo model: short T5 sequence, f32 compute.
+inline PipelineConfig SmallDemoConfig(const std::string& directory) {
+  PipelineConfig config;
+  config.paths = FindModelFiles(directory);
+  config.model_name = "flux1-demo";
+  config.t5_max_length = 32;
+  config.default_steps = 2;
+  config.default_width = 64;
+  config.default_height = 64;
+  return config;
+}
+
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+inline void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  if (!out.flush()) throw std::runtime_error("cannot write " + path);
+}
+
+// The chunks of a PNG file as (type, payload), read by the format's definition: 8-byte signature,
+// then big-endian length, 4-byte type, payload, CRC. Throws on a malformed file.
+struct PngInfo {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  std::map<std::string, std::string> text;  // tEXt keyword -> value
+};
+
+inline uint32_t BigEndian32(const std::string& bytes, std::size_t at) {
+  return (uint32_t(uint8_t(bytes[at])) << 24) | (uint32_t(uint8_t(bytes[at + 1])) << 16) |
+         (uint32_t(uint8_t(bytes[at + 2])) << 8) | uint32_t(uint8_t(bytes[at + 3]));
+}
+
+inline PngInfo ReadPngInfo(const std::string& png) {
+  static const std::string kSignature = "\x89PNG\r\n\x1a\n";
+  if (png.compare(0, kSignature.size(), kSignature) != 0) throw std::runtime_error("no signature");
+  PngInfo info;
+  std::size_t at = kSignature.size();
+  bool ended = false;
+  while (!ended) {
+    if (at + 12 > png.size()) throw std::runtime_error("truncated chunk");
+    const uint32_t length = BigEndian32(png, at);
+    const std::string type = png.substr(at + 4, 4);
+    if (at + 12 + length > png.size()) throw std::runtime_error("chunk past the end");
+    const std::string payload = png.substr(at + 8, length);
+    if (type == "IHDR") {
+      info.width = BigEndian32(payload, 0);
+      info.height = BigEndian32(payload, 4);
+    } else if (type == "tEXt") {
+      const std::size_t nul = payload.find('\0');
+      info.text[payload.substr(0, nul)] = payload.substr(nul + 1);
+    } else if (type == "IEND") {
+      ended = true;
+    }
+    at += 12 + length;
+  }
+  return info;
+}
+
+}  // namespace streamdit::pipeline_testing
