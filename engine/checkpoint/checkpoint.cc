@@ -30,7 +30,8 @@ Checkpoint Checkpoint::Open(const std::vector<std::string>& paths) {
   Checkpoint checkpoint;
   for (const auto& file : *files) {
     for (const TensorInfo& info : file->tensors()) {
-      auto [it, inserted] = checkpoint.entries_.emplace(info.name, TensorRef{file.get(), &info, nullptr});
+      auto [it, inserted] =
+          checkpoint.entries_.emplace(info.name, TensorRef{file.get(), &info, nullptr});
       if (!inserted) {
         throw CheckpointError(Code::kDuplicateName, file->path(), info.name,
                               "also present in shard " + it->second.file->path());
