@@ -10,10 +10,16 @@ namespace streamdit {
 torch::Tensor TimestepEmbedding(const torch::Tensor& t, int64_t dim, torch::ScalarType out_dtype,
                                 double max_period, double time_factor) {
   const int64_t half = dim / 2;
-  torch::Tensor scaled = t.mul(time_factor);  // rounded in t's dtype, as in the reference
+  // BFL scales t in t's own dtype: in bf16 that rounding (1000 * t, guidance 3.5 -> 3504) is part
+  // of the model's behaviour and is kept. From float32 up, the sinusoid arguments (up to ~4000 rad
+  // for guidance) are formed in float64, so that f32 compute matches the exact maths to ~1e-7
+  // instead of carrying float32's ~2e-4 rad argument error into every block.
+  const bool low_precision = c10::elementSize(t.scalar_type()) < 4;
+  torch::Tensor scaled =
+      low_precision ? t.mul(time_factor).to(torch::kDouble) : t.to(torch::kDouble).mul(time_factor);
   torch::Tensor freqs =
-      torch::exp(torch::arange(0, half, torch::kFloat).mul(-std::log(max_period) / half));
-  torch::Tensor args = scaled.to(torch::kFloat).unsqueeze(1) * freqs.unsqueeze(0);
+      torch::exp(torch::arange(0, half, torch::kDouble).mul(-std::log(max_period) / half));
+  torch::Tensor args = scaled.unsqueeze(1) * freqs.unsqueeze(0);
   torch::Tensor embedding = torch::cat({torch::cos(args), torch::sin(args)}, -1);
   if (dim % 2) embedding = torch::cat({embedding, torch::zeros_like(embedding.slice(1, 0, 1))}, -1);
   return embedding.to(out_dtype);

@@ -8,8 +8,9 @@
 
 namespace streamdit {
 
-// Sinusoidal embedding: t' = time_factor * t (in t's dtype, as BFL does), frequencies
-// exp(-ln(max_period) * i / half) in float32, [cos | sin], cast back to `out_dtype`.
+// Sinusoidal embedding: t' = time_factor * t (rounded in t's dtype when that is bf16/f16, as BFL
+// does), frequencies exp(-ln(max_period) * i / half), [cos | sin] formed in float64, cast to
+// `out_dtype`.
 torch::Tensor TimestepEmbedding(const torch::Tensor& t, int64_t dim, torch::ScalarType out_dtype,
                                 double max_period = 10000, double time_factor = 1000);
 

@@ -91,11 +91,13 @@ TEST_P(FluxReferenceTest, FluxForwardMatchesFloat64Reference) {
   torch::Tensor ref = ReadTensor(dir + "/ref.safetensors", "pred");
   ASSERT_EQ(ours.sizes(), ref.sizes());
   EXPECT_LE(RelativeError(ours, ref), 1e-5) << c.name;
-  // bf16 compute: same model, looser tolerance (8 mantissa bits through a few blocks).
+  // bf16 compute: BFL rounds 1000 * t to bf16 before the sinusoid (spacing 2-4 at t ~ 0.5), which
+  // moves the high-frequency embedding components by radians; the float64 reference does not.
+  // So this is a sanity bound (a wrong formula is off by O(1)); f32 above is the exactness check.
   ASSERT_EQ(FluxForward({"--model", model, "--inputs", inputs, "--out", dir + "/bf16.safetensors",
                          "--dtype", "bf16"}),
             0);
-  EXPECT_LE(RelativeError(ReadTensor(dir + "/bf16.safetensors", "pred"), ref), 0.05) << c.name;
+  EXPECT_LE(RelativeError(ReadTensor(dir + "/bf16.safetensors", "pred"), ref), 0.15) << c.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, FluxReferenceTest,
