@@ -316,6 +316,7 @@ GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
   };
   if (callbacks.cancelled) hooks.cancelled = callbacks.cancelled;
   img = EulerSample(img, schedule, predict, hooks);
+  result.latents = img.to(torch::kCPU);
   provider.reset();
   result.timings.denoise_seconds = SecondsSince(phase_start);
   finish_phase(PipelinePhase::kDenoise, result.timings.denoise_seconds);

@@ -68,7 +68,10 @@ struct GenerationResult {
   ResolvedRequest request;       // with the defaults applied
   std::vector<std::string> png;  // one encoded PNG per image of the batch
   torch::Tensor images;          // float32 [batch, 3, height, width] in [-1, 1], on the CPU
-  std::string parameters;        // the "parameters" text of the first image
+  // The denoised latent tokens [batch, h*w, 64] in the compute dtype, on the CPU: what the
+  // transformer produced, before the VAE.
+  torch::Tensor latents;
+  std::string parameters;  // the "parameters" text of the first image
   std::vector<std::string> warnings;
   PhaseTimings timings;
 };

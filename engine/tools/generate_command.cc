@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <iomanip>
 #include <map>
 #include <stdexcept>
+#include <thread>
 
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/demo/demo_model.h"
@@ -159,11 +161,14 @@ int RunGenerateCommand(const std::vector<std::string>& args, std::ostream& out, 
       request.guidance = ParseDouble("--guidance", flags["--guidance"]);
     }
     config.compute_dtype = ParseDtype(flags.count("--dtype") ? flags["--dtype"] : defaults.dtype);
+    // Default: every core (libtorch's intra-op pool may start with one thread in a fresh
+    // process).
+    int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     if (flags.count("--threads")) {
-      const int threads = ParseInt("--threads", flags["--threads"]);
+      threads = ParseInt("--threads", flags["--threads"]);
       if (threads < 1) throw std::invalid_argument("--threads must be at least 1");
-      at::set_num_threads(threads);
     }
+    at::set_num_threads(threads);
     if (!defaults.family.empty()) config.family = ParseFluxFamily(defaults.family);
     ValidateGenerationRequest(request);
   } catch (const std::invalid_argument& error) {

@@ -65,16 +65,20 @@ TEST(PipelineGenerateTest, SameRequestAndSeedGiveIdenticalBytesAcrossRunsAndThre
   const int threads_before = at::get_num_threads();
   const GenerationRequest request = Request("a lighthouse at dusk", 1234);
   at::set_num_threads(1);
-  const std::string one_thread = SharedPipeline().Generate(request).png[0];
+  const GenerationResult one_thread = SharedPipeline().Generate(request);
   // The second run starts from the cached prompt embedding...
-  const std::string again = SharedPipeline().Generate(request).png[0];
+  const GenerationResult again = SharedPipeline().Generate(request);
   at::set_num_threads(2);
   // ...and this one from fresh encoders: a new pipeline has an empty cache.
   const FluxPipeline fresh = FluxPipeline::Load(SmallDemoConfig(SharedDemoModelDir()));
-  const std::string two_threads = fresh.Generate(request).png[0];
+  const GenerationResult two_threads = fresh.Generate(request);
   at::set_num_threads(threads_before);
-  EXPECT_EQ(one_thread, again);
-  EXPECT_EQ(one_thread, two_threads);
+  EXPECT_EQ(one_thread.png[0], again.png[0]);
+  EXPECT_EQ(one_thread.png[0], two_threads.png[0]);
+  // Bytes could agree by the luck of uint8 rounding: the transformer's output must agree exactly.
+  // (The decoded floats do not yet: the VAE's 1x1 convolutions go through oneDNN kernels whose
+  // reduction order depends on the thread count; see the pipeline report.)
+  EXPECT_TRUE(torch::equal(one_thread.latents, two_threads.latents));
 }
 
 TEST(PipelineGenerateTest, SeedPromptAndGuidanceEachChangeTheImage) {
