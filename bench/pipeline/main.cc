@@ -11,13 +11,11 @@
 // The demo model is written to DIR (default: build/demo-model under the working folder) if missing.
 #include <ATen/Parallel.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "engine/demo/demo_model.h"
@@ -61,8 +59,6 @@ int Main(int argc, char** argv) {
   std::vector<int> sizes = {512, 1024};
   std::vector<int> vae_sizes = {1024, 2048};
   bool skip_vae = false;
-  // Every core unless told otherwise (the intra-op pool may start smaller in a fresh process).
-  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--model-dir") && i + 1 < argc) {
       model_dir = argv[++i];

@@ -2,7 +2,6 @@
 
 #include <ATen/Parallel.h>
 
-#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -10,7 +9,6 @@
 #include <iomanip>
 #include <map>
 #include <stdexcept>
-#include <thread>
 
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/demo/demo_model.h"
@@ -161,14 +159,14 @@ int RunGenerateCommand(const std::vector<std::string>& args, std::ostream& out, 
       request.guidance = ParseDouble("--guidance", flags["--guidance"]);
     }
     config.compute_dtype = ParseDtype(flags.count("--dtype") ? flags["--dtype"] : defaults.dtype);
-    // Default: every core (libtorch's intra-op pool may start with one thread in a fresh
-    // process).
-    int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    // Default: libtorch's own thread count. Forcing every core is not a win on a shared
+    // machine: OpenMP workers spin-waiting for a busy core made a 512x512 run 2.6x slower in
+    // bench_pipeline measurements on this 2-core machine under load.
     if (flags.count("--threads")) {
-      threads = ParseInt("--threads", flags["--threads"]);
+      const int threads = ParseInt("--threads", flags["--threads"]);
       if (threads < 1) throw std::invalid_argument("--threads must be at least 1");
+      at::set_num_threads(threads);
     }
-    at::set_num_threads(threads);
     if (!defaults.family.empty()) config.family = ParseFluxFamily(defaults.family);
     ValidateGenerationRequest(request);
   } catch (const std::invalid_argument& error) {
