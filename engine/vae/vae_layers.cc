@@ -35,6 +35,15 @@ torch::Tensor VaeGroupNorm(const torch::Tensor& x, const BlockTensors& tensors,
 torch::Tensor VaeConv(const torch::Tensor& x, const BlockTensors& tensors,
                       const std::string& prefix) {
   const torch::Tensor weight = Param(tensors, prefix + ".weight", x.scalar_type());
+  if (weight.size(2) == 1 && weight.size(3) == 1) {
+    // A 1x1 convolution is a linear map over channels. libtorch 1.13's oneDNN 1x1 kernel gives
+    // results that depend on the thread count; the linear path is deterministic, and the same
+    // request must give the same PNG bytes whatever the threads.
+    const torch::Tensor bias = Param(tensors, prefix + ".bias", x.scalar_type());
+    torch::Tensor rows = x.permute({0, 2, 3, 1});  // [B, H, W, C]
+    torch::Tensor out = at::linear(rows, weight.flatten(1), bias);
+    return out.permute({0, 3, 1, 2}).contiguous();
+  }
   const int64_t pad = weight.size(2) / 2;
   return at::conv2d(x, weight, Param(tensors, prefix + ".bias", x.scalar_type()), /*stride=*/1,
                     /*padding=*/pad);
