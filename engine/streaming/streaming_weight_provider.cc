@@ -117,6 +117,8 @@ void StreamingWeightProvider::PrefetchAfterLocked(const WeightBlock* block) {
     if (index < 0) return;  // the ring is full; Release will continue the prefetch
     slots_[index].block = next;
     slots_[index].state = SlotState::kLoading;
+    // Counted when scheduled (under the lock), so the count does not depend on copy timing.
+    streamed_bytes_ += next->nbytes();
     copy_queue_.push_back(index);
     cv_.notify_all();
   }
@@ -145,10 +147,10 @@ BlockTensors StreamingWeightProvider::Acquire(const WeightBlock& block) {
     }
     slots_[index].block = &block;
     slots_[index].state = SlotState::kLoading;
+    streamed_bytes_ += block.nbytes();
     lock.unlock();
     CopyInto(slots_[index], block);
     lock.lock();
-    streamed_bytes_ += block.nbytes();
     slots_[index].state = SlotState::kReady;
   }
   cv_.wait(lock, [&] { return slots_[index].state == SlotState::kReady; });
@@ -185,7 +187,6 @@ void StreamingWeightProvider::WorkerLoop() {
     lock.unlock();
     CopyInto(slots_[index], *block);
     lock.lock();
-    streamed_bytes_ += block->nbytes();
     slots_[index].state = SlotState::kReady;
     cv_.notify_all();
   }

@@ -36,7 +36,7 @@ class StreamingWeightProvider : public WeightProvider {
   BlockTensors Acquire(const WeightBlock& block) override;
   void Release(const WeightBlock& block) override;
 
-  // Bytes copied into slots so far, and time Acquire spent waiting for copies.
+  // Bytes of the copies into slots started so far, and time Acquire spent waiting for copies.
   int64_t streamed_bytes() const;
   double stall_seconds() const;
 
