@@ -200,6 +200,7 @@ torch::Tensor FluxTransformer::ForwardWithModulation(const FluxInputs& inputs,
   }
 
   torch::Tensor x = torch::cat({txt, img}, 1);
+  txt = img = torch::Tensor();  // x holds both streams now; the separate copies would only add peak
   for (std::size_t i = 0; i < weights_.single_blocks.size(); ++i) {
     ScopedBlock w(provider, weights_.single_blocks[i]);
     const torch::Tensor& m = mod.single[i];

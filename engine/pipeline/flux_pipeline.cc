@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <stdexcept>
@@ -11,12 +12,14 @@
 #include "engine/flux/flux_transformer.h"
 #include "engine/image/png_writer.h"
 #include "engine/image/rgb8.h"
+#include "engine/memory/cpu_memory_meter.h"
 #include "engine/pipeline/png_parameters.h"
 #include "engine/sampling/cancelled.h"
 #include "engine/sampling/euler.h"
 #include "engine/sampling/latent_packing.h"
 #include "engine/sampling/noise.h"
 #include "engine/sampling/schedule.h"
+#include "engine/streaming/streaming_weight_provider.h"
 #include "engine/text/clip_text_encoder.h"
 #include "engine/text/clip_tokenizer.h"
 #include "engine/text/t5_encoder.h"
@@ -48,26 +51,14 @@ void RequireFiles(const std::vector<std::string>& paths, const std::string& comp
   }
 }
 
-std::vector<const WeightBlock*> Pointers(const std::vector<WeightBlock>& blocks) {
-  std::vector<const WeightBlock*> pointers;
-  pointers.reserve(blocks.size());
-  for (const WeightBlock& block : blocks) pointers.push_back(&block);
-  return pointers;
+void CollectStreamingStats(const WeightProvider& provider, JobMemoryReport& report) {
+  if (const auto* streaming = dynamic_cast<const StreamingWeightProvider*>(&provider)) {
+    report.streamed_bytes += streaming->streamed_bytes();
+    report.stall_seconds += streaming->stall_seconds();
+  }
 }
 
 }  // namespace
-
-const char* PipelinePhaseName(PipelinePhase phase) {
-  switch (phase) {
-    case PipelinePhase::kEncode:
-      return "encode";
-    case PipelinePhase::kDenoise:
-      return "denoise";
-    case PipelinePhase::kDecode:
-      return "decode";
-  }
-  return "unknown";
-}
 
 struct FluxPipeline::Impl {
   PipelineConfig config;
@@ -86,10 +77,22 @@ struct FluxPipeline::Impl {
   std::unique_ptr<ClipTokenizer> clip_tokenizer;
   std::unique_ptr<PromptEmbeddingCache> cache;
 
+  JobModels Models() const { return JobModels{transformer.get(), t5.get(), clip.get(), vae.get()}; }
+
+  // The component's weight provider: streaming by the job's plan when it has one, else the
+  // factory's. The blocks are announced in the order the component's pass acquires them.
   std::unique_ptr<WeightProvider> Provider(PipelineComponent component,
-                                           const std::vector<const WeightBlock*>& blocks) const {
-    std::unique_ptr<WeightProvider> provider =
-        providers(component, blocks, config.compute_dtype, config.device);
+                                           const JobMemoryPlan* plan) const {
+    if (plan) {
+      StreamingOptions options = plan->streaming;
+      options.compute_dtype = config.compute_dtype;
+      auto streaming = std::make_unique<StreamingWeightProvider>(
+          plan->component(component).residency, options, config.device);
+      streaming->SetOrder(ComponentBlocks(Models(), component));
+      return streaming;
+    }
+    std::unique_ptr<WeightProvider> provider = providers(
+        component, ComponentBlocks(Models(), component), config.compute_dtype, config.device);
     if (!provider) {
       throw std::logic_error(std::string("the weight provider factory returned no provider for ") +
                              PipelineComponentName(component));
@@ -97,10 +100,20 @@ struct FluxPipeline::Impl {
     return provider;
   }
 
-  std::shared_ptr<const PromptEmbedding> Encode(const std::string& prompt) const;
+  std::shared_ptr<const PromptEmbedding> Encode(const std::string& prompt,
+                                                const JobMemoryPlan* plan,
+                                                JobMemoryReport& report) const;
+  torch::Tensor Denoise(const ResolvedRequest& job, const PromptEmbedding& embedding,
+                        const JobMemoryPlan* plan, JobMemoryReport& report,
+                        const GenerationCallbacks& callbacks, int& completed_steps,
+                        PhaseTimings& timings) const;
+  torch::Tensor Decode(const ResolvedRequest& job, const torch::Tensor& latents,
+                       const JobMemoryPlan* plan, JobMemoryReport& report) const;
 };
 
-std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::string& prompt) const {
+std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::string& prompt,
+                                                                  const JobMemoryPlan* plan,
+                                                                  JobMemoryReport& report) const {
   auto embedding = std::make_shared<PromptEmbedding>();
   torch::NoGradGuard no_grad;
 
@@ -111,10 +124,10 @@ std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::str
                                   " tokens and was truncated for T5");
   }
   {
-    std::unique_ptr<WeightProvider> provider =
-        Provider(PipelineComponent::kT5, Pointers(t5->blocks()));
+    std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kT5, plan);
     torch::Tensor ids = torch::tensor(t5_ids.ids, torch::kLong).unsqueeze(0);
     embedding->t5 = t5->Forward(ids, *provider).to(config.compute_dtype);
+    CollectStreamingStats(*provider, report);
   }
 
   bool clip_truncated = false;
@@ -125,11 +138,11 @@ std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::str
                                   " tokens and was truncated for CLIP");
   }
   {
-    std::unique_ptr<WeightProvider> provider =
-        Provider(PipelineComponent::kClip, Pointers(clip->blocks()));
+    std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kClip, plan);
     torch::Tensor ids = torch::tensor(clip_ids, torch::kLong).unsqueeze(0);
     embedding->clip =
         clip->Forward(ids, clip_tokenizer->eos_id(), *provider).pooled.to(config.compute_dtype);
+    CollectStreamingStats(*provider, report);
   }
   return embedding;
 }
@@ -221,75 +234,48 @@ const T5Encoder& FluxPipeline::t5() const { return *impl_->t5; }
 const ClipTextEncoder& FluxPipeline::clip() const { return *impl_->clip; }
 const VaeDecoder& FluxPipeline::vae() const { return *impl_->vae; }
 
-GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
-                                        const GenerationCallbacks& callbacks) const {
-  const Impl& impl = *impl_;
-  const Clock::time_point start = Clock::now();
-  GenerationResult result;
-  result.request = ResolveGenerationRequest(request, impl.defaults, impl.limits);
-  const ResolvedRequest& job = result.request;
-  const torch::ScalarType compute = impl.config.compute_dtype;
-  const torch::Device device = impl.config.device;
-  const FluxConfig& flux = impl.transformer->config();
-  torch::NoGradGuard no_grad;
-
-  int completed_steps = 0;
-  auto check_cancelled = [&] {
-    if (callbacks.cancelled && callbacks.cancelled()) throw Cancelled(completed_steps);
-  };
-  auto finish_phase = [&](PipelinePhase phase, double seconds) {
-    if (callbacks.on_phase) callbacks.on_phase(phase, seconds);
-  };
-
-  // Encode.
-  check_cancelled();
-  Clock::time_point phase_start = Clock::now();
-  const std::string key = PromptEmbeddingCache::Key(job.prompt, impl.t5_max_length, compute);
-  std::shared_ptr<const PromptEmbedding> embedding = impl.cache->Find(key);
-  result.timings.prompt_cache_hit = embedding != nullptr;
-  if (!embedding) {
-    embedding = impl.Encode(job.prompt);
-    impl.cache->Insert(key, embedding);
-  }
-  for (const std::string& warning : embedding->warnings) {
-    result.warnings.push_back(warning);
-    if (callbacks.on_warning) callbacks.on_warning(warning);
-  }
-  result.timings.encode_seconds = SecondsSince(phase_start);
-  finish_phase(PipelinePhase::kEncode, result.timings.encode_seconds);
-
-  // Denoise.
-  check_cancelled();
-  phase_start = Clock::now();
+torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job,
+                                          const PromptEmbedding& embedding,
+                                          const JobMemoryPlan* plan, JobMemoryReport& report,
+                                          const GenerationCallbacks& callbacks,
+                                          int& completed_steps, PhaseTimings& timings) const {
+  const torch::ScalarType compute = config.compute_dtype;
+  const torch::Device device = config.device;
+  const Clock::time_point phase_start = Clock::now();
   const int64_t batch = job.batch_size;
   const int64_t rows = (job.height + 15) / 16;
   const int64_t cols = (job.width + 15) / 16;
   torch::Tensor img =
       PackLatent(FluxNoise(batch, job.height, job.width, job.seed)).to(device, compute);
-  const torch::Tensor txt = embedding->t5.to(device).expand({batch, -1, -1}).contiguous();
-  const torch::Tensor y = embedding->clip.to(device);
+  const torch::Tensor txt = embedding.t5.to(device).expand({batch, -1, -1}).contiguous();
+  const torch::Tensor y = embedding.clip.to(device);
   const torch::Tensor img_ids = ImageIds(batch, rows, cols).to(device);
   const torch::Tensor txt_ids = TextIds(batch, txt.size(1)).to(device);
   const std::vector<double> schedule =
-      FluxSchedule(job.steps, rows * cols, impl.defaults.shift, impl.defaults.base_shift,
-                   impl.defaults.max_shift);
+      FluxSchedule(job.steps, rows * cols, defaults.shift, defaults.base_shift, defaults.max_shift);
 
-  std::unique_ptr<WeightProvider> provider =
-      impl.Provider(PipelineComponent::kTransformer, impl.transformer->weights().AllBlocks());
+  std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kTransformer, plan);
   // Every step's modulation in one pass over the modulation weights: row step * batch + b holds
   // step `step`'s timestep, built in the latent dtype as BFL builds t_vec (torch.full(..., t,
   // dtype=img.dtype)).
-  std::vector<double> step_times;
-  for (int step = 0; step < job.steps; ++step) {
-    for (int64_t b = 0; b < batch; ++b) step_times.push_back(schedule[step]);
+  FluxModulation modulation;
+  {
+    std::vector<double> step_times;
+    for (int step = 0; step < job.steps; ++step) {
+      for (int64_t b = 0; b < batch; ++b) step_times.push_back(schedule[step]);
+    }
+    const int64_t vec_rows = static_cast<int64_t>(step_times.size());
+    const torch::Tensor timesteps = torch::tensor(step_times, torch::kDouble).to(device, compute);
+    const torch::Tensor guidance =
+        torch::full({vec_rows}, job.guidance, torch::TensorOptions().dtype(compute).device(device));
+    const torch::Tensor vec =
+        transformer->ComputeVec(timesteps, y.expand({vec_rows, -1}), guidance, *provider, compute);
+    modulation = transformer->ComputeModulation(vec, *provider);
   }
-  const int64_t vec_rows = static_cast<int64_t>(step_times.size());
-  const torch::Tensor timesteps = torch::tensor(step_times, torch::kDouble).to(device, compute);
-  const torch::Tensor guidance =
-      torch::full({vec_rows}, job.guidance, torch::TensorOptions().dtype(compute).device(device));
-  const torch::Tensor vec = impl.transformer->ComputeVec(timesteps, y.expand({vec_rows, -1}),
-                                                         guidance, *provider, compute);
-  const FluxModulation modulation = impl.transformer->ComputeModulation(vec, *provider);
+  // From here on only the token path runs, every step in the same order.
+  if (auto* streaming = dynamic_cast<StreamingWeightProvider*>(provider.get())) {
+    streaming->SetOrder(transformer->weights().StepOrder());
+  }
 
   Clock::time_point step_start = Clock::now();
   int predicted = 0;
@@ -301,50 +287,163 @@ GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
     inputs.txt_ids = txt_ids;
     const FluxModulation rows_of_step = modulation.Rows(predicted * batch, batch);
     ++predicted;
-    return impl.transformer->ForwardWithModulation(inputs, rows_of_step, *provider, compute);
+    return transformer->ForwardWithModulation(inputs, rows_of_step, *provider, compute);
   };
   SamplingHooks hooks;
   hooks.on_step = [&](const StepProgress& progress) {
     completed_steps = progress.step_index + 1;
     const double seconds = SecondsSince(step_start);
     step_start = Clock::now();
-    result.timings.step_seconds.push_back(seconds);
+    timings.step_seconds.push_back(seconds);
     if (callbacks.on_step) {
       callbacks.on_step(GenerationProgress{completed_steps, progress.num_steps, seconds,
                                            SecondsSince(phase_start)});
     }
   };
   if (callbacks.cancelled) hooks.cancelled = callbacks.cancelled;
-  img = EulerSample(img, schedule, predict, hooks);
-  result.latents = img.to(torch::kCPU);
-  provider.reset();
-  result.timings.denoise_seconds = SecondsSince(phase_start);
-  finish_phase(PipelinePhase::kDenoise, result.timings.denoise_seconds);
+  torch::Tensor denoised = EulerSample(std::move(img), schedule, predict, hooks);
+  CollectStreamingStats(*provider, report);
+  return denoised;
+}
 
-  // Decode, one image at a time so that the activation peak does not grow with the batch.
-  check_cancelled();
-  phase_start = Clock::now();
-  // BFL unpacks, then decodes from float32.
-  const torch::Tensor latents = UnpackLatent(img, job.height, job.width).to(torch::kFloat);
-  provider = impl.Provider(PipelineComponent::kVae, Pointers(impl.vae->blocks()));
+torch::Tensor FluxPipeline::Impl::Decode(const ResolvedRequest& job,
+                                         const torch::Tensor& latent_tokens,
+                                         const JobMemoryPlan* plan, JobMemoryReport& report) const {
+  // BFL unpacks, then decodes from float32; one image at a time so that the activation peak does
+  // not grow with the batch.
+  const torch::Tensor latents =
+      UnpackLatent(latent_tokens, job.height, job.width).to(torch::kFloat);
+  std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kVae, plan);
   std::vector<torch::Tensor> decoded;
-  for (int64_t b = 0; b < batch; ++b) {
+  for (int64_t b = 0; b < job.batch_size; ++b) {
     const torch::Tensor latent = latents.slice(0, b, b + 1);
-    torch::Tensor image = impl.config.tiled_decode
-                              ? impl.vae->DecodeTiled(latent, *provider, compute,
-                                                      TileOptions{impl.config.vae_tile_latent,
-                                                                  impl.config.vae_overlap_latent})
-                              : impl.vae->Decode(latent, *provider, compute);
+    torch::Tensor image =
+        config.tiled_decode
+            ? vae->DecodeTiled(latent, *provider, config.compute_dtype,
+                               TileOptions{config.vae_tile_latent, config.vae_overlap_latent})
+            : vae->Decode(latent, *provider, config.compute_dtype);
     // BFL's unpack rounds the latent grid up to whole 16-pixel patches; crop to the request.
     decoded.push_back(image.slice(2, 0, job.height).slice(3, 0, job.width).to(torch::kCPU));
   }
+  CollectStreamingStats(*provider, report);
   provider.reset();
-  result.images = torch::cat(decoded, 0);
+  return torch::cat(decoded, 0);
+}
+
+JobModels FluxPipeline::models() const { return impl_->Models(); }
+
+JobMemoryPlan FluxPipeline::PlanMemory(const ResolvedRequest& request,
+                                       std::optional<int64_t> budget_bytes, int prefetch_depth,
+                                       bool prompt_cached) const {
+  const Impl& impl = *impl_;
+  JobShape shape;
+  shape.width = request.width;
+  shape.height = request.height;
+  shape.batch = request.batch_size;
+  shape.steps = request.steps;
+  shape.t5_tokens = impl.t5_max_length;
+  shape.clip_tokens = impl.clip_tokenizer->max_length();
+  shape.encode = !prompt_cached;
+  shape.compute = impl.config.compute_dtype;
+  shape.tiled_decode = impl.config.tiled_decode;
+  shape.tiles = TileOptions{impl.config.vae_tile_latent, impl.config.vae_overlap_latent};
+  StreamingOptions options;
+  options.prefetch_depth = prefetch_depth;
+  options.compute_dtype = impl.config.compute_dtype;
+  return PlanJobMemory(impl.Models(), shape, budget_bytes, options);
+}
+
+int64_t JobMemoryReport::measured_peak() const {
+  return *std::max_element(measured_peak_bytes.begin(), measured_peak_bytes.end());
+}
+
+GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
+                                        const GenerationCallbacks& callbacks,
+                                        const JobMemoryOptions& memory) const {
+  const Impl& impl = *impl_;
+  const Clock::time_point start = Clock::now();
+  GenerationResult result;
+  result.request = ResolveGenerationRequest(request, impl.defaults, impl.limits);
+  const ResolvedRequest& job = result.request;
+  const torch::ScalarType compute = impl.config.compute_dtype;
+  const FluxConfig& flux = impl.transformer->config();
+  torch::NoGradGuard no_grad;
+  if (memory.prefetch_depth < 0) {
+    throw std::invalid_argument("prefetch_depth must be >= 0, got " +
+                                std::to_string(memory.prefetch_depth));
+  }
+
+  int completed_steps = 0;
+  auto check_cancelled = [&] {
+    if (callbacks.cancelled && callbacks.cancelled()) throw Cancelled(completed_steps);
+  };
+  auto finish_phase = [&](PipelinePhase phase, double seconds) {
+    if (callbacks.on_phase) callbacks.on_phase(phase, seconds);
+  };
+
+  const std::string key = PromptEmbeddingCache::Key(job.prompt, impl.t5_max_length, compute);
+  std::shared_ptr<const PromptEmbedding> embedding = impl.cache->Find(key);
+  result.timings.prompt_cache_hit = embedding != nullptr;
+  // Planned before any work, so that a budget below the minimum fails with nothing done.
+  if (memory.budget_bytes) {
+    result.memory.plan = PlanMemory(job, memory.budget_bytes, memory.prefetch_depth,
+                                    result.timings.prompt_cache_hit);
+  }
+  const JobMemoryPlan* plan = result.memory.plan ? &*result.memory.plan : nullptr;
+  // The job's bytes are measured above what the device held when it started.
+  CpuMemoryMeter* meter = impl.config.device.is_cpu() && CpuMemoryMeter::IsInstalled()
+                              ? &CpuMemoryMeter::Install()
+                              : nullptr;
+  const int64_t job_start_bytes = meter ? meter->current_bytes() : 0;
+  std::optional<MemoryMeter::Window> window;
+  auto open_window = [&] {
+    if (meter) window.emplace(meter->OpenWindow());
+  };
+  auto close_window = [&](PipelinePhase phase) {
+    if (!window) return;
+    result.memory.measured = true;
+    result.memory.measured_peak_bytes[static_cast<int>(phase)] =
+        std::max<int64_t>(0, window->peak_bytes() - job_start_bytes);
+    window.reset();
+  };
+
+  // Encode.
+  check_cancelled();
+  Clock::time_point phase_start = Clock::now();
+  open_window();
+  if (!embedding) {
+    embedding = impl.Encode(job.prompt, plan, result.memory);
+    impl.cache->Insert(key, embedding);
+  }
+  close_window(PipelinePhase::kEncode);
+  for (const std::string& warning : embedding->warnings) {
+    result.warnings.push_back(warning);
+    if (callbacks.on_warning) callbacks.on_warning(warning);
+  }
+  result.timings.encode_seconds = SecondsSince(phase_start);
+  finish_phase(PipelinePhase::kEncode, result.timings.encode_seconds);
+
+  // Denoise.
+  check_cancelled();
+  phase_start = Clock::now();
+  open_window();
+  result.latents =
+      impl.Denoise(job, *embedding, plan, result.memory, callbacks, completed_steps, result.timings)
+          .to(torch::kCPU);
+  close_window(PipelinePhase::kDenoise);
+  result.timings.denoise_seconds = SecondsSince(phase_start);
+  finish_phase(PipelinePhase::kDenoise, result.timings.denoise_seconds);
+
+  // Decode, then PNG (counted with the decode phase: it reads the decoded images).
+  check_cancelled();
+  phase_start = Clock::now();
+  open_window();
+  result.images = impl.Decode(job, result.latents.to(impl.config.device), plan, result.memory);
   result.timings.decode_seconds = SecondsSince(phase_start);
   finish_phase(PipelinePhase::kDecode, result.timings.decode_seconds);
 
   phase_start = Clock::now();
-  for (int64_t b = 0; b < batch; ++b) {
+  for (int64_t b = 0; b < job.batch_size; ++b) {
     const std::string parameters = FormatGenerationParameters(
         job, impl.config.model_name, flux.guidance_embed, static_cast<int>(b));
     if (b == 0) result.parameters = parameters;
@@ -352,6 +451,7 @@ GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
     result.png.push_back(
         EncodePng(rgb.data(), job.width, job.height, {{kPngParametersKeyword, parameters}}));
   }
+  close_window(PipelinePhase::kDecode);
   result.timings.png_seconds = SecondsSince(phase_start);
   result.timings.total_seconds = SecondsSince(start);
   return result;

@@ -10,14 +10,17 @@
 
 #include <torch/types.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/pipeline/generation_request.h"
+#include "engine/pipeline/job_memory_plan.h"
 #include "engine/pipeline/model_paths.h"
 #include "engine/pipeline/prompt_cache.h"
 #include "engine/pipeline/weight_provider_factory.h"
@@ -32,8 +35,29 @@ class T5Encoder;
 class T5Tokenizer;
 class VaeDecoder;
 
-enum class PipelinePhase { kEncode, kDenoise, kDecode };
-const char* PipelinePhaseName(PipelinePhase phase);
+// How a job may use device memory.
+struct JobMemoryOptions {
+  // A hard ceiling on the job's device bytes (its peak above what the device held when it
+  // started). nullopt: no ceiling; weights come from the pipeline's WeightProviderFactory. With a
+  // budget, each component streams by the job's plan (job_memory_plan.h); a budget below the
+  // job's minimum is std::invalid_argument naming the minimum, before any work.
+  std::optional<int64_t> budget_bytes;
+  // Blocks copied ahead of the one computing (0: copy on demand).
+  int prefetch_depth = 1;
+};
+
+// What a job planned and what it measured.
+struct JobMemoryReport {
+  std::optional<JobMemoryPlan> plan;  // set when the job ran under a budget
+  // Peak device bytes above the job's start, per phase (encode, denoise, decode), when the
+  // device's meter is installed (CpuMemoryMeter::Install() on the CPU).
+  bool measured = false;
+  std::array<int64_t, 3> measured_peak_bytes{};
+  int64_t measured_peak() const;
+  // Weight bytes copied into streaming slots and the time spent waiting for them.
+  int64_t streamed_bytes = 0;
+  double stall_seconds = 0;
+};
 
 struct GenerationProgress {
   int step = 0;       // 1-based: the step that just finished
@@ -74,6 +98,7 @@ struct GenerationResult {
   std::string parameters;  // the "parameters" text of the first image
   std::vector<std::string> warnings;
   PhaseTimings timings;
+  JobMemoryReport memory;
 };
 
 class FluxPipeline {
@@ -92,7 +117,14 @@ class FluxPipeline {
   // Throws std::invalid_argument (request fields, see generation_request.h) before any work, and
   // Cancelled when callbacks.cancelled() turns true.
   GenerationResult Generate(const GenerationRequest& request,
-                            const GenerationCallbacks& callbacks = {}) const;
+                            const GenerationCallbacks& callbacks = {},
+                            const JobMemoryOptions& memory = {}) const;
+
+  // The job's memory plan for a resolved request under `budget_bytes` (nullopt: all resident),
+  // as Generate would run it. `prompt_cached`: the prompt's embeddings need no encoding.
+  JobMemoryPlan PlanMemory(const ResolvedRequest& request, std::optional<int64_t> budget_bytes,
+                           int prefetch_depth = 1, bool prompt_cached = false) const;
+  JobModels models() const;
 
   const PipelineConfig& config() const;
   FluxFamily family() const;

@@ -16,6 +16,18 @@ const char* PipelineComponentName(PipelineComponent component) {
   return "unknown";
 }
 
+const char* PipelinePhaseName(PipelinePhase phase) {
+  switch (phase) {
+    case PipelinePhase::kEncode:
+      return "encode";
+    case PipelinePhase::kDenoise:
+      return "denoise";
+    case PipelinePhase::kDecode:
+      return "decode";
+  }
+  return "unknown";
+}
+
 WeightProviderFactory DirectWeightProviderFactory() {
   return
       [](PipelineComponent, const std::vector<const WeightBlock*>&, torch::ScalarType compute_dtype,

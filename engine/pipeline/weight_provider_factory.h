@@ -19,6 +19,10 @@ enum class PipelineComponent { kT5, kClip, kTransformer, kVae };
 
 const char* PipelineComponentName(PipelineComponent component);
 
+// A job's phases: encode (T5, CLIP), denoise (transformer), decode (VAE).
+enum class PipelinePhase { kEncode, kDenoise, kDecode };
+const char* PipelinePhaseName(PipelinePhase phase);
+
 using WeightProviderFactory = std::function<std::unique_ptr<WeightProvider>(
     PipelineComponent component, const std::vector<const WeightBlock*>& blocks,
     torch::ScalarType compute_dtype, torch::Device device)>;

@@ -1,5 +1,6 @@
 #include "engine/streaming/streaming_weight_provider.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
@@ -104,15 +105,27 @@ void StreamingWeightProvider::PrefetchAfterLocked(const WeightBlock* block) {
   if (!worker_.joinable() || order_.empty()) return;
   auto it = order_index_.find(block);
   if (it == order_index_.end()) return;
+  std::vector<const WeightBlock*> wanted;
   for (int ahead = 1; ahead <= options_.prefetch_depth; ++ahead) {
     const WeightBlock* next = order_[(it->second + ahead) % order_.size()];
     if (next == block) break;
+    wanted.push_back(next);
+  }
+  for (const WeightBlock* next : wanted) {
     bool present = false;
     for (const Slot& slot : slots_) present = present || slot.block == next;
     if (present) continue;
+    // A free slot, else one holding a prefetched block that is no longer wanted (after SetOrder
+    // changed the order, or a block acquired out of order).
     int index = -1;
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
+    for (std::size_t i = 0; i < slots_.size() && index < 0; ++i) {
       if (slots_[i].state == SlotState::kFree) index = static_cast<int>(i);
+    }
+    for (std::size_t i = 0; i < slots_.size() && index < 0; ++i) {
+      if (slots_[i].state == SlotState::kReady &&
+          std::find(wanted.begin(), wanted.end(), slots_[i].block) == wanted.end()) {
+        index = static_cast<int>(i);
+      }
     }
     if (index < 0) return;  // the ring is full; Release will continue the prefetch
     slots_[index].block = next;
