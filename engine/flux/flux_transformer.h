@@ -47,6 +47,8 @@ class FluxTransformer {
 
   const FluxConfig& config() const { return config_; }
   const FluxWeights& weights() const { return weights_; }
+  // For changing how the weights are held (fp8 storage) before any request runs.
+  FluxWeights& mutable_weights() { return weights_; }
 
   // vec = time_in(emb(t)) [+ guidance_in(emb(g))] + vector_in(y), in `compute` dtype.
   torch::Tensor ComputeVec(const torch::Tensor& timesteps, const torch::Tensor& y,

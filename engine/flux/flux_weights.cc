@@ -209,6 +209,23 @@ std::vector<const WeightBlock*> FluxWeights::AllBlocks() const {
   return blocks;
 }
 
+std::vector<WeightBlock*> FluxWeights::MutableBlocks() {
+  // AllBlocks' order; the pointers are into *this, which is not const here.
+  std::vector<WeightBlock*> blocks;
+  for (const WeightBlock* block : AllBlocks()) blocks.push_back(const_cast<WeightBlock*>(block));
+  return blocks;
+}
+
+std::vector<WeightBlock*> Fp8EligibleBlocks(FluxWeights& weights) {
+  std::vector<WeightBlock*> blocks;
+  for (WeightBlock* block : weights.MutableBlocks()) {
+    if (block != &weights.vec_embedders && block != &weights.input_embedders) {
+      blocks.push_back(block);
+    }
+  }
+  return blocks;
+}
+
 std::vector<const WeightBlock*> FluxWeights::VecAndModulationOrder() const {
   std::vector<const WeightBlock*> order = {&vec_embedders};
   for (const auto& block : double_modulation) order.push_back(&block);

@@ -26,6 +26,8 @@ struct FluxWeights {
 
   // Every block, modulation next to its block.
   std::vector<const WeightBlock*> AllBlocks() const;
+  // The same blocks, for changing how their tensors are held (e.g. ConvertBlocksToFp8).
+  std::vector<WeightBlock*> MutableBlocks();
   // The exact order in which the forward pass acquires blocks: computing vec and the modulation
   // (VecAndModulationOrder), then the token path (StepOrder). Streaming prefetches in this order.
   std::vector<const WeightBlock*> VecAndModulationOrder() const;
@@ -33,6 +35,11 @@ struct FluxWeights {
   std::vector<const WeightBlock*> ForwardOrder() const;
   int64_t nbytes() const;
 };
+
+// The blocks that fp8 storage converts: the double/single blocks, their modulation and the final
+// layer with its modulation (nearly all bytes). The vec and input embedders stay precise: they are
+// small, and every later block reads their output.
+std::vector<WeightBlock*> Fp8EligibleBlocks(FluxWeights& weights);
 
 // Groups tensors into blocks; `source(name, shape)` supplies each BFL-named tensor (files, or
 // random weights for benchmarks).

@@ -1,13 +1,16 @@
 #include "engine/tensor/stored_tensor.h"
 
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
 #include "engine/checkpoint/fp8.h"
+#include "engine/streaming/host_tensor.h"
 
 namespace streamdit {
 
@@ -88,17 +91,70 @@ StoredTensor ViewStored(const TensorRef& ref) {
 
 namespace {
 
-// Decodes fp8 codes to float32 through the 256-entry table, in parallel over chunks.
-torch::Tensor DecodeFp8(const torch::Tensor& codes, DType dtype, float scale) {
+// Decodes fp8 codes straight into the compute dtype through the 256-entry table, in parallel over
+// chunks: no float32 intermediate, so a bf16 block costs only its bf16 copy (the plan's
+// conversion bytes).
+torch::Tensor DecodeFp8(const torch::Tensor& codes, DType dtype, float scale,
+                        torch::ScalarType compute) {
   torch::Tensor contiguous = codes.contiguous();
-  torch::Tensor out = torch::empty(contiguous.sizes(), torch::kFloat);
+  torch::Tensor out = torch::empty(contiguous.sizes(), compute);
   const uint8_t* in = contiguous.data_ptr<uint8_t>();
-  float* dst = out.data_ptr<float>();
   const auto& table = dtype == DType::kF8E4M3 ? Fp8E4M3Table() : Fp8E5M2Table();
-  at::parallel_for(0, contiguous.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) dst[i] = table[in[i]] * scale;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, compute, "DecodeFp8", [&] {
+    scalar_t* dst = out.data_ptr<scalar_t>();
+    at::parallel_for(0, contiguous.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) dst[i] = static_cast<scalar_t>(table[in[i]] * scale);
+    });
   });
   return out;
+}
+
+// Largest finite magnitude of a floating tensor, read in its own dtype (no float32 copy).
+float MaxFiniteAbs(const torch::Tensor& contiguous) {
+  float result = 0.0f;
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, contiguous.scalar_type(), "MaxAbs", [&] {
+        const scalar_t* in = contiguous.data_ptr<scalar_t>();
+        result = at::parallel_reduce(
+            0, contiguous.numel(), 1 << 16, 0.0f,
+            [&](int64_t begin, int64_t end, float best) {
+              for (int64_t i = begin; i < end; ++i) {
+                const float magnitude = std::fabs(static_cast<float>(in[i]));
+                if (std::isfinite(magnitude) && magnitude > best) best = magnitude;
+              }
+              return best;
+            },
+            [](float a, float b) { return std::max(a, b); });
+      });
+  return result;
+}
+
+// Per-tensor e4m3 encoding into host-tier memory. The scale maps the largest finite magnitude to
+// 448; infinities then saturate to +-448 * scale instead of forcing scale = inf (every code would
+// decode to 0 or NaN). The floor at FLT_MIN keeps 1 / scale finite for all-tiny tensors, so zeros
+// never become 0 * inf = NaN.
+StoredTensor ToFp8E4M3(const torch::Tensor& value) {
+  if (!value.is_floating_point()) {
+    throw std::invalid_argument(std::string("fp8 storage needs a floating tensor, got ") +
+                                c10::toString(value.scalar_type()));
+  }
+  const torch::Tensor source = value.cpu().contiguous();
+  const float max_abs = MaxFiniteAbs(source);
+  StoredTensor stored;
+  stored.dtype = DType::kF8E4M3;
+  stored.scale = max_abs > 0 ? std::max(max_abs / 448.0f, std::numeric_limits<float>::min()) : 1.0f;
+  stored.data = AllocateHostTensor(source.sizes().vec(), torch::kByte);
+  uint8_t* out = stored.data.data_ptr<uint8_t>();
+  const float inverse = 1.0f / stored.scale;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, source.scalar_type(), "ToFp8", [&] {
+    const scalar_t* in = source.data_ptr<scalar_t>();
+    at::parallel_for(0, source.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        out[i] = EncodeFp8E4M3Saturating(static_cast<float>(in[i]) * inverse);
+      }
+    });
+  });
+  return stored;
 }
 
 }  // namespace
@@ -108,7 +164,7 @@ torch::Tensor Materialize(const StoredTensor& stored, torch::ScalarType compute,
   if (stored.dtype == DType::kF8E4M3 || stored.dtype == DType::kF8E5M2) {
     // On the device the codes travel as bytes (half the bf16 transfer) and are decoded there.
     torch::Tensor codes = stored.data.to(device, /*non_blocking=*/true);
-    if (device.is_cpu()) return DecodeFp8(codes, stored.dtype, stored.scale).to(compute);
+    if (device.is_cpu()) return DecodeFp8(codes, stored.dtype, stored.scale, compute);
     const auto& table = stored.dtype == DType::kF8E4M3 ? Fp8E4M3Table() : Fp8E5M2Table();
     torch::Tensor lut = torch::from_blob(const_cast<float*>(table.data()), {256}, torch::kFloat)
                             .to(device)
@@ -120,26 +176,15 @@ torch::Tensor Materialize(const StoredTensor& stored, torch::ScalarType compute,
 }
 
 StoredTensor ToStorage(const torch::Tensor& value, DType storage) {
-  StoredTensor stored;
-  stored.dtype = storage;
-  if (storage == DType::kF8E4M3) {
-    torch::Tensor source = value.to(torch::kFloat).contiguous();
-    float max_abs = source.numel() ? source.abs().max().item<float>() : 0.0f;
-    stored.scale = max_abs > 0 && std::isfinite(max_abs) ? max_abs / 448.0f : 1.0f;
-    torch::Tensor codes = torch::empty(source.sizes(), torch::kByte);
-    const float* in = source.data_ptr<float>();
-    uint8_t* out = codes.data_ptr<uint8_t>();
-    const float inverse = 1.0f / stored.scale;
-    at::parallel_for(0, source.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) out[i] = EncodeFp8E4M3Saturating(in[i] * inverse);
-    });
-    stored.data = codes;
-    return stored;
-  }
+  if (storage == DType::kF8E4M3) return ToFp8E4M3(value);
   if (storage == DType::kF8E5M2) {
     throw std::invalid_argument("fp8 e5m2 is not supported as a storage dtype; use F8_E4M3");
   }
-  stored.data = value.to(ToScalarType(storage)).contiguous().clone();
+  // copy_ converts element by element into the host tensor: no counted intermediate.
+  StoredTensor stored;
+  stored.dtype = storage;
+  stored.data = AllocateHostTensor(value.sizes().vec(), ToScalarType(storage));
+  stored.data.copy_(value);
   return stored;
 }
 

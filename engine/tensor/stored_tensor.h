@@ -32,8 +32,11 @@ StoredTensor ViewStored(const TensorRef& ref);
 // The tensor converted to `compute` dtype on `device`; fp8 decoded through the format tables.
 torch::Tensor Materialize(const StoredTensor& stored, torch::ScalarType compute,
                           torch::Device device = torch::kCPU);
-// Converts a floating tensor to the given storage dtype (fp8 e4m3: per-tensor scale so that the
-// largest magnitude maps to 448, saturating, never NaN). Copies.
+// Converts a floating tensor to the given storage dtype, copying into host-tier memory
+// (engine/streaming/host_tensor.h: outside the device meter, with no counted intermediate for
+// contiguous CPU input). fp8 e4m3: per-tensor scale so that the largest finite magnitude maps to
+// 448; larger values and infinities saturate to +-448 * scale, so a finite or infinite input never
+// becomes NaN (NaN stays NaN).
 StoredTensor ToStorage(const torch::Tensor& value, DType storage);
 
 torch::ScalarType ToScalarType(DType dtype);  // fp8 -> kByte
