@@ -81,14 +81,14 @@ struct FluxPipeline::Impl {
 
   // The component's weight provider: streaming by the job's plan when it has one, else the
   // factory's. The blocks are announced in the order the component's pass acquires them.
-  std::unique_ptr<WeightProvider> Provider(PipelineComponent component,
-                                           const JobMemoryPlan* plan) const {
+  std::unique_ptr<WeightProvider> Provider(PipelineComponent component, const JobMemoryPlan* plan,
+                                           int64_t passes = 1) const {
     if (plan) {
       StreamingOptions options = plan->streaming;
       options.compute_dtype = config.compute_dtype;
       auto streaming = std::make_unique<StreamingWeightProvider>(
           plan->component(component).residency, options, config.device);
-      streaming->SetOrder(ComponentBlocks(Models(), component));
+      streaming->SetOrder(ComponentBlocks(Models(), component), passes);
       return streaming;
     }
     std::unique_ptr<WeightProvider> provider = providers(
@@ -274,7 +274,7 @@ torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job,
   }
   // From here on only the token path runs, every step in the same order.
   if (auto* streaming = dynamic_cast<StreamingWeightProvider*>(provider.get())) {
-    streaming->SetOrder(transformer->weights().StepOrder());
+    streaming->SetOrder(transformer->weights().StepOrder(), job.steps);
   }
 
   Clock::time_point step_start = Clock::now();
@@ -313,15 +313,20 @@ torch::Tensor FluxPipeline::Impl::Decode(const ResolvedRequest& job,
   // not grow with the batch.
   const torch::Tensor latents =
       UnpackLatent(latent_tokens, job.height, job.width).to(torch::kFloat);
-  std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kVae, plan);
+  const TileOptions tiles{config.vae_tile_latent, config.vae_overlap_latent};
+  int64_t passes = job.batch_size;  // one pass over the decoder per image, per tile when tiled
+  if (config.tiled_decode) {
+    passes *= static_cast<int64_t>(
+        TileStarts(latents.size(2), tiles.tile_latent, tiles.overlap_latent).size() *
+        TileStarts(latents.size(3), tiles.tile_latent, tiles.overlap_latent).size());
+  }
+  std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kVae, plan, passes);
   std::vector<torch::Tensor> decoded;
   for (int64_t b = 0; b < job.batch_size; ++b) {
     const torch::Tensor latent = latents.slice(0, b, b + 1);
-    torch::Tensor image =
-        config.tiled_decode
-            ? vae->DecodeTiled(latent, *provider, config.compute_dtype,
-                               TileOptions{config.vae_tile_latent, config.vae_overlap_latent})
-            : vae->Decode(latent, *provider, config.compute_dtype);
+    torch::Tensor image = config.tiled_decode
+                              ? vae->DecodeTiled(latent, *provider, config.compute_dtype, tiles)
+                              : vae->Decode(latent, *provider, config.compute_dtype);
     // BFL's unpack rounds the latent grid up to whole 16-pixel patches; crop to the request.
     decoded.push_back(image.slice(2, 0, job.height).slice(3, 0, job.width).to(torch::kCPU));
   }

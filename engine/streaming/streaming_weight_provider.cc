@@ -40,7 +40,8 @@ StreamingWeightProvider::~StreamingWeightProvider() {
   if (worker_.joinable()) worker_.join();
 }
 
-void StreamingWeightProvider::SetOrder(const std::vector<const WeightBlock*>& order) {
+void StreamingWeightProvider::SetOrder(const std::vector<const WeightBlock*>& order,
+                                       int64_t passes) {
   std::lock_guard<std::mutex> lock(mu_);
   order_.clear();
   order_index_.clear();
@@ -49,6 +50,7 @@ void StreamingWeightProvider::SetOrder(const std::vector<const WeightBlock*>& or
     order_index_[block] = order_.size();
     order_.push_back(block);
   }
+  order_acquisitions_left_ = passes > 0 ? passes * static_cast<int64_t>(order_.size()) : -1;
 }
 
 void StreamingWeightProvider::CopyInto(Slot& slot, const WeightBlock& block) {
@@ -106,7 +108,11 @@ void StreamingWeightProvider::PrefetchAfterLocked(const WeightBlock* block) {
   auto it = order_index_.find(block);
   if (it == order_index_.end()) return;
   std::vector<const WeightBlock*> wanted;
-  for (int ahead = 1; ahead <= options_.prefetch_depth; ++ahead) {
+  int depth = options_.prefetch_depth;
+  if (order_acquisitions_left_ >= 0) {
+    depth = static_cast<int>(std::min<int64_t>(depth, order_acquisitions_left_));
+  }
+  for (int ahead = 1; ahead <= depth; ++ahead) {
     const WeightBlock* next = order_[(it->second + ahead) % order_.size()];
     if (next == block) break;
     wanted.push_back(next);
@@ -170,6 +176,7 @@ BlockTensors StreamingWeightProvider::Acquire(const WeightBlock& block) {
   stall_seconds_ +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
   slots_[index].state = SlotState::kInUse;
+  if (order_acquisitions_left_ > 0 && order_index_.count(&block)) --order_acquisitions_left_;
   PrefetchAfterLocked(&block);
   std::vector<StoredTensor> views = SlotViews(slots_[index], block);
   lock.unlock();

@@ -29,9 +29,10 @@ class StreamingWeightProvider : public WeightProvider {
   StreamingWeightProvider(const StreamingWeightProvider&) = delete;
   StreamingWeightProvider& operator=(const StreamingWeightProvider&) = delete;
 
-  // The order in which blocks will be acquired (repeating cyclically), for prefetching. Blocks
-  // acquired out of this order are still served, just without overlap.
-  void SetOrder(const std::vector<const WeightBlock*>& order);
+  // The order in which blocks will be acquired, repeated `passes` times (0: without end), for
+  // prefetching: nothing is copied ahead past the last pass. Blocks acquired out of this order are
+  // still served, just without overlap.
+  void SetOrder(const std::vector<const WeightBlock*>& order, int64_t passes = 0);
 
   BlockTensors Acquire(const WeightBlock& block) override;
   void Release(const WeightBlock& block) override;
@@ -63,6 +64,7 @@ class StreamingWeightProvider : public WeightProvider {
   std::vector<Slot> slots_;
   std::vector<const WeightBlock*> order_;  // streamed blocks only
   std::unordered_map<const WeightBlock*, std::size_t> order_index_;
+  int64_t order_acquisitions_left_ = -1;  // streamed acquisitions still expected; -1: unbounded
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
