@@ -10,6 +10,7 @@
 #include "engine/tools/demo_model_command.h"
 #include "engine/tools/flux_forward_command.h"
 #include "engine/tools/generate_command.h"
+#include "engine/tools/plan_command.h"
 
 namespace {
 
@@ -17,6 +18,7 @@ constexpr char kUsage[] =
     "usage: streamdit <command> [args]\n"
     "commands:\n"
     "  generate --local     text to PNG with the FLUX pipeline in this process\n"
+    "  plan                 residency plan, predicted peak and step time for a memory budget\n"
     "  demo-model DIR       write the small demo model set into DIR\n"
     "  debug flux-forward   one FLUX transformer forward pass from a tensors file\n"
     "options:\n"
@@ -70,6 +72,9 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "debug" && args.size() >= 2 && args[1] == "flux-forward") {
     return streamdit::RunFluxForwardCommand({args.begin() + 2, args.end()}, std::cout, std::cerr);
+  }
+  if (args[0] == "plan") {
+    return streamdit::RunPlanCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
   }
   if (args[0] == "demo-model") {
     return streamdit::RunDemoModelCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);

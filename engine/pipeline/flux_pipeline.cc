@@ -156,6 +156,9 @@ FluxPipeline FluxPipeline::Load(PipelineConfig config, WeightProviderFactory pro
   impl->transformer_checkpoint = Checkpoint::Open(paths.transformer);
   impl->transformer =
       std::make_unique<FluxTransformer>(FluxTransformer::Load(impl->transformer_checkpoint));
+  if (config.weight_storage == WeightStorage::kFp8) {
+    ConvertBlocksToFp8(Fp8EligibleBlocks(impl->transformer->mutable_weights()));
+  }
   RequireFiles(paths.t5, "T5 encoder");
   impl->t5 = std::make_unique<T5Encoder>(T5Encoder::Load(Checkpoint::Open(paths.t5)));
   RequireFiles(paths.clip, "CLIP encoder");

@@ -66,9 +66,13 @@ ComponentMemoryPlan PlanComponent(const JobModels& models, PipelineComponent com
 
 }  // namespace
 
-std::string FormatGiB(int64_t bytes) {
+std::string FormatBytes(int64_t bytes) {
   char text[32];
-  std::snprintf(text, sizeof(text), "%.2f GiB", double(bytes) / double(int64_t{1} << 30));
+  if (bytes >= (int64_t{1} << 30)) {
+    std::snprintf(text, sizeof(text), "%.2f GiB", double(bytes) / double(int64_t{1} << 30));
+  } else {
+    std::snprintf(text, sizeof(text), "%.1f MiB", double(bytes) / double(int64_t{1} << 20));
+  }
   return text;
 }
 
@@ -185,15 +189,18 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobShape& shape,
     job.budget_bytes = *budget;
     if (*budget < job.minimum_budget_bytes()) {
       const int64_t minimum = job.minimum_budget_bytes();
-      std::string which;
+      const ComponentMemoryPlan* limiting = &job.components.front();
       for (const ComponentMemoryPlan& c : job.components) {
-        if (c.minimum_budget_bytes == minimum) which = PipelineComponentName(c.component);
+        if (c.minimum_budget_bytes == minimum) limiting = &c;
       }
-      throw std::invalid_argument("memory budget " + std::to_string(*budget) + " bytes (" +
-                                  FormatGiB(*budget) + ") is below this job's minimum of " +
-                                  std::to_string(minimum) + " bytes (" + FormatGiB(minimum) +
-                                  ", set by the " + which +
-                                  ": one streamed block at a time plus its activations)");
+      throw std::invalid_argument(
+          "memory budget " + std::to_string(*budget) + " bytes (" + FormatBytes(*budget) +
+          ") is below this job's minimum of " + std::to_string(minimum) + " bytes (" +
+          FormatBytes(minimum) + ", set by the " + PipelineComponentName(limiting->component) +
+          ": " + FormatBytes(limiting->working_bytes) + " of activations and conversions, " +
+          FormatBytes(limiting->held_bytes) + " of the job's tensors, and " +
+          FormatBytes(minimum - limiting->working_bytes - limiting->held_bytes) +
+          " of weight slots to stream one block at a time)");
     }
   } else {
     job.budget_bytes = job.resident_budget_bytes();
@@ -248,14 +255,14 @@ int64_t JobMemoryPlan::resident_budget_bytes() const {
 
 std::string JobMemoryPlan::Describe() const {
   std::ostringstream out;
-  out << "budget " << FormatGiB(budget_bytes) << ", predicted peak "
-      << FormatGiB(predicted_peak_bytes()) << " (minimum budget "
-      << FormatGiB(minimum_budget_bytes()) << ", all resident at "
-      << FormatGiB(resident_budget_bytes()) << ")\n";
+  out << "budget " << FormatBytes(budget_bytes) << ", predicted peak "
+      << FormatBytes(predicted_peak_bytes()) << " (minimum budget "
+      << FormatBytes(minimum_budget_bytes()) << ", all resident at "
+      << FormatBytes(resident_budget_bytes()) << ")\n";
   for (const ComponentMemoryPlan& c : components) {
     out << "  " << PipelineComponentName(c.component) << ": " << c.residency.Describe()
-        << "; working " << FormatGiB(c.working_bytes) << ", held " << FormatGiB(c.held_bytes)
-        << ", peak " << FormatGiB(c.predicted_peak_bytes()) << "\n";
+        << "; working " << FormatBytes(c.working_bytes) << ", held " << FormatBytes(c.held_bytes)
+        << ", peak " << FormatBytes(c.predicted_peak_bytes()) << "\n";
   }
   return out.str();
 }

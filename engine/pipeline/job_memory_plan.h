@@ -104,7 +104,7 @@ std::vector<bool> ComponentPerStep(const JobModels& models, PipelineComponent co
 JobMemoryPlan PlanJobMemory(const JobModels& models, const JobShape& shape,
                             std::optional<int64_t> budget_bytes, const StreamingOptions& options);
 
-// "12.50 GiB"
-std::string FormatGiB(int64_t bytes);
+// "12.50 GiB" from 1 GiB up, else "81.9 MiB".
+std::string FormatBytes(int64_t bytes);
 
 }  // namespace streamdit

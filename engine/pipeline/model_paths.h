@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/sampling/flux_defaults.h"
+#include "engine/streaming/host_storage.h"
 
 namespace streamdit {
 
@@ -48,6 +49,10 @@ struct PipelineConfig {
   bool tiled_decode = true;
   int64_t vae_tile_latent = 64;
   int64_t vae_overlap_latent = 8;
+  // How the transformer's weights are held in host RAM: as stored, or its matmul weights as fp8
+  // e4m3 with per-tensor scales (half the host bytes and half the bytes streamed; converted once
+  // at load). engine/streaming/host_storage.h.
+  WeightStorage weight_storage = WeightStorage::kAsStored;
   // Prompt-embedding cache capacity; 0 disables the cache.
   int64_t prompt_cache_bytes = 64ll << 20;
 };

@@ -12,8 +12,10 @@
 
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/demo/demo_model.h"
+#include "engine/memory/cpu_memory_meter.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/sampling/cancelled.h"
+#include "engine/tools/plan_command.h"
 
 namespace streamdit {
 namespace {
@@ -21,8 +23,11 @@ namespace {
 constexpr char kUsage[] =
     "usage: streamdit generate --local [--prompt TEXT] [--out FILE.png] [--model-dir DIR]\n"
     "                          [--seed N] [--steps N] [--width N] [--height N] [--guidance G]\n"
-    "                          [--dtype f32|bf16] [--threads N]\n"
+    "                          [--dtype f32|bf16] [--threads N] [--budget SIZE]\n"
+    "                          [--prefetch N] [--storage fp8|bf16]\n"
     "  runs encode -> denoise -> decode in this process and writes a PNG (default out.png).\n"
+    "  --budget caps the job's memory (e.g. 2GiB): weights stream through a ring of slots and\n"
+    "  the measured peak is printed beside the predicted one (see `streamdit plan`).\n"
     "  --model-dir defaults to the configured demo model, which is created if missing.\n";
 
 std::atomic<bool> interrupted{false};
@@ -115,9 +120,9 @@ ModelPaths ConfiguredPaths(const std::string& directory,
 
 int RunGenerateCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                        const GenerateCommandDefaults& defaults) {
-  static const char* const kValueFlags[] = {"--prompt", "--out",    "--model-dir", "--seed",
-                                            "--steps",  "--width",  "--height",    "--guidance",
-                                            "--dtype",  "--threads"};
+  static const char* const kValueFlags[] = {
+      "--prompt",   "--out",   "--model-dir", "--seed",   "--steps",    "--width",  "--height",
+      "--guidance", "--dtype", "--threads",   "--budget", "--prefetch", "--storage"};
   bool local = false;
   std::map<std::string, std::string> flags;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -147,6 +152,7 @@ int RunGenerateCommand(const std::vector<std::string>& args, std::ostream& out, 
 
   GenerationRequest request;
   PipelineConfig config;
+  JobMemoryOptions memory;
   std::string out_path = flags.count("--out") ? flags["--out"] : "out.png";
   std::string model_dir = defaults.model_dir;
   try {
@@ -168,6 +174,12 @@ int RunGenerateCommand(const std::vector<std::string>& args, std::ostream& out, 
       at::set_num_threads(threads);
     }
     if (!defaults.family.empty()) config.family = ParseFluxFamily(defaults.family);
+    if (flags.count("--budget")) memory.budget_bytes = ParseByteSize("--budget", flags["--budget"]);
+    if (flags.count("--prefetch")) {
+      memory.prefetch_depth = ParseInt("--prefetch", flags["--prefetch"]);
+      if (memory.prefetch_depth < 0) throw std::invalid_argument("--prefetch must be >= 0");
+    }
+    if (flags.count("--storage")) config.weight_storage = ParseWeightStorage(flags["--storage"]);
     ValidateGenerationRequest(request);
   } catch (const std::invalid_argument& error) {
     err << "generate: " << error.what() << "\n";
@@ -217,7 +229,8 @@ int RunGenerateCommand(const std::vector<std::string>& args, std::ostream& out, 
       err << "generate: warning: " << warning << "\n";
     };
     callbacks.cancelled = [] { return interrupted.load(); };
-    const GenerationResult result = pipeline.Generate(request, callbacks);
+    if (memory.budget_bytes) CpuMemoryMeter::Install();  // to report the measured peak
+    const GenerationResult result = pipeline.Generate(request, callbacks, memory);
 
     const std::filesystem::path out_file(out_path);
     if (out_file.has_parent_path()) std::filesystem::create_directories(out_file.parent_path());
@@ -232,6 +245,16 @@ int RunGenerateCommand(const std::vector<std::string>& args, std::ostream& out, 
         << "wrote " << out_path << " (" << result.request.width << "x" << result.request.height
         << ", " << result.request.steps << " steps, seed " << result.request.seed << ", model "
         << config.model_name << ")\n";
+    if (result.memory.plan) {
+      const JobMemoryPlan& plan = *result.memory.plan;
+      out << "memory: budget " << FormatBytes(plan.budget_bytes) << ", predicted peak "
+          << FormatBytes(plan.predicted_peak_bytes());
+      if (result.memory.measured)
+        out << ", measured peak " << FormatBytes(result.memory.measured_peak());
+      out << ", streamed " << FormatBytes(result.memory.streamed_bytes) << " (waited " << std::fixed
+          << std::setprecision(3) << result.memory.stall_seconds << " s)" << std::defaultfloat
+          << "\n";
+    }
     return 0;
   } catch (const Cancelled& cancelled) {
     err << "generate: interrupted (" << cancelled.what() << ")\n";
