@@ -106,6 +106,37 @@ TEST(StreamingBudget, DemoModelBatchOfTwo) {
   ExpectEveryBudgetHolds(pipeline, request);
 }
 
+// fp8 host storage: every budget reproduces the fp8 all-resident run bitwise, and at the minimum
+// budget the transformer streams about half the bytes that bf16 storage streams.
+TEST(StreamingBudget, DemoModelFp8StorageEveryBudget) {
+  PipelineConfig config = UncachedConfig(SharedDemoModelDir());
+  config.weight_storage = WeightStorage::kFp8;
+  const FluxPipeline fp8 = FluxPipeline::Load(config);
+  GenerationRequest request;
+  request.prompt = "an fp8 lighthouse";
+  request.width = 96;
+  request.height = 64;
+  request.steps = 2;
+  ExpectEveryBudgetHolds(fp8, request);
+
+  const FluxPipeline bf16 = FluxPipeline::Load(UncachedConfig(SharedDemoModelDir()));
+  // Bytes one step moves when every per-step block streams.
+  auto streamed_per_step = [&](const FluxPipeline& pipeline) {
+    const ResolvedRequest job = ResolveGenerationRequest(request, pipeline.defaults());
+    int64_t bytes = 0;
+    for (const PlannedBlock& b : pipeline.PlanMemory(job, std::nullopt)
+                                     .component(PipelineComponent::kTransformer)
+                                     .residency.blocks) {
+      if (b.per_step) bytes += b.storage_bytes;
+    }
+    return bytes;
+  };
+  const int64_t fp8_bytes = streamed_per_step(fp8);
+  const int64_t bf16_bytes = streamed_per_step(bf16);
+  ASSERT_GT(bf16_bytes, 0);
+  EXPECT_LT(fp8_bytes, bf16_bytes * 0.6);
+}
+
 // The demo model set with its transformer replaced by a full-width one (FLUX.1's hidden size,
 // heads and MLP width; two blocks of each kind; widths at the seams matching the demo encoders).
 TEST(StreamingBudget, FullWidthTransformerEveryBudget) {
