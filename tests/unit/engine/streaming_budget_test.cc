@@ -106,6 +106,33 @@ TEST(StreamingBudget, DemoModelBatchOfTwo) {
   ExpectEveryBudgetHolds(pipeline, request);
 }
 
+// Wider encoders and VAE than the demo's, an image decoded in overlapping tiles, and the T5
+// sequence split into several attention chunks: the activation models hold at other widths too.
+TEST(StreamingBudget, WiderModelSetWithTiledDecode) {
+  PipelineScratchDir dir;
+  DemoModelSizes sizes;
+  sizes.hidden = 384;
+  sizes.t5_d_model = 256;
+  sizes.t5_heads = 8;
+  sizes.t5_d_ff = 768;
+  sizes.t5_layers = 3;
+  sizes.clip_hidden = 192;
+  sizes.clip_intermediate = 768;
+  sizes.vae_ch = 64;
+  WriteDemoModel(dir.path(), pipeline_testing::SourcePath("assets/demo_corpus.txt"), sizes);
+  PipelineConfig config = UncachedConfig(dir.path());
+  config.t5_max_length = 96;
+  config.vae_tile_latent = 24;
+  config.vae_overlap_latent = 4;
+  const FluxPipeline pipeline = FluxPipeline::Load(config);
+  GenerationRequest request;
+  request.prompt = "tiles of a mosaic";
+  request.width = 320;
+  request.height = 256;
+  request.steps = 2;
+  ExpectEveryBudgetHolds(pipeline, request);
+}
+
 // fp8 host storage: every budget reproduces the fp8 all-resident run bitwise, and at the minimum
 // budget the transformer streams about half the bytes that bf16 storage streams.
 TEST(StreamingBudget, DemoModelFp8StorageEveryBudget) {
