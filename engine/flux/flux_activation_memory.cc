@@ -126,7 +126,9 @@ int64_t FluxModulationPassBytes(const FluxConfig& config, int64_t rows, torch::S
   // activation, the sums; then silu(vec) beside every block's modulation output.
   const int64_t embedding = rows * 256 * 8 * 2;
   const int64_t vec = rows * config.hidden_size * e * 3;
-  return FluxModulationBytes(config, rows, compute) + embedding + vec;
+  // 16-bit GEMMs on the CPU take a small scratch buffer of their own (measured ~20 KiB).
+  const int64_t scratch = compute == torch::kFloat ? 0 : 24 * 1024;
+  return FluxModulationBytes(config, rows, compute) + embedding + vec + scratch;
 }
 
 }  // namespace streamdit

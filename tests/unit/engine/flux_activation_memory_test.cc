@@ -34,20 +34,21 @@ FluxConfig Config(int64_t hidden, int64_t heads, int64_t depth, int64_t single) 
 
 // float32 weights in the host tier: the provider hands out views, so everything the meter counts
 // during a pass is activations.
-FluxTransformer HostModel(const FluxConfig& config) {
+FluxTransformer HostModel(const FluxConfig& config, torch::ScalarType dtype) {
   torch::manual_seed(7);
-  return FluxTransformer(config, AssembleFluxWeights(config, [](const std::string&,
-                                                                const std::vector<int64_t>& shape) {
-                           const double fan_in = shape.size() == 2 ? double(shape[1]) : 100.0;
-                           StoredTensor t;
-                           t.data = CopyToHost(torch::randn(shape) / std::sqrt(fan_in));
-                           t.dtype = DType::kF32;
-                           return t;
-                         }));
+  auto source = [dtype](const std::string&, const std::vector<int64_t>& shape) {
+    const double fan_in = shape.size() == 2 ? double(shape[1]) : 100.0;
+    StoredTensor t;
+    t.data = CopyToHost((torch::randn(shape) / std::sqrt(fan_in)).to(dtype));
+    t.dtype = FromScalarType(dtype);
+    return t;
+  };
+  return FluxTransformer(config, AssembleFluxWeights(config, source));
 }
 
 struct Case {
   int64_t hidden, heads, depth, single, batch, img, txt, score_bytes;
+  torch::ScalarType compute = torch::kFloat;
 };
 
 class FluxActivationMemoryTest : public ::testing::TestWithParam<Case> {};
@@ -55,14 +56,15 @@ class FluxActivationMemoryTest : public ::testing::TestWithParam<Case> {};
 TEST_P(FluxActivationMemoryTest, PredictionCoversTheMeasuredPeakWithin15Percent) {
   const Case k = GetParam();
   const FluxConfig config = Config(k.hidden, k.heads, k.depth, k.single);
-  const FluxTransformer model = HostModel(config);
+  const FluxTransformer model = HostModel(config, k.compute);
+  const torch::ScalarType compute = k.compute;
   torch::NoGradGuard no_grad;
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(compute);
   torch::manual_seed(8);
   FluxInputs in;
-  in.img = torch::randn({k.batch, k.img, config.in_channels});
+  in.img = torch::randn({k.batch, k.img, config.in_channels}).to(compute);
   in.img_ids = torch::randint(0, 32, {k.batch, k.img, 3}).to(torch::kFloat);
-  in.txt = torch::randn({k.batch, k.txt, config.context_in_dim});
+  in.txt = torch::randn({k.batch, k.txt, config.context_in_dim}).to(compute);
   in.txt_ids = torch::zeros({k.batch, k.txt, 3});
   const int64_t rows = 3 * k.batch;  // three steps' modulation
   const torch::Tensor t = torch::rand({rows});
@@ -71,11 +73,11 @@ TEST_P(FluxActivationMemoryTest, PredictionCoversTheMeasuredPeakWithin15Percent)
 
   ScopedPeak modulation_peak;
   const FluxModulation mod =
-      model.ComputeModulation(model.ComputeVec(t, y, g, provider, torch::kFloat), provider);
+      model.ComputeModulation(model.ComputeVec(t, y, g, provider, compute), provider);
   const int64_t modulation_measured = modulation_peak.peak_above_start_bytes();
   const int64_t modulation_held = modulation_peak.current_above_start_bytes();
-  EXPECT_NEAR(modulation_held, FluxModulationBytes(config, rows, torch::kFloat), 4096);
-  const int64_t modulation_predicted = FluxModulationPassBytes(config, rows, torch::kFloat);
+  EXPECT_NEAR(modulation_held, FluxModulationBytes(config, rows, compute), 4096);
+  const int64_t modulation_predicted = FluxModulationPassBytes(config, rows, compute);
   EXPECT_GE(modulation_predicted, modulation_measured);
   EXPECT_LE(modulation_predicted, modulation_measured * 1.15 + 16 * 1024);
 
@@ -83,13 +85,14 @@ TEST_P(FluxActivationMemoryTest, PredictionCoversTheMeasuredPeakWithin15Percent)
   attention.max_score_bytes = k.score_bytes;
   ScopedPeak forward_peak;
   const torch::Tensor out =
-      model.ForwardWithModulation(in, mod.Rows(0, k.batch), provider, torch::kFloat, attention);
+      model.ForwardWithModulation(in, mod.Rows(0, k.batch), provider, compute, attention);
   const int64_t measured = forward_peak.peak_above_start_bytes();
   FluxActivationShape shape;
   shape.batch = k.batch;
   shape.img_tokens = k.img;
   shape.txt_tokens = k.txt;
   shape.attention = attention;
+  shape.compute = compute;
   const int64_t predicted = FluxForwardActivationBytes(config, shape);
   std::printf("hidden %lld batch %lld img %lld txt %lld: predicted %lld measured %lld (%.3f)\n",
               (long long)k.hidden, (long long)k.batch, (long long)k.img, (long long)k.txt,
@@ -98,14 +101,15 @@ TEST_P(FluxActivationMemoryTest, PredictionCoversTheMeasuredPeakWithin15Percent)
   EXPECT_LE(predicted, measured * 1.15 + 32 * 1024);
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, FluxActivationMemoryTest,
-                         ::testing::Values(Case{128, 4, 2, 3, 1, 24, 8, 64 << 20},
-                                           Case{128, 4, 2, 3, 2, 256, 64, 1 << 20},
-                                           Case{256, 4, 1, 2, 1, 1024, 128, 64 << 20},
-                                           Case{256, 4, 1, 2, 1, 1024, 128, 2 << 20},
-                                           Case{384, 6, 1, 1, 2, 512, 96, 64 << 20},
-                                           Case{384, 6, 0, 2, 1, 300, 40, 64 << 20},
-                                           Case{384, 6, 2, 0, 1, 300, 40, 64 << 20}));
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, FluxActivationMemoryTest,
+    ::testing::Values(
+        Case{128, 4, 2, 3, 1, 24, 8, 64 << 20}, Case{128, 4, 2, 3, 2, 256, 64, 1 << 20},
+        Case{256, 4, 1, 2, 1, 1024, 128, 64 << 20}, Case{256, 4, 1, 2, 1, 1024, 128, 2 << 20},
+        Case{384, 6, 1, 1, 2, 512, 96, 64 << 20}, Case{384, 6, 0, 2, 1, 300, 40, 64 << 20},
+        Case{384, 6, 2, 0, 1, 300, 40, 64 << 20},
+        Case{256, 4, 1, 2, 1, 1024, 128, 64 << 20, torch::kBFloat16},
+        Case{384, 6, 1, 1, 2, 512, 96, 2 << 20, torch::kBFloat16}));
 
 }  // namespace
 }  // namespace streamdit
