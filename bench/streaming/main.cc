@@ -14,7 +14,8 @@
 // does, so that no mode's background copies run during another mode's step.
 //
 //   build/bench/bench_streaming [--tokens 256,1024,4608] [--steps 2] [--config full|small]
-//                               [--threads N] [--dtype f32|bf16]
+//                               [--threads N] [--dtype f32|bf16] [--sweep N]
+// --sweep N also times N budgets from the minimum to all-resident at the first token count.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -59,6 +60,7 @@ struct Options {
   int steps = 2;
   std::string config = "full";
   int threads = 0;  // 0: libtorch's default
+  int sweep = 0;    // budgets from the minimum to all-resident timed at the first token count
   torch::ScalarType compute = torch::kFloat;
 };
 
@@ -89,6 +91,9 @@ Options ParseOptions(int argc, char** argv) {
       options.config = value;
     } else if (flag == "--threads") {
       options.threads = std::atoi(value.c_str());
+    } else if (flag == "--sweep") {
+      options.sweep = std::atoi(value.c_str());
+      if (options.sweep == 1 || options.sweep < 0) throw std::invalid_argument("--sweep 0 or >= 2");
     } else if (flag == "--dtype") {
       if (value != "f32" && value != "bf16") throw std::invalid_argument("--dtype f32|bf16");
       options.compute = value == "f32" ? torch::kFloat : torch::kBFloat16;
@@ -185,6 +190,18 @@ Mode MakeMode(const std::string& name, const FluxTransformer& model, int prefetc
       minimum ? MinimumWeightBytes(blocks, mode.options) : std::numeric_limits<int64_t>::max();
   mode.plan = PlanResidency(blocks, mode.budget, mode.options);
   if (!minimum) mode.budget = mode.plan.weight_bytes();
+  return mode;
+}
+
+// A plan with prefetch at an explicit weight budget.
+Mode MakeModeAtBudget(const FluxTransformer& model, int64_t budget, torch::ScalarType compute) {
+  Mode mode;
+  mode.model = &model;
+  mode.options.prefetch_depth = 1;
+  mode.options.compute_dtype = compute;
+  mode.budget = budget;
+  mode.plan = PlanResidency(Describe(model, compute), budget, mode.options);
+  mode.name = std::to_string(budget);
   return mode;
 }
 
@@ -330,6 +347,37 @@ void Run(const Options& options) {
       "their bf16 bytes\n",
       100.0 * fp8_plan.streamed_bytes_per_step() / with,
       100.0 * ConvertedBytes(fp8) / ConvertedBytes(bf16));
+
+  if (options.sweep < 2) return;
+  // A larger budget must never be slower: time per step at evenly spaced weight budgets from the
+  // minimum to all-resident, interleaved like the modes above.
+  const int64_t low = modes[1].budget, high = modes[0].budget;
+  std::vector<Mode> sweep;
+  for (int i = 0; i < options.sweep; ++i) {
+    sweep.push_back(MakeModeAtBudget(bf16, low + (high - low) * i / (options.sweep - 1), compute));
+  }
+  const FluxInputs inputs = Inputs(config, options.tokens.front(), txt_tokens);
+  MeasureStep(sweep.front(), inputs, compute);  // untimed warm-up
+  sweep.front().step_seconds.clear();
+  for (int step = 0; step < options.steps; ++step) {
+    for (std::size_t i = 0; i < sweep.size(); ++i) {
+      MeasureStep(sweep[(step + i) % sweep.size()], inputs, compute);
+    }
+  }
+  std::printf(
+      "\nbudget sweep at %ld image tokens (prefetch depth 1): time per step (s, median), ratio "
+      "to the minimum budget's\n",
+      long(options.tokens.front()));
+  std::printf("%12s %9s %14s %9s %6s %7s\n", "budget GB", "resident", "streamed GB", "s/step",
+              "ratio", "stall");
+  const double minimum = Median(sweep.front().step_seconds);
+  for (const Mode& mode : sweep) {
+    const double s = Median(mode.step_seconds);
+    std::printf("%12.3f %4d/%-4zu %14.3f %9.3f %6.2f %7.3f\n", GB(mode.budget),
+                mode.plan.resident_count(), mode.plan.blocks.size(),
+                GB(mode.plan.streamed_bytes_per_step()), s, s / minimum,
+                Median(mode.stall_seconds));
+  }
 }
 
 }  // namespace
