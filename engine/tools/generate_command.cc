@@ -15,7 +15,7 @@
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/sampling/cancelled.h"
-#include "engine/tools/plan_command.h"
+#include "engine/tools/flag_values.h"
 
 namespace streamdit {
 namespace {
@@ -33,48 +33,6 @@ constexpr char kUsage[] =
 std::atomic<bool> interrupted{false};
 
 extern "C" void OnInterrupt(int) { interrupted.store(true); }
-
-int ParseInt(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  int value = 0;
-  try {
-    value = std::stoi(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) {
-    throw std::invalid_argument(flag + " expects an integer, got '" + text + "'");
-  }
-  return value;
-}
-
-uint64_t ParseSeed(const std::string& text) {
-  std::size_t used = 0;
-  uint64_t value = 0;
-  try {
-    if (!text.empty() && text[0] != '-') value = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) {
-    throw std::invalid_argument("--seed expects a non-negative integer, got '" + text + "'");
-  }
-  return value;
-}
-
-double ParseDouble(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) {
-    throw std::invalid_argument(flag + " expects a number, got '" + text + "'");
-  }
-  return value;
-}
 
 torch::ScalarType ParseDtype(const std::string& text) {
   if (text == "f32" || text == "float32") return torch::kFloat;
@@ -157,26 +115,26 @@ int RunGenerateCommand(const std::vector<std::string>& args, std::ostream& out, 
   std::string model_dir = defaults.model_dir;
   try {
     request.prompt = flags.count("--prompt") ? flags["--prompt"] : "";
-    if (flags.count("--seed")) request.seed = ParseSeed(flags["--seed"]);
-    if (flags.count("--steps")) request.steps = ParseInt("--steps", flags["--steps"]);
-    if (flags.count("--width")) request.width = ParseInt("--width", flags["--width"]);
-    if (flags.count("--height")) request.height = ParseInt("--height", flags["--height"]);
+    if (flags.count("--seed")) request.seed = ParseUnsignedFlag("--seed", flags["--seed"]);
+    if (flags.count("--steps")) request.steps = ParseIntFlag("--steps", flags["--steps"]);
+    if (flags.count("--width")) request.width = ParseIntFlag("--width", flags["--width"]);
+    if (flags.count("--height")) request.height = ParseIntFlag("--height", flags["--height"]);
     if (flags.count("--guidance")) {
-      request.guidance = ParseDouble("--guidance", flags["--guidance"]);
+      request.guidance = ParseDoubleFlag("--guidance", flags["--guidance"]);
     }
     config.compute_dtype = ParseDtype(flags.count("--dtype") ? flags["--dtype"] : defaults.dtype);
     // Default: libtorch's own thread count. Forcing every core is not a win on a shared
     // machine: OpenMP workers spin-waiting for a busy core made a 512x512 run 2.6x slower in
     // bench_pipeline measurements on this 2-core machine under load.
     if (flags.count("--threads")) {
-      const int threads = ParseInt("--threads", flags["--threads"]);
+      const int threads = ParseIntFlag("--threads", flags["--threads"]);
       if (threads < 1) throw std::invalid_argument("--threads must be at least 1");
       at::set_num_threads(threads);
     }
     if (!defaults.family.empty()) config.family = ParseFluxFamily(defaults.family);
     if (flags.count("--budget")) memory.budget_bytes = ParseByteSize("--budget", flags["--budget"]);
     if (flags.count("--prefetch")) {
-      memory.prefetch_depth = ParseInt("--prefetch", flags["--prefetch"]);
+      memory.prefetch_depth = ParseIntFlag("--prefetch", flags["--prefetch"]);
       if (memory.prefetch_depth < 0) throw std::invalid_argument("--prefetch must be >= 0");
     }
     if (flags.count("--storage")) config.weight_storage = ParseWeightStorage(flags["--storage"]);

@@ -21,10 +21,17 @@
 #include "engine/streaming/host_storage.h"
 #include "engine/text/clip_text_encoder.h"
 #include "engine/text/t5_encoder.h"
+#include "engine/tools/flag_values.h"
 #include "engine/vae/vae_decoder.h"
 
 namespace streamdit {
 namespace {
+
+double PositiveFlag(const std::string& flag, const std::string& text) {
+  const double value = ParseDoubleFlag(flag, text);
+  if (!(value > 0)) throw std::invalid_argument(flag + " must be positive, got '" + text + "'");
+  return value;
+}
 
 constexpr char kUsage[] =
     "usage: streamdit plan --model PATH --budget SIZE [--width N] [--height N] [--steps N]\n"
@@ -35,34 +42,6 @@ constexpr char kUsage[] =
     "  transformer's matmul weights as fp8 e4m3 in host RAM (half the bytes to move).\n"
     "  --bandwidth and --tflops default to what this machine measures (host memcpy, f32 matmul);\n"
     "  give your GPU's (e.g. --bandwidth 25 --tflops 400 for PCIe 4 and an H100 in bf16).\n";
-
-int ParsePositive(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  int value = 0;
-  try {
-    value = std::stoi(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || value < 0) {
-    throw std::invalid_argument(flag + " expects a non-negative integer, got '" + text + "'");
-  }
-  return value;
-}
-
-double ParsePositiveDouble(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || !(value > 0)) {
-    throw std::invalid_argument(flag + " expects a positive number, got '" + text + "'");
-  }
-  return value;
-}
 
 // The planned models: either loaded zero-copy from their files, or (fp8 storage) the transformer
 // with its eligible tensors replaced by shape-only fp8 stand-ins, so that sizes are exact and no
@@ -182,39 +161,6 @@ std::string Gb(double bytes) {
 
 }  // namespace
 
-int64_t ParseByteSize(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  std::string unit = used ? text.substr(used) : "";
-  std::transform(unit.begin(), unit.end(), unit.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static const std::map<std::string, double> kUnits = {{"", 1},
-                                                       {"b", 1},
-                                                       {"k", 1024.0},
-                                                       {"kib", 1024.0},
-                                                       {"kb", 1e3},
-                                                       {"m", 1048576.0},
-                                                       {"mib", 1048576.0},
-                                                       {"mb", 1e6},
-                                                       {"g", 1073741824.0},
-                                                       {"gib", 1073741824.0},
-                                                       {"gb", 1e9},
-                                                       {"t", 1099511627776.0},
-                                                       {"tib", 1099511627776.0},
-                                                       {"tb", 1e12}};
-  auto found = kUnits.find(unit);
-  if (used == 0 || found == kUnits.end() || !(value > 0) || value * found->second > 9e18) {
-    throw std::invalid_argument(flag + " expects a positive size such as 24GiB, 16G, 500MB or a " +
-                                "byte count, got '" + text + "'");
-  }
-  return static_cast<int64_t>(std::llround(value * found->second));
-}
-
 int RunPlanCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   std::map<std::string, std::string> flags;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -256,33 +202,31 @@ int RunPlanCommand(const std::vector<std::string>& args, std::ostream& out, std:
         config.guidance_embed ? FluxDevDefaults() : FluxSchnellDefaults();
 
     JobShape shape;
-    shape.width = flags.count("--width") ? ParsePositive("--width", flags["--width"]) : 1024;
-    shape.height = flags.count("--height") ? ParsePositive("--height", flags["--height"]) : 1024;
+    shape.width = flags.count("--width") ? ParseIntFlag("--width", flags["--width"]) : 1024;
+    shape.height = flags.count("--height") ? ParseIntFlag("--height", flags["--height"]) : 1024;
     shape.steps =
-        flags.count("--steps") ? ParsePositive("--steps", flags["--steps"]) : defaults.num_steps;
-    shape.batch = flags.count("--batch") ? ParsePositive("--batch", flags["--batch"]) : 1;
-    shape.t5_tokens = flags.count("--t5-tokens")
-                          ? ParsePositive("--t5-tokens", flags["--t5-tokens"])
-                          : defaults.t5_max_length;
+        flags.count("--steps") ? ParseIntFlag("--steps", flags["--steps"]) : defaults.num_steps;
+    shape.batch = flags.count("--batch") ? ParseIntFlag("--batch", flags["--batch"]) : 1;
+    shape.t5_tokens = flags.count("--t5-tokens") ? ParseIntFlag("--t5-tokens", flags["--t5-tokens"])
+                                                 : defaults.t5_max_length;
+    StreamingOptions options;
+    options.prefetch_depth =
+        flags.count("--prefetch") ? ParseIntFlag("--prefetch", flags["--prefetch"]) : 1;
+    options.compute_dtype = compute;
     if (shape.width < 16 || shape.height < 16 || shape.steps < 1 || shape.batch < 1 ||
-        shape.t5_tokens < 1) {
+        shape.t5_tokens < 1 || options.prefetch_depth < 0) {
       throw std::invalid_argument(
           "--width and --height must be >= 16; --steps, --batch and "
-          "--t5-tokens >= 1");
+          "--t5-tokens >= 1; --prefetch >= 0");
     }
     if (loaded.clip) shape.clip_tokens = loaded.clip->config().max_positions;
     shape.compute = compute;
-    StreamingOptions options;
-    options.prefetch_depth =
-        flags.count("--prefetch") ? ParsePositive("--prefetch", flags["--prefetch"]) : 1;
-    options.compute_dtype = compute;
 
     const double bandwidth = flags.count("--bandwidth")
-                                 ? ParsePositiveDouble("--bandwidth", flags["--bandwidth"]) * 1e9
+                                 ? PositiveFlag("--bandwidth", flags["--bandwidth"]) * 1e9
                                  : MeasureBandwidth();
-    const double rate = flags.count("--tflops")
-                            ? ParsePositiveDouble("--tflops", flags["--tflops"]) * 1e12
-                            : MeasureComputeRate();
+    const double rate = flags.count("--tflops") ? PositiveFlag("--tflops", flags["--tflops"]) * 1e12
+                                                : MeasureComputeRate();
 
     JobMemoryPlan plan;
     try {

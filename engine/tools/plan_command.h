@@ -12,10 +12,6 @@
 
 namespace streamdit {
 
-// "24GiB", "24G" (binary), "24GB" (decimal), "512MiB", "1048576". Throws std::invalid_argument
-// naming `flag` and the accepted forms.
-int64_t ParseByteSize(const std::string& flag, const std::string& text);
-
 // args: everything after "plan". Returns the exit code: 0, 1 when the budget is below the job's
 // minimum (the message names the minimum), 2 for bad arguments or unreadable models.
 int RunPlanCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);

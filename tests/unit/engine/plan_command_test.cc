@@ -12,6 +12,7 @@
 #include "engine/checkpoint/safetensors.h"
 #include "engine/flux/flux_config.h"
 #include "engine/flux/flux_weights.h"
+#include "engine/tools/flag_values.h"
 
 namespace streamdit {
 namespace {
