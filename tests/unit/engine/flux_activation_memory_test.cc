@@ -11,6 +11,7 @@
 #include "engine/flux/flux_transformer.h"
 #include "engine/memory/scoped_peak.h"
 #include "engine/streaming/host_tensor.h"
+#include "host_flux_weights.h"
 
 namespace streamdit {
 namespace {
@@ -32,18 +33,10 @@ FluxConfig Config(int64_t hidden, int64_t heads, int64_t depth, int64_t single) 
   return c;
 }
 
-// float32 weights in the host tier: the provider hands out views, so everything the meter counts
-// during a pass is activations.
+// Weights in the host tier in the compute dtype: the provider hands out views, so everything the
+// meter counts during a pass is activations.
 FluxTransformer HostModel(const FluxConfig& config, torch::ScalarType dtype) {
-  torch::manual_seed(7);
-  auto source = [dtype](const std::string&, const std::vector<int64_t>& shape) {
-    const double fan_in = shape.size() == 2 ? double(shape[1]) : 100.0;
-    StoredTensor t;
-    t.data = CopyToHost((torch::randn(shape) / std::sqrt(fan_in)).to(dtype));
-    t.dtype = FromScalarType(dtype);
-    return t;
-  };
-  return FluxTransformer(config, AssembleFluxWeights(config, source));
+  return FluxTransformer(config, testing_support::RandomHostFluxWeights(config, dtype, 7));
 }
 
 struct Case {

@@ -18,45 +18,15 @@
 #include "engine/streaming/host_tensor.h"
 #include "engine/streaming/residency_plan.h"
 #include "engine/streaming/streaming_weight_provider.h"
+#include "host_flux_weights.h"
 
 namespace streamdit {
 namespace {
 
-FluxConfig SmallConfig() {
-  FluxConfig c;
-  c.in_channels = 16;
-  c.out_channels = 16;
-  c.vec_in_dim = 32;
-  c.context_in_dim = 48;
-  c.hidden_size = 128;
-  c.num_heads = 4;
-  c.head_dim = 32;
-  c.mlp_hidden = 512;
-  c.depth = 2;
-  c.depth_single_blocks = 3;
-  c.axes_dim = {8, 12, 12};
-  return c;
-}
-
-// Host-tier weights like those mapped from a bf16 file: N(0, 1/fan_in) matrices, norm scales near
-// 1, small biases.
+using testing_support::RandomHostFluxWeights;
+FluxConfig SmallConfig() { return testing_support::SmallStreamingFluxConfig(); }
 FluxWeights HostWeights(const FluxConfig& config, torch::ScalarType storage) {
-  torch::manual_seed(11);
-  return AssembleFluxWeights(
-      config, [&](const std::string& name, const std::vector<int64_t>& shape) {
-        torch::Tensor value;
-        if (name.size() > 6 && name.compare(name.size() - 6, 6, ".scale") == 0) {
-          value = 1 + 0.2 * torch::randn(shape);
-        } else if (shape.size() == 2) {
-          value = torch::randn(shape) / std::sqrt(double(shape[1]));
-        } else {
-          value = 0.1 * torch::randn(shape);
-        }
-        StoredTensor t;
-        t.data = CopyToHost(value.to(storage));
-        t.dtype = FromScalarType(storage);
-        return t;
-      });
+  return RandomHostFluxWeights(config, storage, 11);
 }
 
 FluxInputs Inputs(const FluxConfig& c) {

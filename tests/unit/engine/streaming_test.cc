@@ -8,36 +8,14 @@
 #include "engine/streaming/host_tensor.h"
 #include "engine/streaming/residency_plan.h"
 #include "engine/streaming/streaming_weight_provider.h"
+#include "host_flux_weights.h"
 
 namespace streamdit {
 namespace {
 
-FluxConfig StreamingConfig() {
-  FluxConfig c;
-  c.in_channels = 16;
-  c.out_channels = 16;
-  c.vec_in_dim = 32;
-  c.context_in_dim = 48;
-  c.hidden_size = 128;
-  c.num_heads = 4;
-  c.head_dim = 32;
-  c.mlp_hidden = 512;
-  c.depth = 2;
-  c.depth_single_blocks = 3;
-  c.axes_dim = {8, 12, 12};
-  return c;
-}
-
-// Host-tier weights (outside the counted allocator), like weights mapped from a file.
+FluxConfig StreamingConfig() { return testing_support::SmallStreamingFluxConfig(); }
 FluxWeights HostWeights(const FluxConfig& config, torch::ScalarType storage) {
-  torch::manual_seed(3);
-  return AssembleFluxWeights(config, [&](const std::string&, const std::vector<int64_t>& shape) {
-    const double fan_in = shape.size() == 2 ? double(shape[1]) : 100.0;
-    StoredTensor t;
-    t.data = CopyToHost((torch::randn(shape) / std::sqrt(fan_in)).to(storage));
-    t.dtype = FromScalarType(storage);
-    return t;
-  });
+  return testing_support::RandomHostFluxWeights(config, storage, 3);
 }
 
 FluxInputs Inputs(const FluxConfig& c) {
