@@ -26,8 +26,9 @@ int64_t T5ActivationBytes(const T5EncoderConfig& c, int64_t batch, int64_t token
   const int64_t d_float = rows * c.d_model * 4;
   const int64_t inner = rows * c.inner_dim() * e;
   const int64_t ff = rows * c.d_ff * e;
-  // RmsNorm: the float32 copy (16-bit compute only), then x * rrms and the scaled result.
-  const int64_t norm = wide * d_float + d_float + d;
+  // RmsNorm: the float32 copy and the cast back (16-bit compute only), then x * rrms and the
+  // scaled result.
+  const int64_t norm = wide * (d_float + d) + d_float + d;
   // One chunk of queries: the position bias gathered for it (no batch), the scores with the bias
   // added beside the bare product, the softmax, and the chunk's context.
   const int64_t chunk = std::min(
@@ -36,7 +37,9 @@ int64_t T5ActivationBytes(const T5EncoderConfig& c, int64_t batch, int64_t token
   const int64_t bias = chunk * tokens * c.num_heads * e;
   const int64_t chunk_work = bias + 2 * scores + batch * c.num_heads * chunk * c.d_kv * e;
   // Position buckets [L, L] (int64) and the cloned bias table live through the pass.
-  const int64_t fixed = tokens * tokens * 8 + c.num_buckets * c.num_heads * e;
+  // 16-bit compute also holds one more hidden-sized tensor at the worst point (measured with the
+  // counting allocator; not placed in the stages below).
+  const int64_t fixed = tokens * tokens * 8 + c.num_buckets * c.num_heads * e + wide * d;
   const int64_t layer = Max({
       d + norm,                                // normalizing
       d + d + 3 * inner + inner + chunk_work,  // a chunk, with the earlier chunks' contexts
@@ -45,7 +48,9 @@ int64_t T5ActivationBytes(const T5EncoderConfig& c, int64_t batch, int64_t token
       d + d + 2 * ff,                          // wi_0 and its GELU
       d + d + 3 * ff + d,                      // gate * wi_1, then wo
   });
-  return fixed + layer;
+  // Norm statistics (per row) and scalar tensors.
+  const int64_t small = 32 * 1024 + rows * 4 * 4;
+  return fixed + layer + small;
 }
 
 int64_t ClipActivationBytes(const ClipTextConfig& c, int64_t batch, int64_t tokens,

@@ -95,6 +95,19 @@ TEST(StreamingBudget, DemoModelEveryBudgetFromMinimumToResident) {
   ExpectEveryBudgetHolds(pipeline, request);
 }
 
+// bf16 compute (what GPUs run): the models' float32 temporaries are counted too.
+TEST(StreamingBudget, DemoModelBf16Compute) {
+  PipelineConfig config = UncachedConfig(SharedDemoModelDir());
+  config.compute_dtype = torch::kBFloat16;
+  const FluxPipeline pipeline = FluxPipeline::Load(config);
+  GenerationRequest request;
+  request.prompt = "a bf16 lighthouse";
+  request.width = 128;
+  request.height = 96;
+  request.steps = 2;
+  ExpectEveryBudgetHolds(pipeline, request);
+}
+
 TEST(StreamingBudget, DemoModelBatchOfTwo) {
   const FluxPipeline pipeline = FluxPipeline::Load(UncachedConfig(SharedDemoModelDir()));
   GenerationRequest request;
@@ -107,7 +120,8 @@ TEST(StreamingBudget, DemoModelBatchOfTwo) {
 }
 
 // Wider encoders and VAE than the demo's, an image decoded in overlapping tiles, and the T5
-// sequence split into several attention chunks: the activation models hold at other widths too.
+// sequence split into several attention chunks, in f32 and bf16 compute: the activation models
+// hold at other widths too.
 TEST(StreamingBudget, WiderModelSetWithTiledDecode) {
   PipelineScratchDir dir;
   DemoModelSizes sizes;
@@ -120,17 +134,21 @@ TEST(StreamingBudget, WiderModelSetWithTiledDecode) {
   sizes.clip_intermediate = 768;
   sizes.vae_ch = 64;
   WriteDemoModel(dir.path(), pipeline_testing::SourcePath("assets/demo_corpus.txt"), sizes);
-  PipelineConfig config = UncachedConfig(dir.path());
-  config.t5_max_length = 96;
-  config.vae_tile_latent = 24;
-  config.vae_overlap_latent = 4;
-  const FluxPipeline pipeline = FluxPipeline::Load(config);
-  GenerationRequest request;
-  request.prompt = "tiles of a mosaic";
-  request.width = 320;
-  request.height = 256;
-  request.steps = 2;
-  ExpectEveryBudgetHolds(pipeline, request);
+  for (torch::ScalarType compute : {torch::kFloat, torch::kBFloat16}) {
+    SCOPED_TRACE(compute == torch::kFloat ? "f32 compute" : "bf16 compute");
+    PipelineConfig config = UncachedConfig(dir.path());
+    config.t5_max_length = 96;
+    config.vae_tile_latent = 24;
+    config.vae_overlap_latent = 4;
+    config.compute_dtype = compute;
+    const FluxPipeline pipeline = FluxPipeline::Load(config);
+    GenerationRequest request;
+    request.prompt = "tiles of a mosaic";
+    request.width = 320;
+    request.height = 256;
+    request.steps = 2;
+    ExpectEveryBudgetHolds(pipeline, request);
+  }
 }
 
 // fp8 host storage: every budget reproduces the fp8 all-resident run bitwise, and at the minimum
