@@ -50,7 +50,9 @@ struct JobMemoryOptions {
 struct JobMemoryReport {
   std::optional<JobMemoryPlan> plan;  // set when the job ran under a budget
   // Peak device bytes above the job's start, per phase (encode, denoise, decode), when the
-  // device's meter is installed (CpuMemoryMeter::Install() on the CPU).
+  // device's meter is installed (CpuMemoryMeter::Install() on the CPU). The meter counts the
+  // whole device: with several jobs running at once on it, each job's figure includes the others'
+  // allocations (run one job per device when the figure must be the job's alone).
   bool measured = false;
   std::array<int64_t, 3> measured_peak_bytes{};
   int64_t measured_peak() const;
