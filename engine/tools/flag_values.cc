@@ -8,56 +8,59 @@
 
 namespace streamdit {
 
-int ParseIntFlag(const std::string& flag, const std::string& text) {
+namespace {
+
+// Runs a std::sto* parser on `text`; the number of characters it read (0 when it threw), so that
+// callers can tell a whole number from a prefix ("12abc") or nothing at all.
+template <typename T, typename Parser>
+std::size_t ParsePrefix(const std::string& text, Parser parse, T* value) {
   std::size_t used = 0;
-  int value = 0;
   try {
-    value = std::stoi(text, &used);
+    *value = parse(text, &used);
   } catch (const std::exception&) {
     used = 0;
   }
+  return used;
+}
+
+template <typename T, typename Parser>
+T ParseWhole(const std::string& flag, const std::string& text, Parser parse, const char* what) {
+  T value{};
+  const std::size_t used = ParsePrefix(text, parse, &value);
   if (used == 0 || used != text.size()) {
-    throw std::invalid_argument(flag + " expects an integer, got '" + text + "'");
+    throw std::invalid_argument(flag + " expects " + what + ", got '" + text + "'");
   }
   return value;
+}
+
+}  // namespace
+
+int ParseIntFlag(const std::string& flag, const std::string& text) {
+  return ParseWhole<int>(
+      flag, text, [](const std::string& t, std::size_t* used) { return std::stoi(t, used); },
+      "an integer");
 }
 
 double ParseDoubleFlag(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) {
-    throw std::invalid_argument(flag + " expects a number, got '" + text + "'");
-  }
-  return value;
+  return ParseWhole<double>(
+      flag, text, [](const std::string& t, std::size_t* used) { return std::stod(t, used); },
+      "a number");
 }
 
 uint64_t ParseUnsignedFlag(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
-  uint64_t value = 0;
-  try {
-    if (!text.empty() && text[0] != '-') value = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) {
+  // std::stoull accepts "-1" (wrapping it); a seed with a sign is an error.
+  if (!text.empty() && text[0] == '-') {
     throw std::invalid_argument(flag + " expects a non-negative integer, got '" + text + "'");
   }
-  return value;
+  return ParseWhole<uint64_t>(
+      flag, text, [](const std::string& t, std::size_t* used) { return std::stoull(t, used); },
+      "a non-negative integer");
 }
 
 int64_t ParseByteSize(const std::string& flag, const std::string& text) {
-  std::size_t used = 0;
   double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
+  const std::size_t used = ParsePrefix(
+      text, [](const std::string& t, std::size_t* n) { return std::stod(t, n); }, &value);
   std::string unit = used ? text.substr(used) : "";
   std::transform(unit.begin(), unit.end(), unit.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

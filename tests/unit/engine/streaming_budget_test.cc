@@ -32,6 +32,17 @@ PipelineConfig UncachedConfig(const std::string& directory) {
   return config;
 }
 
+GenerationRequest Request(const std::string& prompt, int width, int height, int steps,
+                          int batch = 1) {
+  GenerationRequest request;
+  request.prompt = prompt;
+  request.width = width;
+  request.height = height;
+  request.steps = steps;
+  request.batch_size = batch;
+  return request;
+}
+
 void ExpectEveryBudgetHolds(const FluxPipeline& pipeline, const GenerationRequest& request) {
   CpuMemoryMeter::Install();
   const GenerationResult reference = pipeline.Generate(request);
@@ -86,11 +97,7 @@ void ExpectEveryBudgetHolds(const FluxPipeline& pipeline, const GenerationReques
 
 TEST(StreamingBudget, DemoModelEveryBudgetFromMinimumToResident) {
   const FluxPipeline pipeline = FluxPipeline::Load(UncachedConfig(SharedDemoModelDir()));
-  GenerationRequest request;
-  request.prompt = "a lighthouse at dusk";
-  request.width = 128;
-  request.height = 96;
-  request.steps = 3;
+  GenerationRequest request = Request("a lighthouse at dusk", 128, 96, 3);
   request.seed = 11;
   ExpectEveryBudgetHolds(pipeline, request);
 }
@@ -100,22 +107,13 @@ TEST(StreamingBudget, DemoModelBf16Compute) {
   PipelineConfig config = UncachedConfig(SharedDemoModelDir());
   config.compute_dtype = torch::kBFloat16;
   const FluxPipeline pipeline = FluxPipeline::Load(config);
-  GenerationRequest request;
-  request.prompt = "a bf16 lighthouse";
-  request.width = 128;
-  request.height = 96;
-  request.steps = 2;
+  GenerationRequest request = Request("a bf16 lighthouse", 128, 96, 2);
   ExpectEveryBudgetHolds(pipeline, request);
 }
 
 TEST(StreamingBudget, DemoModelBatchOfTwo) {
   const FluxPipeline pipeline = FluxPipeline::Load(UncachedConfig(SharedDemoModelDir()));
-  GenerationRequest request;
-  request.prompt = "two boats";
-  request.width = 64;
-  request.height = 80;
-  request.steps = 2;
-  request.batch_size = 2;
+  GenerationRequest request = Request("two boats", 64, 80, 2, /*batch=*/2);
   ExpectEveryBudgetHolds(pipeline, request);
 }
 
@@ -142,11 +140,7 @@ TEST(StreamingBudget, WiderModelSetWithTiledDecode) {
     config.vae_overlap_latent = 4;
     config.compute_dtype = compute;
     const FluxPipeline pipeline = FluxPipeline::Load(config);
-    GenerationRequest request;
-    request.prompt = "tiles of a mosaic";
-    request.width = 320;
-    request.height = 256;
-    request.steps = 2;
+    GenerationRequest request = Request("tiles of a mosaic", 320, 256, 2);
     ExpectEveryBudgetHolds(pipeline, request);
   }
 }
@@ -157,11 +151,7 @@ TEST(StreamingBudget, DemoModelFp8StorageEveryBudget) {
   PipelineConfig config = UncachedConfig(SharedDemoModelDir());
   config.weight_storage = WeightStorage::kFp8;
   const FluxPipeline fp8 = FluxPipeline::Load(config);
-  GenerationRequest request;
-  request.prompt = "an fp8 lighthouse";
-  request.width = 96;
-  request.height = 64;
-  request.steps = 2;
+  GenerationRequest request = Request("an fp8 lighthouse", 96, 64, 2);
   ExpectEveryBudgetHolds(fp8, request);
 
   const FluxPipeline bf16 = FluxPipeline::Load(UncachedConfig(SharedDemoModelDir()));
@@ -210,11 +200,7 @@ TEST(StreamingBudget, FullWidthTransformerEveryBudget) {
   }
   const FluxPipeline pipeline = FluxPipeline::Load(UncachedConfig(dir.path()));
   ASSERT_EQ(pipeline.transformer().config().hidden_size, 3072);
-  GenerationRequest request;
-  request.prompt = "a full-width test";
-  request.width = 64;
-  request.height = 64;
-  request.steps = 2;
+  GenerationRequest request = Request("a full-width test", 64, 64, 2);
   ExpectEveryBudgetHolds(pipeline, request);
 }
 
