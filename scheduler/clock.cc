@@ -1,6 +1,6 @@
 #include "scheduler/clock.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 TimePoint SteadyClock::Now() const {
   return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now());
@@ -15,4 +15,4 @@ void VirtualClock::AdvanceTo(TimePoint t) {
   }
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -3,7 +3,7 @@
 #include <atomic>
 #include <chrono>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 // The scheduler never reads the wall clock itself: every decision takes `now` explicitly, and the
 // thread-safe front asks a Clock for it. Production uses the steady clock; tests and simulations
@@ -41,4 +41,4 @@ inline Duration FromSeconds(double seconds) {
   return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 DeviceState::DeviceState(int index, DeviceConfig config)
     : index_(index), config_(std::move(config)) {}
@@ -114,4 +114,4 @@ void DeviceState::EndLaunch(int model, std::uint64_t reservation, bool uses_resi
   }
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -7,7 +7,7 @@
 #include "scheduler/job.h"
 #include "scheduler/scheduler_config.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 // Weights of one model held on a device and shared by every launch of that model there.
 struct ResidentModel {
@@ -75,4 +75,4 @@ class DeviceState {
   int consecutive_failures_ = 0;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 double EstimateCorrections::Factor(const std::string& memory_key) const {
   auto it = factors_.find(memory_key);
@@ -38,4 +38,4 @@ void EstimateCorrections::GrowAfterOutOfMemory(const std::string& memory_key, st
   Raise(memory_key, grown);
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

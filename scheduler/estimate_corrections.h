@@ -4,7 +4,7 @@
 #include <string>
 #include <unordered_map>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 // What the scheduler learned about the estimator: a factor >= 1 per memory key (MemoryKey) by which
 // the predicted working bytes are multiplied. It grows after every out-of-memory report and
@@ -31,4 +31,4 @@ class EstimateCorrections {
   std::uint64_t version_ = 0;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

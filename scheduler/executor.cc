@@ -1,6 +1,6 @@
 #include "scheduler/executor.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 const char* WeightModeName(WeightMode mode) {
   switch (mode) {
@@ -14,4 +14,4 @@ const char* WeightModeName(WeightMode mode) {
   return "unknown";
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

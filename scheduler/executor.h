@@ -6,7 +6,7 @@
 
 #include "scheduler/job.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 // How a launch uses the model's weights on its device.
 enum class WeightMode {
@@ -60,4 +60,4 @@ class Executor {
   virtual void Stop(LaunchId launch) = 0;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

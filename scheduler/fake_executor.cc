@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 constexpr double kDoneEpsilon = 1e-9;  // one nanosecond of work
@@ -235,4 +235,4 @@ double FakeExecutor::RemainingWorkSeconds(int index) const {
   return total;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -12,7 +12,7 @@
 #include "scheduler/linear_memory_estimator.h"
 #include "scheduler/scheduler_config.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 struct FakeExecutorConfig {
   double h2d_bytes_per_second = 25e9;   // PCIe Gen4 x16 pinned (anchors D.1)
@@ -100,4 +100,4 @@ class FakeExecutor final : public Executor {
   std::vector<std::string> violations_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

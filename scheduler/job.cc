@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 std::string SortedLoras(const JobShape& shape) {
@@ -29,4 +29,4 @@ std::string MemoryKey(const JobShape& shape) {
          "|b" + std::to_string(shape.batch) + '|' + SortedLoras(shape);
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

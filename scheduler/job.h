@@ -7,7 +7,7 @@
 
 #include "scheduler/clock.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 using JobId = std::uint64_t;
 using LaunchId = std::uint64_t;
@@ -40,4 +40,4 @@ std::string BatchKey(const JobShape& shape);
 // estimator's corrections are learned per memory key.
 std::string MemoryKey(const JobShape& shape);
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

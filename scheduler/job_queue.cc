@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 void JobQueue::Push(const Entry& entry, int batch_key, Priority priority) {
   if (!ordered_.insert(entry).second) throw std::logic_error("job queued twice");
@@ -23,4 +23,4 @@ const JobQueue::Ordered* JobQueue::WithBatchKey(int batch_key) const {
   return group == by_batch_key_.end() ? nullptr : &group->second;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

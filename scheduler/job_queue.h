@@ -8,7 +8,7 @@
 
 #include "scheduler/job.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 // Queued jobs ordered by rank (lower first), with an index by batch key so that compatible jobs
 // are found without a scan, and counts per priority class for the bounded queues.
@@ -41,4 +41,4 @@ class JobQueue {
   std::array<std::size_t, kPriorityClasses> per_priority_{};
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

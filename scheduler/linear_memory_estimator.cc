@@ -3,7 +3,7 @@
 #include <cmath>
 #include <utility>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 double Megapixels(const JobShape& shape) {
   return static_cast<double>(shape.width) * static_cast<double>(shape.height) / 1e6;
@@ -32,4 +32,4 @@ Status LinearMemoryEstimator::Estimate(const JobShape& shape, MemoryDemand* dema
   return Status::Ok();
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -6,7 +6,7 @@
 
 #include "scheduler/memory_estimator.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 // A model as the simulation knows it: memory in bytes and compute in seconds. Working memory is
 // linear in pixels and images, which is what chunked attention gives the real engine.
@@ -34,4 +34,4 @@ class LinearMemoryEstimator final : public MemoryEstimator {
 
 double Megapixels(const JobShape& shape);
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

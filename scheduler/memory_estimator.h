@@ -5,7 +5,7 @@
 #include "scheduler/job.h"
 #include "scheduler/status.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 // A job's memory demand, split into what can be shared and what cannot.
 //   minimum       = working_bytes                  (every weight streamed)
@@ -30,4 +30,4 @@ class MemoryEstimator {
   virtual Status Estimate(const JobShape& shape, MemoryDemand* demand) const = 0;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

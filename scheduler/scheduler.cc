@@ -2,7 +2,7 @@
 
 #include <utility>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 Scheduler::Scheduler(SchedulerConfig config, std::vector<DeviceConfig> devices,
                      const MemoryEstimator& estimator, Executor& executor, const Clock& clock,
@@ -120,4 +120,4 @@ void Scheduler::DispatcherLoop() {
   }
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

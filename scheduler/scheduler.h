@@ -15,7 +15,7 @@
 #include "scheduler/scheduler_observer.h"
 #include "scheduler/status.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 // Called exactly once per accepted job, on the dispatcher thread, never under the lock.
 using JobCallback = std::function<void(JobId, const Status&)>;
@@ -66,4 +66,4 @@ class Scheduler {
   std::thread dispatcher_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

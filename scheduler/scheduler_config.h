@@ -8,7 +8,7 @@
 #include "scheduler/clock.h"
 #include "scheduler/job.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 struct DeviceConfig {
   std::string name;
@@ -54,4 +54,4 @@ struct SchedulerConfig {
   Duration aging_bound() const { return aging_step * (kPriorityClasses - 1); }
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

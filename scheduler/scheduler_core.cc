@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <tuple>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 std::string Bytes(std::uint64_t bytes) { return std::to_string(bytes) + " bytes"; }
@@ -590,4 +590,4 @@ std::vector<QueuedJobView> SchedulerCore::QueueInRankOrder(std::size_t limit) co
   return views;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

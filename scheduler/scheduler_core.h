@@ -20,7 +20,7 @@
 #include "scheduler/scheduler_observer.h"
 #include "scheduler/status.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 struct JobEnd {
   JobId id = 0;
@@ -180,4 +180,4 @@ class SchedulerCore {
   bool draining_ = false;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

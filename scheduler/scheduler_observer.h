@@ -9,7 +9,7 @@
 #include "scheduler/job.h"
 #include "scheduler/status.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 // Metrics and events out of the scheduler. The server implements it with prometheus-cpp; tests use
 // it to watch decisions. Called synchronously under the scheduler's lock: keep it cheap, never
@@ -44,4 +44,4 @@ class SchedulerObserver {
   virtual void OnJobEnded(JobId /*job*/, const Status& /*status*/, Duration /*since_submit*/) {}
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

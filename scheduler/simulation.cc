@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 Simulation::Simulation(SchedulerConfig config, std::vector<DeviceConfig> devices,
                        std::vector<ModelProfile> models, FakeExecutorConfig executor_config,
@@ -132,4 +132,4 @@ SimulationSummary Summarize(const std::vector<TraceJob>& trace, const Simulation
   return summary;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -13,7 +13,7 @@
 #include "scheduler/scheduler_core.h"
 #include "scheduler/status.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 // One request of a trace; times are offsets from the start of the simulation.
 struct TraceJob {
@@ -88,4 +88,4 @@ struct SimulationSummary {
 
 SimulationSummary Summarize(const std::vector<TraceJob>& trace, const SimulationResult& result);
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -1,6 +1,6 @@
 #include "scheduler/status.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 const char* ErrorCodeName(ErrorCode code) {
   switch (code) {
@@ -58,4 +58,4 @@ std::string Status::ToString() const {
   return text;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

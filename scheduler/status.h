@@ -3,7 +3,7 @@
 #include <string>
 #include <utility>
 
-namespace streamdit {
+namespace streamdit::scheduler {
 
 // Result codes of the scheduler. Each maps 1:1 to the gRPC status code of the same name, so the
 // server translates without guessing; the scheduler itself stays free of gRPC and abseil.
@@ -58,4 +58,4 @@ class Status {
   std::string message_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -30,7 +30,7 @@ constexpr char kDefaultConfig[] = "config/default.yaml";
 // default file is not an error (flags can say everything); a missing --config file is.
 streamdit::GenerateCommandDefaults ReadGenerateDefaults(const std::string& path,
                                                         bool explicit_path) {
-  streamdit::GenerateCommandDefaults defaults;
+  streamdit::engine::GenerateCommandDefaults defaults;
   std::error_code error;
   if (!explicit_path && !std::filesystem::is_regular_file(path, error)) return defaults;
   const YAML::Node root = YAML::LoadFile(path);
@@ -71,16 +71,16 @@ int main(int argc, char** argv) {
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "debug" && args.size() >= 2 && args[1] == "flux-forward") {
-    return streamdit::RunFluxForwardCommand({args.begin() + 2, args.end()}, std::cout, std::cerr);
+    return streamdit::engine::RunFluxForwardCommand({args.begin() + 2, args.end()}, std::cout, std::cerr);
   }
   if (args[0] == "plan") {
-    return streamdit::RunPlanCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
+    return streamdit::engine::RunPlanCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
   }
   if (args[0] == "demo-model") {
-    return streamdit::RunDemoModelCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
+    return streamdit::engine::RunDemoModelCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
   }
   if (args[0] == "generate") {
-    streamdit::GenerateCommandDefaults defaults;
+    streamdit::engine::GenerateCommandDefaults defaults;
     try {
       defaults = ReadGenerateDefaults(config_path, explicit_config);
     } catch (const std::exception& error) {
@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
                 << "\n";
       return 2;
     }
-    return streamdit::RunGenerateCommand({args.begin() + 1, args.end()}, std::cout, std::cerr,
+    return streamdit::engine::RunGenerateCommand({args.begin() + 1, args.end()}, std::cout, std::cerr,
                                          defaults);
   }
   std::cerr << "streamdit: unknown command '" << args[0] << "'\n" << kUsage;

@@ -25,7 +25,7 @@
 #include "engine/sampling/noise.h"
 #include "engine/vae/vae_decoder.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -134,6 +134,6 @@ int Main(int argc, char** argv) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine
 
-int main(int argc, char** argv) { return streamdit::Main(argc, argv); }
+int main(int argc, char** argv) { return streamdit::engine::Main(argc, argv); }

@@ -23,7 +23,7 @@
 #include "scheduler/scheduler_core.h"
 #include "scheduler/simulation.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 constexpr std::uint64_t kMB = 1000ull * 1000;
@@ -245,6 +245,6 @@ int Main() {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::scheduler
 
-int main() { return streamdit::Main(); }
+int main() { return streamdit::scheduler::Main(); }

@@ -38,7 +38,7 @@
 #include "engine/streaming/residency_plan.h"
 #include "engine/streaming/streaming_weight_provider.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -381,14 +381,14 @@ void Run(const Options& options) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // rows as they finish, also when redirected
   try {
-    const streamdit::Options options = streamdit::ParseOptions(argc, argv);
+    const streamdit::engine::Options options = streamdit::engine::ParseOptions(argc, argv);
     if (options.threads > 0) at::set_num_threads(options.threads);
-    streamdit::Run(options);
+    streamdit::engine::Run(options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_streaming: %s\n", e.what());
     return 1;

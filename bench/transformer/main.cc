@@ -16,7 +16,7 @@
 
 #include "engine/flux/flux_transformer.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -135,7 +135,7 @@ void Run(torch::ScalarType dtype, const char* name, double rate, int64_t img, in
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine
 
 int main(int argc, char** argv) {
   int64_t img = 4096, txt = 512;
@@ -147,12 +147,12 @@ int main(int argc, char** argv) {
   }
   torch::manual_seed(0);
   std::printf("threads: %d\n", at::get_num_threads());
-  const double f32 = streamdit::MatmulRate(torch::kFloat, 2048, 5);
-  const double bf16 = streamdit::MatmulRate(torch::kBFloat16, 1024, 3);
+  const double f32 = streamdit::engine::MatmulRate(torch::kFloat, 2048, 5);
+  const double bf16 = streamdit::engine::MatmulRate(torch::kBFloat16, 1024, 3);
   std::printf("measured matmul rate: f32 %.1f GFLOP/s (2048^3), bf16 %.1f GFLOP/s (1024^3)\n", f32,
               bf16);
   std::printf("%-5s %-50s %10s %17s %7s\n", "dtype", "what", "time", "achieved", "of peak");
-  if (which == "f32" || which == "both") streamdit::Run(torch::kFloat, "f32", f32, img, txt);
-  if (which == "bf16" || which == "both") streamdit::Run(torch::kBFloat16, "bf16", bf16, img, txt);
+  if (which == "f32" || which == "both") streamdit::engine::Run(torch::kFloat, "f32", f32, img, txt);
+  if (which == "bf16" || which == "both") streamdit::engine::Run(torch::kBFloat16, "bf16", bf16, img, txt);
   return 0;
 }

@@ -1,6 +1,6 @@
 #include "engine/checkpoint/byte_size.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 std::optional<uint64_t> CheckedByteSize(DType dtype, const std::vector<int64_t>& shape) {
   uint64_t bytes = DTypeSize(dtype);
@@ -13,4 +13,4 @@ std::optional<uint64_t> CheckedByteSize(DType dtype, const std::vector<int64_t>&
   return bytes;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -8,10 +8,10 @@
 
 #include "engine/checkpoint/dtype.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // numel(shape) * DTypeSize(dtype), or nullopt when a dimension is negative or the product
 // overflows uint64.
 std::optional<uint64_t> CheckedByteSize(DType dtype, const std::vector<int64_t>& shape);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

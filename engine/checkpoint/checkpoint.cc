@@ -5,7 +5,7 @@
 
 #include "engine/checkpoint/checkpoint_error.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using Code = CheckpointError::Code;
@@ -111,4 +111,4 @@ std::string Checkpoint::description() const {
   return text;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -12,7 +12,7 @@
 
 #include "engine/checkpoint/safetensors.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct TensorRef {
   const SafetensorsFile* file = nullptr;
@@ -61,4 +61,4 @@ inline const std::vector<std::string> kT5 = {"", "text_encoders.t5xxl.transforme
 inline const std::vector<std::string> kVae = {"", "vae.", "first_stage_model."};
 }  // namespace key_prefix
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 std::string FormatMessage(CheckpointError::Code code, const std::string& file,
@@ -17,7 +17,8 @@ std::string FormatMessage(CheckpointError::Code code, const std::string& file,
 
 CheckpointError::CheckpointError(Code code, std::string file, std::string tensor,
                                  const std::string& detail)
-    : std::runtime_error(FormatMessage(code, file, tensor, detail)),
+    : StatusError(code == Code::kIo ? absl::NotFoundError(FormatMessage(code, file, tensor, detail))
+                                    : absl::DataLossError(FormatMessage(code, file, tensor, detail))),
       code_(code),
       file_(std::move(file)),
       tensor_(std::move(tensor)) {}
@@ -56,4 +57,4 @@ const char* CheckpointError::CodeName(Code code) {
   return "unknown";
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -3,12 +3,15 @@
 // names the file and, where one is involved, the tensor.
 #pragma once
 
-#include <stdexcept>
 #include <string>
 
-namespace streamdit {
+#include "engine/status/status_error.h"
 
-class CheckpointError : public std::runtime_error {
+namespace streamdit::engine {
+
+// A StatusError: NOT_FOUND for kIo (the file is missing or cannot be read), DATA_LOSS for every
+// other code (the file is there but is not a model file this engine can use).
+class CheckpointError : public StatusError {
  public:
   enum class Code {
     kIo,                   // cannot open / stat / map the file
@@ -41,4 +44,4 @@ class CheckpointError : public std::runtime_error {
   std::string tensor_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

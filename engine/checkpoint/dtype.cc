@@ -2,7 +2,7 @@
 
 #include <array>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 struct DTypeSpec {
@@ -45,4 +45,4 @@ std::size_t DTypeSize(DType dtype) { return Spec(dtype).size; }
 
 bool IsFloatingPoint(DType dtype) { return Spec(dtype).floating_point; }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

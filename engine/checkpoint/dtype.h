@@ -5,7 +5,7 @@
 #include <optional>
 #include <string_view>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 enum class DType {
   kF64,
@@ -28,4 +28,4 @@ std::string_view DTypeName(DType dtype);
 std::size_t DTypeSize(DType dtype);
 bool IsFloatingPoint(DType dtype);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

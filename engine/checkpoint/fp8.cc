@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 // Value of a float8 code with `exponent_bits` exponent bits and `mantissa_bits` mantissa bits,
@@ -109,4 +109,4 @@ void DecodeFp8E5M2(const uint8_t* in, float* out, std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) out[i] = table[in[i]];
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

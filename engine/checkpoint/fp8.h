@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // Value of every e4m3fn code: 1 sign, 4 exponent (bias 7), 3 mantissa; no infinities; 0x7F/0xFF
 // NaN.
@@ -21,4 +21,4 @@ uint8_t EncodeFp8E4M3Saturating(float value);
 void DecodeFp8E4M3(const uint8_t* in, float* out, std::size_t count);
 void DecodeFp8E5M2(const uint8_t* in, float* out, std::size_t count);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -17,7 +17,7 @@
 
 #include "engine/checkpoint/dtype.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct TensorInfo {
   std::string name;
@@ -90,4 +90,4 @@ class SafetensorsWriter {
   std::map<std::string, std::string> metadata_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

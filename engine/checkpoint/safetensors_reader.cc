@@ -19,7 +19,7 @@
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/checkpoint/safetensors.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using Code = CheckpointError::Code;
@@ -356,4 +356,4 @@ const uint8_t* SafetensorsFile::Data(const TensorInfo& info) const {
   return mapping_ + data_offset_ + info.begin;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -17,7 +17,7 @@
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/checkpoint/safetensors.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using Code = CheckpointError::Code;
@@ -190,4 +190,4 @@ void SafetensorsWriter::WriteSparse(const std::string& path, const std::vector<T
   });
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

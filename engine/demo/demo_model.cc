@@ -18,7 +18,7 @@
 #include "engine/text/clip_bpe_trainer.h"
 #include "engine/text/t5_tokenizer_trainer.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace fs = std::filesystem;
 namespace {
 
@@ -328,4 +328,4 @@ bool DemoModelExists(const std::string& directory) {
   return true;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct DemoModelSizes {
   // Transformer: 4 heads of 64, RoPE axes summing to 64.
@@ -63,4 +63,4 @@ std::vector<std::string> WriteDemoModel(const std::string& directory,
 // True when `directory` holds every file WriteDemoModel writes.
 bool DemoModelExists(const std::string& directory);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 int64_t AttentionChunkRows(int64_t batch, int64_t heads, int64_t q_len, int64_t k_len,
                            int64_t element_bytes, const AttentionOptions& options) {
@@ -55,4 +55,4 @@ torch::Tensor ChunkedAttention(const torch::Tensor& q, const torch::Tensor& k,
   return out;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct AttentionOptions {
   // Upper bound on the bytes of one chunk's score matrix (B x H x chunk x L elements).
@@ -30,4 +30,4 @@ torch::Tensor ChunkedAttention(const torch::Tensor& q, const torch::Tensor& k,
 int64_t AttentionChunkRows(int64_t batch, int64_t heads, int64_t q_len, int64_t k_len,
                            int64_t element_bytes, const AttentionOptions& options);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

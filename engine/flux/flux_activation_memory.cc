@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <initializer_list>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 int64_t Max(std::initializer_list<int64_t> values) { return std::max(values); }
@@ -131,4 +131,4 @@ int64_t FluxModulationPassBytes(const FluxConfig& config, int64_t rows, torch::S
   return FluxModulationBytes(config, rows, compute) + embedding + vec + scratch;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

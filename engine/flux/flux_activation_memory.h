@@ -14,7 +14,7 @@
 #include "engine/flux/attention.h"
 #include "engine/flux/flux_config.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct FluxActivationShape {
   int64_t batch = 1;
@@ -34,4 +34,4 @@ int64_t FluxModulationBytes(const FluxConfig& config, int64_t rows, torch::Scala
 // The most bytes ComputeVec + ComputeModulation allocate at once (their results included).
 int64_t FluxModulationPassBytes(const FluxConfig& config, int64_t rows, torch::ScalarType compute);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

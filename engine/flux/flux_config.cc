@@ -6,7 +6,7 @@
 
 #include "engine/checkpoint/checkpoint_error.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 // Counts consecutive indexed blocks `<stem>.<i>.<probe>` starting at 0.
@@ -141,4 +141,4 @@ FluxConfig InferFluxConfig(const Checkpoint& whole, const RopeOverrides& overrid
   return config;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

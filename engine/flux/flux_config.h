@@ -9,7 +9,7 @@
 
 #include "engine/checkpoint/checkpoint.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 enum class FluxLayout { kBfl, kDiffusers };
 
@@ -49,4 +49,4 @@ FluxConfig InferFluxConfig(const Checkpoint& checkpoint, const RopeOverrides& ov
 // The metadata key holding the RoPE configuration.
 inline constexpr char kFluxConfigMetadataKey[] = "flux_config";
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

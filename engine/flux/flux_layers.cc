@@ -5,7 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 torch::Tensor TimestepEmbedding(const torch::Tensor& t, int64_t dim, torch::ScalarType out_dtype,
                                 double max_period, double time_factor) {
@@ -65,4 +65,4 @@ torch::Tensor ApplyRope(const torch::Tensor& x, const RopeTables& rope) {
 
 torch::Tensor GeluTanh(const torch::Tensor& x) { return at::gelu(x, "tanh"); }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // Sinusoidal embedding: t' = time_factor * t (rounded in t's dtype when that is bf16/f16, as BFL
 // does), frequencies exp(-ln(max_period) * i / half), [cos | sin] formed in float64, cast to
@@ -34,4 +34,4 @@ torch::Tensor ApplyRope(const torch::Tensor& x, const RopeTables& rope);
 // GELU with the tanh approximation.
 torch::Tensor GeluTanh(const torch::Tensor& x);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -7,7 +7,7 @@
 
 #include "engine/flux/flux_layers.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 // Holds a block's tensors while it computes and tells the provider when it is done.
@@ -225,4 +225,4 @@ torch::Tensor FluxTransformer::ForwardWithModulation(const FluxInputs& inputs,
   return w.Linear(img, "linear");
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -12,7 +12,7 @@
 #include "engine/flux/flux_weights.h"
 #include "engine/model/weight_block.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct FluxInputs {
   torch::Tensor img;        // [B, L, in_channels]
@@ -69,4 +69,4 @@ class FluxTransformer {
   FluxWeights weights_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -5,7 +5,7 @@
 
 #include "engine/checkpoint/checkpoint_error.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using Shape = std::vector<int64_t>;
@@ -309,4 +309,4 @@ FluxWeights AssembleFluxWeights(const FluxConfig& config, const FluxTensorSource
   return weights;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

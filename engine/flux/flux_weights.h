@@ -12,7 +12,7 @@
 #include "engine/flux/flux_config.h"
 #include "engine/model/weight_block.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct FluxWeights {
   WeightBlock vec_embedders;                   // time_in, vector_in, guidance_in
@@ -55,4 +55,4 @@ FluxWeights LoadFluxWeights(const Checkpoint& checkpoint, const FluxConfig& conf
 std::vector<std::pair<std::string, std::vector<int64_t>>> FluxTensorShapes(
     const FluxConfig& config);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 constexpr std::size_t kMaxKeywordLength = 79;  // PNG spec, tEXt/iTXt keyword
@@ -160,4 +160,4 @@ std::string EncodePng(const uint8_t* rgb, int width, int height,
   return png;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -14,7 +14,7 @@
 #include <map>
 #include <string>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 inline constexpr const char* kPngParametersKeyword = "parameters";
 
@@ -25,4 +25,4 @@ inline constexpr const char* kPngParametersKeyword = "parameters";
 std::string EncodePng(const uint8_t* rgb, int width, int height,
                       const std::map<std::string, std::string>& text_chunks);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 std::vector<uint8_t> ImageToRgb8(const torch::Tensor& image) {
   if (!image.defined() || image.dim() != 3 || image.size(0) != 3 || !image.is_floating_point()) {
@@ -20,4 +20,4 @@ std::vector<uint8_t> ImageToRgb8(const torch::Tensor& image) {
   return rgb;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <limits>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 struct BlockHeader {
@@ -61,4 +61,4 @@ void CountingAllocator::DeleteBlock(void* data) {
   if (header.wrapped_deleter != nullptr) header.wrapped_deleter(header.wrapped_context);
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

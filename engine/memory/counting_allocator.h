@@ -8,7 +8,7 @@
 
 #include "engine/memory/memory_meter.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // Each block carries a small header in front of the data (kHeaderBytes, a multiple of libtorch's
 // CPU alignment so the data stays aligned) with the wrapped allocator's context and deleter, the
@@ -39,4 +39,4 @@ class CountingAllocator final : public c10::Allocator {
   MemoryMeter* meter_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

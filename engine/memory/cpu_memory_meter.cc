@@ -5,7 +5,7 @@
 #include <atomic>
 #include <stdexcept>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 std::atomic<bool> installed{false};
@@ -30,4 +30,4 @@ CpuMemoryMeter& CpuMemoryMeter::Install() {
 
 bool CpuMemoryMeter::IsInstalled() { return installed.load(std::memory_order_acquire); }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

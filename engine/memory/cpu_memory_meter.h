@@ -9,7 +9,7 @@
 #include "engine/memory/device_memory_meter.h"
 #include "engine/memory/memory_meter.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 class CpuMemoryMeter final : public DeviceMemoryMeter {
  public:
@@ -44,4 +44,4 @@ class CpuMemoryMeter final : public DeviceMemoryMeter {
   CountingAllocator allocator_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // Implementations:
 //  - CpuMemoryMeter (engine/memory/cpu_memory_meter.h): a counting allocator installed as
@@ -33,4 +33,4 @@ class DeviceMemoryMeter {
   virtual void ResetPeak() = 0;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 void MemoryMeter::RaiseTo(std::atomic<int64_t>& peak, int64_t value) {
   int64_t seen = peak.load(std::memory_order_relaxed);
@@ -105,4 +105,4 @@ void MemoryMeter::Window::ResetPeak() {
   MemoryMeter::RaiseTo(meter_->window_peaks_[slot_].bytes, meter_->current_bytes());
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

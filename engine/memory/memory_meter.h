@@ -7,7 +7,7 @@
 #include <atomic>
 #include <cstdint>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 class MemoryMeter {
  public:
@@ -80,4 +80,4 @@ class MemoryMeter {
   std::array<WindowPeak, kMaxOpenWindows> window_peaks_{};
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -2,7 +2,7 @@
 
 #include "engine/memory/cpu_memory_meter.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 ScopedPeak::ScopedPeak() : ScopedPeak(CpuMemoryMeter::Install().meter()) {}
 
@@ -12,4 +12,4 @@ int64_t ScopedPeak::current_above_start_bytes() const {
   return meter_->current_bytes() - window_.start_bytes();
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

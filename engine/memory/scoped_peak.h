@@ -6,7 +6,7 @@
 
 #include "engine/memory/memory_meter.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // Opens its own measurement window, so it neither resets nor is disturbed by the process-wide peak
 // or other windows. Installs the CPU memory meter if it is not installed yet.
@@ -29,4 +29,4 @@ class ScopedPeak {
   MemoryMeter::Window window_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 int64_t WeightBlock::nbytes() const {
   int64_t total = 0;
@@ -36,4 +36,4 @@ BlockTensors DirectWeightProvider::Acquire(const WeightBlock& block) {
   return BlockTensors(std::move(tensors));
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

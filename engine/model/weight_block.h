@@ -17,7 +17,7 @@
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/tensor/stored_tensor.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct WeightBlock {
   std::string name;  // e.g. "double_blocks.3"; unique within a model
@@ -67,4 +67,4 @@ class DirectWeightProvider : public WeightProvider {
   torch::Device device_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

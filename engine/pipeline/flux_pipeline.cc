@@ -26,7 +26,7 @@
 #include "engine/text/t5_tokenizer.h"
 #include "engine/vae/vae_decoder.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -344,7 +344,7 @@ JobMemoryPlan FluxPipeline::PlanMemory(const ResolvedRequest& request,
                                        std::optional<int64_t> budget_bytes, int prefetch_depth,
                                        bool prompt_cached) const {
   const Impl& impl = *impl_;
-  JobShape shape;
+  JobMemoryShape shape;
   shape.width = request.width;
   shape.height = request.height;
   shape.batch = request.batch_size;
@@ -465,4 +465,4 @@ GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
   return result;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

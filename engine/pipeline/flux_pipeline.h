@@ -26,7 +26,7 @@
 #include "engine/pipeline/weight_provider_factory.h"
 #include "engine/sampling/flux_defaults.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 class ClipTextEncoder;
 class ClipTokenizer;
@@ -148,4 +148,4 @@ class FluxPipeline {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -4,7 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 void CheckSize(const char* field, const std::optional<int>& value, const GenerationLimits& limits) {
@@ -69,4 +69,4 @@ ResolvedRequest ResolveGenerationRequest(const GenerationRequest& request,
   return resolved;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -9,7 +9,7 @@
 
 #include "engine/sampling/flux_defaults.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct GenerationRequest {
   std::string prompt;         // may be empty; longer than the encoders' token limits is truncated
@@ -57,4 +57,4 @@ ResolvedRequest ResolveGenerationRequest(const GenerationRequest& request,
                                          const FluxSamplingDefaults& defaults,
                                          const GenerationLimits& limits = {});
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -14,7 +14,7 @@
 #include "engine/vae/vae_activation_memory.h"
 #include "engine/vae/vae_decoder.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 std::vector<const WeightBlock*> Pointers(const std::vector<WeightBlock>& blocks) {
@@ -106,7 +106,7 @@ std::vector<bool> ComponentPerStep(const JobModels& models, PipelineComponent co
   return per_step;
 }
 
-JobMemoryPlan PlanJobMemory(const JobModels& models, const JobShape& shape,
+JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape,
                             std::optional<int64_t> budget, const StreamingOptions& options) {
   if (!models.transformer) throw std::invalid_argument("a job plan needs the transformer");
   JobMemoryPlan job;
@@ -267,4 +267,4 @@ std::string JobMemoryPlan::Describe() const {
   return out.str();
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

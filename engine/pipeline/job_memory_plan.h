@@ -19,7 +19,7 @@
 #include "engine/streaming/residency_plan.h"
 #include "engine/vae/vae_tiling.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 class FluxTransformer;
 class T5Encoder;
@@ -35,7 +35,7 @@ struct JobModels {
   const VaeDecoder* vae = nullptr;
 };
 
-struct JobShape {
+struct JobMemoryShape {
   int width = 1024;
   int height = 1024;
   int batch = 1;
@@ -101,10 +101,10 @@ std::vector<bool> ComponentPerStep(const JobModels& models, PipelineComponent co
 
 // Plans every present component under `budget_bytes` (nullopt: everything resident). Throws
 // std::invalid_argument naming the minimum budget (in bytes and GiB) when the budget is below it.
-JobMemoryPlan PlanJobMemory(const JobModels& models, const JobShape& shape,
+JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape,
                             std::optional<int64_t> budget_bytes, const StreamingOptions& options);
 
 // "12.50 GiB" from 1 GiB up, else "81.9 MiB".
 std::string FormatBytes(int64_t bytes);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

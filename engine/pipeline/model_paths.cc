@@ -6,7 +6,7 @@
 
 #include "engine/checkpoint/checkpoint_error.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace fs = std::filesystem;
 namespace {
 
@@ -113,4 +113,4 @@ ModelPaths FindModelFiles(const std::string& directory) {
   return paths;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

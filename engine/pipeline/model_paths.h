@@ -14,7 +14,7 @@
 #include "engine/sampling/flux_defaults.h"
 #include "engine/streaming/host_storage.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct ModelPaths {
   std::vector<std::string> transformer;  // one file, or diffusers shards
@@ -61,4 +61,4 @@ struct PipelineConfig {
 // looked for (and the folder) when a component is missing.
 ModelPaths FindModelFiles(const std::string& directory);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

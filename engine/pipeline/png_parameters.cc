@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 std::string FormatGenerationParameters(const ResolvedRequest& request,
                                        const std::string& model_name, bool has_guidance,
@@ -18,4 +18,4 @@ std::string FormatGenerationParameters(const ResolvedRequest& request,
   return text.str();
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -8,7 +8,7 @@
 
 #include "engine/pipeline/generation_request.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // `has_guidance`: whether the model reads guidance (dev); schnell ignores it, so it is left out.
 // With a batch, `batch_index` says which of the batch_size images this is.
@@ -16,4 +16,4 @@ std::string FormatGenerationParameters(const ResolvedRequest& request,
                                        const std::string& model_name, bool has_guidance,
                                        int batch_index = 0);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -2,7 +2,7 @@
 
 #include <c10/core/ScalarType.h>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 int64_t TensorBytes(const torch::Tensor& tensor) {
@@ -77,4 +77,4 @@ int64_t PromptEmbeddingCache::misses() const {
   return misses_;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct PromptEmbedding {
   torch::Tensor t5;    // [1, t5_max_length, context_in_dim]
@@ -60,4 +60,4 @@ class PromptEmbeddingCache {
   int64_t misses_ = 0;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

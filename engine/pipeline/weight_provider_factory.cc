@@ -1,6 +1,6 @@
 #include "engine/pipeline/weight_provider_factory.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 const char* PipelineComponentName(PipelineComponent component) {
   switch (component) {
@@ -36,4 +36,4 @@ WeightProviderFactory DirectWeightProviderFactory() {
       };
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

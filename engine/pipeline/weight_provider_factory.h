@@ -13,7 +13,7 @@
 
 #include "engine/model/weight_block.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 enum class PipelineComponent { kT5, kClip, kTransformer, kVae };
 
@@ -30,4 +30,4 @@ using WeightProviderFactory = std::function<std::unique_ptr<WeightProvider>(
 // Makes a DirectWeightProvider for every component.
 WeightProviderFactory DirectWeightProviderFactory();
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -1,18 +1,20 @@
 #pragma once
 
-#include <stdexcept>
 #include <string>
 
-namespace streamdit {
+#include "engine/status/status_error.h"
+
+namespace streamdit::engine {
 
 // Thrown when a job is cancelled between two denoising steps. A dedicated type (not
-// std::runtime_error) so that the pipeline can release the job's memory and the server can map it
-// to the CANCELLED status without confusing it with a real failure.
-class Cancelled : public std::runtime_error {
+// std::runtime_error) so that the pipeline can release the job's memory; its status is CANCELLED,
+// which the server reports as is.
+class Cancelled : public StatusError {
  public:
   // `completed_steps`: how many steps had finished when cancellation was noticed.
   explicit Cancelled(int completed_steps)
-      : std::runtime_error("cancelled after " + std::to_string(completed_steps) + " step(s)"),
+      : StatusError(absl::CancelledError("cancelled after " + std::to_string(completed_steps) +
+                                       " step(s)")),
         completed_steps_(completed_steps) {}
 
   int completed_steps() const { return completed_steps_; }
@@ -21,4 +23,4 @@ class Cancelled : public std::runtime_error {
   int completed_steps_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -8,7 +8,7 @@
 
 #include "engine/sampling/cancelled.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 std::string ShapeString(at::IntArrayRef sizes) {
@@ -52,4 +52,4 @@ double RoundTimestepLike(double t, torch::ScalarType dtype) {
   return at::scalar_tensor(t, at::TensorOptions().dtype(dtype)).item<double>();
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

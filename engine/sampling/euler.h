@@ -5,7 +5,7 @@
 #include <functional>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // What the sampler reports after each finished step.
 struct StepProgress {
@@ -54,4 +54,4 @@ torch::Tensor EulerSample(torch::Tensor img, const std::vector<double>& timestep
 // float64.
 double RoundTimestepLike(double t, torch::ScalarType dtype);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -1,6 +1,6 @@
 #pragma once
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // Sampling defaults of the two FLUX.1 text-to-image variants (flux-spec §3 "Defaults"). The
 // server applies them to fields a request leaves unset.
@@ -45,4 +45,4 @@ constexpr FluxSamplingDefaults FluxSchnellDefaults() {
       /*t5_max_length=*/256, /*width=*/1024,     /*height=*/1024};
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

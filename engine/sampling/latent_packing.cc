@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 constexpr int64_t kLatentChannels = 16;
@@ -77,4 +77,4 @@ torch::Tensor TextIds(int64_t batch, int64_t txt_len) {
   return at::zeros({batch, txt_len, 3}, at::TensorOptions().dtype(at::kFloat));
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

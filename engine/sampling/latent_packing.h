@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // FLUX sees the 16-channel VAE latent as a sequence of 2×2 patches (BFL sampling.prepare/unpack,
 // diffusers _pack_latents/_unpack_latents):
@@ -26,4 +26,4 @@ torch::Tensor ImageIds(int64_t batch, int64_t rows, int64_t cols);
 // RoPE positions of the text tokens: float32 zeros [batch, txt_len, 3] (identity rotation).
 torch::Tensor TextIds(int64_t batch, int64_t txt_len);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

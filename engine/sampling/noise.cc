@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 void RequirePositive(const char* field, int64_t value) {
@@ -30,4 +30,4 @@ torch::Tensor FluxNoise(int64_t batch, int64_t height, int64_t width, uint64_t s
                    at::TensorOptions().dtype(at::kBFloat16).device(at::kCPU));
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // The initial latent noise of a FLUX job, drawn exactly as Black Forest Labs' `get_noise`
 // (flux/sampling.py):
@@ -22,4 +22,4 @@ namespace streamdit {
 // Throws std::invalid_argument for batch, height or width < 1.
 torch::Tensor FluxNoise(int64_t batch, int64_t height, int64_t width, uint64_t seed);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 std::vector<double> FluxSchedule(int num_steps, int64_t image_seq_len, bool shift,
                                  double base_shift, double max_shift) {
@@ -36,4 +36,4 @@ std::vector<double> FluxSchedule(int num_steps, int64_t image_seq_len, bool shif
   return std::vector<double>(values, values + t.numel());
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

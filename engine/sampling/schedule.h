@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // The FLUX timestep schedule, as Black Forest Labs' `get_schedule` (flux/sampling.py) computes it:
 // num_steps + 1 values from 1 down to 0. With `shift`, every t is moved towards 1 by the
@@ -23,4 +23,4 @@ namespace streamdit {
 std::vector<double> FluxSchedule(int num_steps, int64_t image_seq_len, bool shift,
                                  double base_shift = 0.5, double max_shift = 1.15);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

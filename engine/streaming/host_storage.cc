@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
@@ -66,4 +66,4 @@ int64_t ConvertBlocksToFp8(const std::vector<WeightBlock*>& blocks) {
   return saved;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

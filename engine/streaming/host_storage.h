@@ -12,7 +12,7 @@
 #include "engine/model/weight_block.h"
 #include "engine/tensor/stored_tensor.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 enum class WeightStorage {
   kAsStored,  // the checkpoint's own dtype (bf16 for FLUX releases)
@@ -34,4 +34,4 @@ bool StoredAsFp8(const std::string& name, const StoredTensor& tensor);
 // as they are. Returns the bytes saved (host bytes before minus after).
 int64_t ConvertBlocksToFp8(const std::vector<WeightBlock*>& blocks);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <new>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 torch::Tensor AllocateHostTensor(const std::vector<int64_t>& sizes, torch::ScalarType dtype) {
   int64_t numel = 1;
@@ -24,4 +24,4 @@ torch::Tensor CopyToHost(const torch::Tensor& source) {
   return host;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

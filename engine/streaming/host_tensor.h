@@ -7,7 +7,7 @@
 
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // An uninitialized contiguous CPU tensor whose storage bypasses libtorch's allocator.
 torch::Tensor AllocateHostTensor(const std::vector<int64_t>& sizes, torch::ScalarType dtype);
@@ -15,4 +15,4 @@ torch::Tensor AllocateHostTensor(const std::vector<int64_t>& sizes, torch::Scala
 // A host-tier copy of `source` (any device) in a host tensor of the same dtype and shape.
 torch::Tensor CopyToHost(const torch::Tensor& source);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -5,7 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 int64_t SlotBytes(const StoredTensor& tensor) { return (tensor.nbytes() + 63) / 64 * 64; }
 
@@ -156,4 +156,4 @@ std::string ResidencyPlan::Describe() const {
   return out.str();
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -11,7 +11,7 @@
 
 #include "engine/model/weight_block.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct StreamingOptions {
   // Blocks copied ahead of the one computing (0 = copy on demand, no overlap).
@@ -61,4 +61,4 @@ int64_t MinimumWeightBytes(const std::vector<PlannedBlock>& blocks,
 ResidencyPlan PlanResidency(std::vector<PlannedBlock> blocks, int64_t weight_budget,
                             const StreamingOptions& options);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 StreamingWeightProvider::StreamingWeightProvider(const ResidencyPlan& plan,
                                                  const StreamingOptions& options,
@@ -222,4 +222,4 @@ double StreamingWeightProvider::stall_seconds() const {
   return stall_seconds_;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -19,7 +19,7 @@
 #include "engine/model/weight_block.h"
 #include "engine/streaming/residency_plan.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 class StreamingWeightProvider : public WeightProvider {
  public:
@@ -75,4 +75,4 @@ class StreamingWeightProvider : public WeightProvider {
   std::thread worker_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -12,7 +12,7 @@
 #include "engine/checkpoint/fp8.h"
 #include "engine/streaming/host_tensor.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 torch::ScalarType ToScalarType(DType dtype) {
   switch (dtype) {
@@ -205,4 +205,4 @@ void AddTensor(SafetensorsWriter& writer, const std::string& name, const torch::
              static_cast<std::size_t>(bytes.numel() * bytes.element_size()));
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -10,7 +10,7 @@
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/checkpoint/dtype.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct StoredTensor {
   // Floating storage (kDouble, kFloat, kHalf, kBFloat16) as itself; fp8 as kByte codes.
@@ -46,4 +46,4 @@ DType FromScalarType(torch::ScalarType type);
 void AddTensor(SafetensorsWriter& writer, const std::string& name, const torch::Tensor& value,
                DType storage);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

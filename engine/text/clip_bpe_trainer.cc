@@ -13,7 +13,7 @@
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/text/clip_pretokenizer.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 struct Word {
@@ -134,4 +134,4 @@ void WriteClipBpeFiles(const ClipBpeFiles& files, const std::string& directory) 
   WriteText(directory + "/merges.txt", files.merges_txt);
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

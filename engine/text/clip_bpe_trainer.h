@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct ClipBpeFiles {
   std::string vocab_json;  // {"token": id, ...} in id order
@@ -24,4 +24,4 @@ ClipBpeFiles TrainClipBpe(std::string_view corpus, int num_merges);
 // Writes `directory`/vocab.json and `directory`/merges.txt (the directory must exist).
 void WriteClipBpeFiles(const ClipBpeFiles& files, const std::string& directory);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

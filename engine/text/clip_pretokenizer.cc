@@ -9,7 +9,7 @@
 #include <limits>
 #include <stdexcept>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using CodePoints = std::u32string;
@@ -273,4 +273,4 @@ const std::array<std::string, 256>& ClipByteSymbols() {
   return symbols;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 inline constexpr std::string_view kClipStartOfText = "<|startoftext|>";
 inline constexpr std::string_view kClipEndOfText = "<|endoftext|>";
@@ -32,4 +32,4 @@ const std::array<std::string, 256>& ClipByteSymbols();
 // The bytes in the order of their symbols in a CLIP vocab: the printable ones first, then the rest.
 const std::array<unsigned char, 256>& ClipByteOrder();
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

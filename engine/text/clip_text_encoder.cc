@@ -9,7 +9,7 @@
 
 #include "engine/checkpoint/checkpoint_error.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 constexpr const char* kProbe = "text_model.embeddings.token_embedding.weight";
@@ -201,4 +201,4 @@ ClipTextOutput ClipTextEncoder::Forward(const torch::Tensor& input_ids, int64_t 
   return output;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -13,7 +13,7 @@
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/model/weight_block.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct ClipTextConfig {
   int64_t hidden = 768;
@@ -59,4 +59,4 @@ class ClipTextEncoder {
   std::vector<WeightBlock> blocks_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -11,7 +11,7 @@
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/text/clip_pretokenizer.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 constexpr std::size_t kMaxCachedWords = 1 << 16;
@@ -250,4 +250,4 @@ std::vector<int64_t> ClipTokenizer::Encode(std::string_view text, bool* truncate
   return ids;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct ClipTokenizerOptions {
   int64_t max_length = 77;        // BOS + up to max_length-2 content tokens + EOS, then padding
@@ -75,4 +75,4 @@ class ClipTokenizer {
   std::unique_ptr<WordCache> cache_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -9,7 +9,7 @@
 
 #include "engine/text/sentencepiece_shim/sentencepiece_shim.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 struct ShimApi {
@@ -134,4 +134,4 @@ std::string TrainSentencePiece(const std::vector<std::string>& sentences,
   return out;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -8,7 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 class SentencePieceModel {
  public:
@@ -32,4 +32,4 @@ class SentencePieceModel {
 std::string TrainSentencePiece(const std::vector<std::string>& sentences,
                                const std::unordered_map<std::string, std::string>& options);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -11,7 +11,7 @@
 
 #include "engine/checkpoint/checkpoint_error.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 constexpr char kEmbeddingBlock[] = "embedding";
@@ -351,4 +351,4 @@ torch::Tensor T5Encoder::Forward(const torch::Tensor& ids, WeightProvider& provi
   return hidden;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -18,7 +18,7 @@
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/model/weight_block.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct T5EncoderConfig {
   int64_t vocab_size = 32128;  // embedding rows
@@ -73,4 +73,4 @@ class T5Encoder {
   std::vector<WeightBlock> blocks_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

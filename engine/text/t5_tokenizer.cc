@@ -10,7 +10,7 @@
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/text/sentencepiece_library.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct T5Tokenizer::Impl {
   std::unique_ptr<SentencePieceModel> processor;
@@ -87,4 +87,4 @@ T5Encoding T5Tokenizer::Encode(std::string_view text, int64_t max_len) const {
 
 int64_t T5Tokenizer::piece_count() const { return impl_->processor->piece_size(); }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct T5Encoding {
   std::vector<int64_t> ids;  // exactly max_len ids
@@ -49,4 +49,4 @@ class T5Tokenizer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

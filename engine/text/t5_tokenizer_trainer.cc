@@ -9,7 +9,7 @@
 
 #include "engine/text/sentencepiece_library.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 std::runtime_error FileError(const std::string& what, const std::string& path) {
@@ -75,4 +75,4 @@ void TrainT5SentencePieceFile(const std::string& corpus_path, const std::string&
   }
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 inline constexpr int kDemoT5VocabSize = 1000;
 
@@ -23,4 +23,4 @@ std::string TrainT5SentencePiece(const std::vector<std::string>& sentences,
 void TrainT5SentencePieceFile(const std::string& corpus_path, const std::string& model_path,
                               int vocab_size = kDemoT5VocabSize);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

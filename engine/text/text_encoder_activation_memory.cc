@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <initializer_list>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 int64_t Max(std::initializer_list<int64_t> values) { return std::max(values); }
@@ -74,4 +74,4 @@ int64_t ClipActivationBytes(const ClipTextConfig& c, int64_t batch, int64_t toke
   return mask + layer + h + batch * c.hidden * e;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

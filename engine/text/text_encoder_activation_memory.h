@@ -10,7 +10,7 @@
 #include "engine/text/clip_text_encoder.h"
 #include "engine/text/t5_encoder.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // The most bytes T5Encoder::Forward allocates at once for `batch` x `tokens` ids (automatic
 // query chunking), its output included.
@@ -21,4 +21,4 @@ int64_t T5ActivationBytes(const T5EncoderConfig& config, int64_t batch, int64_t 
 int64_t ClipActivationBytes(const ClipTextConfig& config, int64_t batch, int64_t tokens,
                             torch::ScalarType compute);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -6,7 +6,7 @@
 
 #include "engine/demo/demo_model.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 constexpr char kUsage[] =
@@ -56,4 +56,4 @@ int RunDemoModelCommand(const std::vector<std::string>& args, std::ostream& out,
   }
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // args: everything after "demo-model". Returns the process exit code; errors go to `err`.
 int RunDemoModelCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

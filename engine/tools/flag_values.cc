@@ -6,7 +6,7 @@
 #include <map>
 #include <stdexcept>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 namespace {
 
@@ -86,4 +86,4 @@ int64_t ParseByteSize(const std::string& flag, const std::string& text) {
   return static_cast<int64_t>(std::llround(value * found->second));
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // The whole text must be the number; throws std::invalid_argument naming `flag` otherwise.
 int ParseIntFlag(const std::string& flag, const std::string& text);
@@ -14,4 +14,4 @@ uint64_t ParseUnsignedFlag(const std::string& flag, const std::string& text);
 // "24GiB", "24G" (binary), "24GB" (decimal), "512MiB", "1048576": a positive byte count.
 int64_t ParseByteSize(const std::string& flag, const std::string& text);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

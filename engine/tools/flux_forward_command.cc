@@ -9,7 +9,7 @@
 #include "engine/flux/flux_transformer.h"
 #include "engine/tensor/stored_tensor.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 constexpr char kUsage[] =
@@ -127,4 +127,4 @@ int RunFluxForwardCommand(const std::vector<std::string>& args, std::ostream& ou
   }
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // args: everything after "flux-forward". Returns the process exit code; errors go to `err`.
 int RunFluxForwardCommand(const std::vector<std::string>& args, std::ostream& out,
                           std::ostream& err);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -17,7 +17,7 @@
 #include "engine/sampling/cancelled.h"
 #include "engine/tools/flag_values.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 constexpr char kUsage[] =
@@ -226,4 +226,4 @@ int RunGenerateCommand(const std::vector<std::string>& args, std::ostream& out, 
   }
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // What the configuration file (config/default.yaml, read by the server layer) supplies; flags
 // override it.
@@ -31,4 +31,4 @@ struct GenerateCommandDefaults {
 int RunGenerateCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                        const GenerateCommandDefaults& defaults = {});
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -24,7 +24,7 @@
 #include "engine/tools/flag_values.h"
 #include "engine/vae/vae_decoder.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 double PositiveFlag(const std::string& flag, const std::string& text) {
@@ -201,7 +201,7 @@ int RunPlanCommand(const std::vector<std::string>& args, std::ostream& out, std:
     const FluxSamplingDefaults defaults =
         config.guidance_embed ? FluxDevDefaults() : FluxSchnellDefaults();
 
-    JobShape shape;
+    JobMemoryShape shape;
     shape.width = flags.count("--width") ? ParseIntFlag("--width", flags["--width"]) : 1024;
     shape.height = flags.count("--height") ? ParseIntFlag("--height", flags["--height"]) : 1024;
     shape.steps =
@@ -286,4 +286,4 @@ int RunPlanCommand(const std::vector<std::string>& args, std::ostream& out, std:
   }
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // args: everything after "plan". Returns the exit code: 0, 1 when the budget is below the job's
 // minimum (the message names the minimum), 2 for bad arguments or unreadable models.
 int RunPlanCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

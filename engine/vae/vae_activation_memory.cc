@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <initializer_list>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 int64_t Max(std::initializer_list<int64_t> values) { return std::max(values); }
@@ -116,4 +116,4 @@ int64_t VaeDecodeTiledActivationBytes(const VaeDecoderConfig& config, int64_t he
                                    tile_rgb + blend + tile_rgb));
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

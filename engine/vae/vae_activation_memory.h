@@ -10,7 +10,7 @@
 #include "engine/vae/vae_config.h"
 #include "engine/vae/vae_tiling.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // The most bytes VaeDecoder::Decode allocates at once for one latent of `height` x `width`
 // latent pixels (its float32 output included).
@@ -23,4 +23,4 @@ int64_t VaeDecodeTiledActivationBytes(const VaeDecoderConfig& config, int64_t he
                                       torch::ScalarType compute, const TileOptions& tiles,
                                       int64_t attention_query_chunk = 1024);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -9,7 +9,7 @@
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/tensor/stored_tensor.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 constexpr const char* kConvInProbe = "decoder.conv_in.weight";
@@ -313,4 +313,4 @@ VaeDecoderWeights LoadVaeDecoderWeights(const Checkpoint& checkpoint) {
   return weights;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -22,7 +22,7 @@
 #include "engine/model/weight_block.h"
 #include "engine/vae/vae_config.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 enum class VaeLayout { kBfl, kDiffusers };
 
@@ -50,4 +50,4 @@ VaeDecoderWeights LoadVaeDecoderWeights(const Checkpoint& checkpoint);
 
 const char* VaeLayoutName(VaeLayout layout);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

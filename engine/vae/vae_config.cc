@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 std::string VaeDecoderConfig::ToString() const {
   std::ostringstream out;
@@ -13,4 +13,4 @@ std::string VaeDecoderConfig::ToString() const {
   return out.str();
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct VaeDecoderConfig {
   int64_t z_channels = 16;
@@ -36,4 +36,4 @@ struct LatentScaling {
   double shift = 0.1159;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

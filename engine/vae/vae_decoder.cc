@@ -8,7 +8,7 @@
 
 #include "engine/vae/vae_layers.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 // Releases a block back to its provider when the computation leaves scope, also on exceptions.
@@ -152,4 +152,4 @@ torch::Tensor VaeDecoder::DecodeTiled(const torch::Tensor& latent, WeightProvide
   return image.clamp_(-1.0, 1.0);
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

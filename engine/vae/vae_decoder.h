@@ -23,7 +23,7 @@
 #include "engine/vae/vae_config.h"
 #include "engine/vae/vae_tiling.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct VaeDecoderOptions {
   LatentScaling latent_scaling;
@@ -75,4 +75,4 @@ class VaeDecoder {
   VaeDecoderOptions options_;
 };
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 constexpr double kGroupNormEps = 1e-6;
@@ -110,4 +110,4 @@ torch::Tensor VaeUpsample(const torch::Tensor& x, const BlockTensors& tensors,
   return VaeConv(up, tensors, prefix + ".conv");
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -9,7 +9,7 @@
 
 #include "engine/model/weight_block.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 
 // GroupNorm (eps 1e-6, affine), optionally followed by swish. Half-precision inputs are
 // normalised in float32 and cast back after the swish, as autocast does (group_norm is on its
@@ -35,4 +35,4 @@ torch::Tensor VaeAttention(const torch::Tensor& x, const BlockTensors& tensors,
 torch::Tensor VaeUpsample(const torch::Tensor& x, const BlockTensors& tensors,
                           const std::string& prefix);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 void ValidateTileOptions(const TileOptions& options) {
   if (options.tile_latent < 1) {
@@ -60,4 +60,4 @@ std::vector<torch::Tensor> TileBlendWeights(const std::vector<int64_t>& starts, 
   return weights;
 }
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 
 struct TileOptions {
   int64_t tile_latent = 64;    // tile edge in latent pixels (64 -> 512 image pixels for FLUX)
@@ -32,4 +32,4 @@ std::vector<int64_t> TileStarts(int64_t length, int64_t tile, int64_t overlap);
 std::vector<torch::Tensor> TileBlendWeights(const std::vector<int64_t>& starts, int64_t length,
                                             int64_t tile, int64_t overlap, int64_t factor);
 
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -10,7 +10,7 @@
 #include "engine/checkpoint/checkpoint_error.h"
 #include "tests/unit/checkpoint/checkpoint_test_files.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using Code = CheckpointError::Code;
@@ -192,4 +192,4 @@ TEST(Checkpoint, ViewsKeepTheMappingAliveAfterTheOriginalIsGone) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

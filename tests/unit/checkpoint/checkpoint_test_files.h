@@ -17,7 +17,7 @@
 
 #include "engine/checkpoint/checkpoint_error.h"
 
-namespace streamdit::testing_files {
+namespace streamdit::engine::testing_files {
 
 // A fresh directory under the GoogleTest temp dir, removed with everything in it at scope exit.
 class ScratchDir {
@@ -93,4 +93,4 @@ inline std::string RunCheckpointReference(const std::string& args) {
   return output;
 }
 
-}  // namespace streamdit::testing_files
+}  // namespace streamdit::engine::testing_files

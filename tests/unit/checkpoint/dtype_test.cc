@@ -8,7 +8,7 @@
 
 #include "engine/checkpoint/checkpoint_error.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 TEST(DType, SafetensorsSpellingsAndSizes) {
@@ -60,4 +60,4 @@ TEST(CheckpointError, EveryCodeHasItsOwnName) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

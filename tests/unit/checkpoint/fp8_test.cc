@@ -14,7 +14,7 @@
 #include "engine/checkpoint/safetensors.h"
 #include "tests/unit/checkpoint/checkpoint_test_files.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using testing_files::RunCheckpointReference;
@@ -259,4 +259,4 @@ TEST(Fp8Encode, MatchesTheNumpyBruteForceReference) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -21,7 +21,7 @@
 #include "engine/checkpoint/safetensors.h"
 #include "tests/unit/checkpoint/checkpoint_test_files.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using json = nlohmann::ordered_json;
@@ -362,4 +362,4 @@ TEST(SafetensorsFuzz, DamagedHeadersAreAcceptedConsistentlyOrRejectedWithCheckpo
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -12,7 +12,7 @@
 #include "engine/checkpoint/safetensors.h"
 #include "tests/unit/checkpoint/checkpoint_test_files.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using testing_files::ScratchDir;
@@ -104,4 +104,4 @@ TEST(SafetensorsLazyOpen, FullSizeSparseFileOpensWithoutTouchingTensorData) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

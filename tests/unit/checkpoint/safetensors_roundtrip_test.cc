@@ -13,7 +13,7 @@
 #include "engine/checkpoint/safetensors.h"
 #include "tests/unit/checkpoint/checkpoint_test_files.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using testing_files::CaptureCheckpointError;
@@ -269,4 +269,4 @@ TEST(SafetensorsWriter, WriteIsAtomicAndLeavesNoTemporaries) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

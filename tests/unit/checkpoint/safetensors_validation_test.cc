@@ -10,7 +10,7 @@
 #include "engine/checkpoint/safetensors.h"
 #include "tests/unit/checkpoint/checkpoint_test_files.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using Code = CheckpointError::Code;
@@ -245,4 +245,4 @@ TEST_F(SafetensorsValidation, MetadataMustMapStringsToStrings) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

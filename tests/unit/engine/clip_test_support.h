@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace streamdit::clip_testing {
+namespace streamdit::engine::clip_testing {
 
 inline std::string SourcePath(const std::string& relative) {
   return std::string(STREAMDIT_SOURCE_DIR) + "/" + relative;
@@ -65,4 +65,4 @@ inline void RunPythonReference(const std::string& script, const std::string& arg
   if (status != 0) throw std::runtime_error("reference failed: " + command + "\n" + output);
 }
 
-}  // namespace streamdit::clip_testing
+}  // namespace streamdit::engine::clip_testing

@@ -20,7 +20,7 @@
 #include "engine/text/clip_tokenizer.h"
 #include "tests/unit/engine/clip_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using clip_testing::ClipScratchDir;
@@ -350,4 +350,4 @@ TEST(ClipTextEncoderTest, BrokenLayoutsAreCheckpointErrors) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -15,7 +15,7 @@
 #include "engine/text/clip_bpe_trainer.h"
 #include "tests/unit/engine/clip_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using clip_testing::ClipScratchDir;
@@ -310,4 +310,4 @@ TEST(ClipTokenizerTest, ConcurrentCallersShareTheWordCache) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -13,7 +13,7 @@
 #include "engine/streaming/host_tensor.h"
 #include "host_flux_weights.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 FluxConfig Config(int64_t hidden, int64_t heads, int64_t depth, int64_t single) {
@@ -105,4 +105,4 @@ INSTANTIATE_TEST_SUITE_P(
         Case{384, 6, 1, 1, 2, 512, 96, 2 << 20, torch::kBFloat16}));
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -11,7 +11,7 @@
 #include "engine/sampling/schedule.h"
 #include "flux_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using testing_support::FluxTempDir;
@@ -245,4 +245,4 @@ TEST(FluxSampling, FourStepEulerMatchesFloat64Reference) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -12,7 +12,7 @@
 #include "engine/flux/flux_weights.h"
 #include "engine/tensor/stored_tensor.h"
 
-namespace streamdit::testing_support {
+namespace streamdit::engine::testing_support {
 
 inline std::string FluxTempDir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() /
@@ -100,4 +100,4 @@ inline double RelativeError(const torch::Tensor& actual, const torch::Tensor& ex
          expected.abs().max().item<double>();
 }
 
-}  // namespace streamdit::testing_support
+}  // namespace streamdit::engine::testing_support

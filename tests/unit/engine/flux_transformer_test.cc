@@ -9,7 +9,7 @@
 #include "engine/tools/flux_forward_command.h"
 #include "flux_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using testing_support::FluxTempDir;
@@ -172,4 +172,4 @@ TEST(FluxForwardCommand, RopeFromFlagsWhenMetadataIsAbsent) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -12,7 +12,7 @@
 #include "engine/tools/plan_command.h"
 #include "pipeline_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using pipeline_testing::PipelineScratchDir;
@@ -78,4 +78,4 @@ TEST(GenerateCommand, BudgetBelowTheMinimumOrUnreadableIsRefused) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

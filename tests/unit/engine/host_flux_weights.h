@@ -14,7 +14,7 @@
 #include "engine/streaming/host_tensor.h"
 #include "engine/tensor/stored_tensor.h"
 
-namespace streamdit::testing_support {
+namespace streamdit::engine::testing_support {
 
 // A small model with every kind of block: 2 double and 3 single blocks of hidden 128.
 inline FluxConfig SmallStreamingFluxConfig() {
@@ -54,4 +54,4 @@ inline FluxWeights RandomHostFluxWeights(const FluxConfig& config, torch::Scalar
       });
 }
 
-}  // namespace streamdit::testing_support
+}  // namespace streamdit::engine::testing_support

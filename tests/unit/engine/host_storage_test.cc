@@ -20,7 +20,7 @@
 #include "engine/streaming/streaming_weight_provider.h"
 #include "host_flux_weights.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using testing_support::RandomHostFluxWeights;
@@ -272,4 +272,4 @@ TEST(HostStorageTest, ForwardOnFp8WeightsIsCloseToBf16AndStreamsTheFp8Bytes) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -22,7 +22,7 @@
 #include "engine/memory/scoped_peak.h"
 #include "engine/tensor/stored_tensor.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 constexpr int64_t kHeader = static_cast<int64_t>(CountingAllocator::kHeaderBytes);
@@ -199,4 +199,4 @@ TEST(CpuMemoryMeterTest, WindowsMeasureOneJobWhileTheProcessPeakIsUntouched) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -11,7 +11,7 @@
 #include "engine/memory/memory_meter.h"
 #include "engine/memory/scoped_peak.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 TEST(MemoryMeterTest, TracksCurrentAndPeakUntilReset) {
@@ -129,4 +129,4 @@ TEST(ScopedPeakTest, MeasuresTheRiseAboveItsStart) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

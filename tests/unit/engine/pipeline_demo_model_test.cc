@@ -15,7 +15,7 @@
 #include "engine/vae/vae_decoder.h"
 #include "pipeline_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 namespace fs = std::filesystem;
@@ -152,4 +152,4 @@ TEST_F(DamagedModelTest, CorruptTokenizerIsNamed) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -14,7 +14,7 @@
 #include "engine/text/t5_encoder.h"
 #include "pipeline_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using pipeline_testing::ReadPngInfo;
@@ -273,4 +273,4 @@ TEST(PipelineGenerateTest, FamilyDefaultsApplyToUnsetFields) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -15,7 +15,7 @@
 #include "engine/pipeline/prompt_cache.h"
 #include "pipeline_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 namespace fs = std::filesystem;
@@ -164,4 +164,4 @@ TEST(PipelineRequestTest, MissingComponentNamesTheFileLookedFor) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -15,7 +15,7 @@
 #include "engine/demo/demo_model.h"
 #include "engine/pipeline/model_paths.h"
 
-namespace streamdit::pipeline_testing {
+namespace streamdit::engine::pipeline_testing {
 
 inline std::string SourcePath(const std::string& relative) {
   return std::string(STREAMDIT_SOURCE_DIR) + "/" + relative;
@@ -122,4 +122,4 @@ inline PngInfo ReadPngInfo(const std::string& png) {
   return info;
 }
 
-}  // namespace streamdit::pipeline_testing
+}  // namespace streamdit::engine::pipeline_testing

@@ -14,7 +14,7 @@
 #include "engine/flux/flux_weights.h"
 #include "engine/tools/flag_values.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 class PlanCommandTest : public ::testing::Test {
@@ -148,4 +148,4 @@ TEST(ParseByteSize, BinaryAndDecimalUnits) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -9,7 +9,7 @@
 
 #include "engine/image/rgb8.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 TEST(PngRgb8Test, TruncatesLikeBfl) {
@@ -53,4 +53,4 @@ TEST(PngRgb8Test, NanBecomesBlackAndBadShapesThrow) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 struct DecodedPng {
@@ -136,4 +136,4 @@ TEST(PngWriterTest, RejectsBadArguments) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -9,7 +9,7 @@
 #include "engine/sampling/schedule.h"
 #include "tests/unit/engine/sampling_python_reference.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 std::string JoinExact(const std::vector<double>& values) {
@@ -161,4 +161,4 @@ TEST(SamplingEuler, RoundTimestepLikeMatchesStorageDtype) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -8,7 +8,7 @@
 #include "engine/sampling/noise.h"
 #include "tests/unit/engine/sampling_python_reference.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 struct NoiseCase {
@@ -64,4 +64,4 @@ TEST(SamplingNoise, RejectsNonPositiveSizes) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -7,7 +7,7 @@
 #include "engine/sampling/noise.h"
 #include "tests/unit/engine/sampling_python_reference.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 // 200×120 px is not a multiple of 16: 13×8 tokens, latent 26×16 (BFL rounds up).
@@ -88,4 +88,4 @@ TEST(SamplingIds, TextIdsAreZeros) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

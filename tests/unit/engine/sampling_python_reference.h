@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace streamdit::testing {
+namespace streamdit::engine::testing {
 
 inline constexpr const char* kPython = "/usr/bin/python3";
 
@@ -113,4 +113,4 @@ inline torch::Tensor ReadRaw(const std::string& path, at::IntArrayRef sizes,
   return t;
 }
 
-}  // namespace streamdit::testing
+}  // namespace streamdit::engine::testing

@@ -7,7 +7,7 @@
 #include "engine/sampling/schedule.h"
 #include "tests/unit/engine/sampling_python_reference.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 struct ScheduleCase {
@@ -87,4 +87,4 @@ TEST(SamplingSchedule, RejectsBadArguments) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -19,7 +19,7 @@
 #include "engine/pipeline/flux_pipeline.h"
 #include "pipeline_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using pipeline_testing::PipelineScratchDir;
@@ -205,4 +205,4 @@ TEST(StreamingBudget, FullWidthTransformerEveryBudget) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -10,7 +10,7 @@
 #include "engine/streaming/streaming_weight_provider.h"
 #include "host_flux_weights.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 FluxConfig StreamingConfig() { return testing_support::SmallStreamingFluxConfig(); }
@@ -131,4 +131,4 @@ TEST(ResidencyPlan, FillsTheBudgetWithPerStepBlocksFirst) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -11,7 +11,7 @@
 #include "engine/text/t5_encoder.h"
 #include "tests/unit/engine/t5_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using t5_testing::ScratchDir;
@@ -115,4 +115,4 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<LayoutCase>& info) { return info.param.label; });
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -23,7 +23,7 @@
 #include "engine/tensor/stored_tensor.h"
 #include "tests/unit/engine/t5_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using t5_testing::RunPython;
@@ -392,4 +392,4 @@ TEST(T5EncoderLoadErrors, NoT5UnderAKnownPrefix) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace streamdit::t5_testing {
+namespace streamdit::engine::t5_testing {
 
 inline constexpr const char* kPython = "/usr/bin/python3";
 
@@ -71,4 +71,4 @@ inline std::string RunPython(const std::string& script, const std::string& args)
   return output;
 }
 
-}  // namespace streamdit::t5_testing
+}  // namespace streamdit::engine::t5_testing

@@ -17,7 +17,7 @@
 #include "engine/text/t5_tokenizer_trainer.h"
 #include "tests/unit/engine/t5_test_support.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using t5_testing::RunPython;
@@ -232,4 +232,4 @@ TEST_F(T5TokenizerTest, TrainerRejectsBadArguments) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -14,7 +14,7 @@
 #include "engine/vae/vae_decoder.h"
 #include "tests/unit/engine/vae_test_model.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using vae_testing::MakeDecoderTensors;
@@ -196,4 +196,4 @@ TEST(VaeCheckpointTest, RejectsMissingAndMisshapenTensors) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

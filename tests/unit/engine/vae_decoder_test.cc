@@ -12,7 +12,7 @@
 
 #include "tests/unit/engine/vae_test_model.h"
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 using vae_testing::MakeDecoderTensors;
@@ -260,4 +260,4 @@ TEST(VaeDecoderTest, RejectsBadInputs) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

@@ -20,7 +20,7 @@
 #include "engine/checkpoint/safetensors.h"
 #include "engine/tensor/stored_tensor.h"
 
-namespace streamdit::vae_testing {
+namespace streamdit::engine::vae_testing {
 
 // A fresh folder under the system temp dir, removed when the object goes away.
 class VaeScratchDir {
@@ -211,4 +211,4 @@ inline double RelativeMaxError(const torch::Tensor& actual, const torch::Tensor&
   return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
 }
 
-}  // namespace streamdit::vae_testing
+}  // namespace streamdit::engine::vae_testing

@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace streamdit {
+namespace streamdit::engine {
 namespace {
 
 TEST(VaeTilingTest, OneTileWhenTheLatentFits) {
@@ -75,4 +75,4 @@ TEST(VaeTilingTest, RejectsBadOptions) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::engine

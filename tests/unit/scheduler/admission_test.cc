@@ -5,7 +5,7 @@
 
 #include "tests/unit/scheduler/scheduler_test_rig.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 using testing_rig::kGB;
@@ -96,4 +96,4 @@ TEST(AdmissionTest, StatusNamesMatchTheGrpcCodes) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -5,7 +5,7 @@
 
 #include "tests/unit/scheduler/scheduler_test_rig.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 using testing_rig::kGB;
@@ -63,4 +63,4 @@ TEST(BatchingTest, OnlyWhenTheBatchPeakFits) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -5,7 +5,7 @@
 
 #include "tests/unit/scheduler/scheduler_test_rig.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 using std::chrono::milliseconds;
@@ -105,4 +105,4 @@ TEST(CancellationTest, CancellingOneMemberOfABatchKeepsTheOthersRunning) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -6,7 +6,7 @@
 
 #include "tests/unit/scheduler/scheduler_test_rig.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 using testing_rig::kGB;
@@ -123,4 +123,4 @@ TEST(FailureTest, JobsThatOnlyFitAnUnhealthyDeviceEndWithNeverFits) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -6,7 +6,7 @@
 
 #include "tests/unit/scheduler/scheduler_test_rig.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 using std::chrono::seconds;
@@ -90,4 +90,4 @@ TEST(FairnessTest, FifoBaselineBlocksBehindItsHeadWhileOursBackfills) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

@@ -6,7 +6,7 @@
 
 #include "tests/unit/scheduler/scheduler_test_rig.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 using testing_rig::kGB;
@@ -121,4 +121,4 @@ TEST(PlacementTest, ModelsStayResidentAfterTheirJobsForLaterAffinity) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

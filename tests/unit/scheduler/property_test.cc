@@ -25,7 +25,7 @@
 #include "scheduler/simulation.h"
 #include "tests/unit/scheduler/scheduler_test_rig.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 using std::chrono::milliseconds;
@@ -341,4 +341,4 @@ TEST(PropertyTest, RandomWorkloadsKeepEveryInvariant) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

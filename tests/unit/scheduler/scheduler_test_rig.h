@@ -16,7 +16,7 @@
 #include "scheduler/linear_memory_estimator.h"
 #include "scheduler/scheduler_core.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace testing_rig {
 
 constexpr std::uint64_t kGB = 1000ull * 1000 * 1000;
@@ -172,4 +172,4 @@ class Rig {
 };
 
 }  // namespace testing_rig
-}  // namespace streamdit
+}  // namespace streamdit::scheduler

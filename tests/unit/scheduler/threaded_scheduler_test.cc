@@ -15,7 +15,7 @@
 #include "scheduler/scheduler.h"
 #include "tests/unit/scheduler/scheduler_test_rig.h"
 
-namespace streamdit {
+namespace streamdit::scheduler {
 namespace {
 
 using testing_rig::kGB;
@@ -257,4 +257,4 @@ TEST(ThreadedSchedulerTest, ShutdownReportsWhatWasStillPending) {
 }
 
 }  // namespace
-}  // namespace streamdit
+}  // namespace streamdit::scheduler
