@@ -37,7 +37,8 @@ class BlockTensors {
   BlockTensors() = default;
   explicit BlockTensors(std::unordered_map<std::string, torch::Tensor> tensors)
       : tensors_(std::move(tensors)) {}
-  // Throws std::out_of_range naming the tensor when absent.
+  // Throws StatusError INTERNAL naming the tensor when absent: a model asking for a tensor its
+  // block was not built with is a bug of the engine, not of the request.
   const torch::Tensor& operator[](const std::string& name) const;
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
 
@@ -45,13 +46,28 @@ class BlockTensors {
   std::unordered_map<std::string, torch::Tensor> tensors_;
 };
 
-// Hands out a block's tensors for the duration of its computation.
+// What a provider that copies blocks onto the device did so far (zero for one that does not).
+struct WeightStreamingStats {
+  int64_t streamed_bytes = 0;  // bytes of the block copies started
+  double stall_seconds = 0;    // time Acquire spent waiting for a copy to finish
+};
+
+// Hands out a block's tensors for the duration of its computation. Callers hold a block through
+// ScopedBlock (engine/model/scoped_block.h), which releases it on every exit.
 class WeightProvider {
  public:
   virtual ~WeightProvider() = default;
   virtual BlockTensors Acquire(const WeightBlock& block) = 0;
   // Called when the block's computation is finished; its tensors may be reused afterwards.
   virtual void Release(const WeightBlock& block) { (void)block; }
+  // The order in which blocks will be acquired, repeated `passes` times (0: without end), so that
+  // a streaming provider can copy ahead. A hint: blocks acquired out of order are still served.
+  // Providers that do not prefetch ignore it.
+  virtual void SetOrder(const std::vector<const WeightBlock*>& order, int64_t passes) {
+    (void)order;
+    (void)passes;
+  }
+  virtual WeightStreamingStats stats() const { return {}; }
 };
 
 // Materializes every block from the host tier at each Acquire (no residency management): the

@@ -212,14 +212,9 @@ void StreamingWeightProvider::WorkerLoop() {
   }
 }
 
-int64_t StreamingWeightProvider::streamed_bytes() const {
+WeightStreamingStats StreamingWeightProvider::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return streamed_bytes_;
-}
-
-double StreamingWeightProvider::stall_seconds() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return stall_seconds_;
+  return WeightStreamingStats{streamed_bytes_, stall_seconds_};
 }
 
 }  // namespace streamdit::engine

@@ -32,14 +32,15 @@ class StreamingWeightProvider : public WeightProvider {
   // The order in which blocks will be acquired, repeated `passes` times (0: without end), for
   // prefetching: nothing is copied ahead past the last pass. Blocks acquired out of this order are
   // still served, just without overlap.
-  void SetOrder(const std::vector<const WeightBlock*>& order, int64_t passes = 0);
+  void SetOrder(const std::vector<const WeightBlock*>& order, int64_t passes) override;
 
   BlockTensors Acquire(const WeightBlock& block) override;
   void Release(const WeightBlock& block) override;
 
   // Bytes of the copies into slots started so far, and time Acquire spent waiting for copies.
-  int64_t streamed_bytes() const;
-  double stall_seconds() const;
+  WeightStreamingStats stats() const override;
+  int64_t streamed_bytes() const { return stats().streamed_bytes; }
+  double stall_seconds() const { return stats().stall_seconds; }
 
  private:
   enum class SlotState { kFree, kLoading, kReady, kInUse };

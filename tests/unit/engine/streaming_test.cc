@@ -67,7 +67,7 @@ TEST_P(StreamingTest, EveryBudgetMatchesAllResidentBitwiseAndHoldsWhatThePlanSay
       EXPECT_GE(held, planned - 64 * static_cast<int64_t>(plan.blocks.size()) * 8);
       EXPECT_LE(held, planned + 4096 * static_cast<int64_t>(plan.blocks.size()) + 4096);
 
-      provider.SetOrder(order);
+      provider.SetOrder(order, /*passes=*/0);
       torch::Tensor out = model.Forward(inputs, provider, torch::kFloat);
       EXPECT_TRUE(torch::equal(out, expected)) << "budget " << budget << " depth " << depth;
       // Prefetch runs ahead into the next pass, so compare whole passes: every streamed block is
