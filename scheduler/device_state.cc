@@ -7,7 +7,13 @@
 namespace streamdit::scheduler {
 
 DeviceState::DeviceState(int index, DeviceConfig config)
-    : index_(index), config_(std::move(config)) {}
+    : index_(index), config_(std::move(config)) {
+  // Every fit test compares signed byte counts: a negative budget would corrupt them all.
+  if (config_.budget_bytes < 0) {
+    throw std::invalid_argument("device " + config_.name + ": budget_bytes must be >= 0, got " +
+                                std::to_string(config_.budget_bytes));
+  }
+}
 
 const ResidentModel* DeviceState::FindResident(int model) const {
   for (const ResidentModel& entry : resident_) {
@@ -20,8 +26,8 @@ ResidentModel* DeviceState::MutableResident(int model) {
   return const_cast<ResidentModel*>(FindResident(model));
 }
 
-std::uint64_t DeviceState::AvailableFor(int model) const {
-  std::uint64_t available = free() + idle_resident_bytes_;
+std::int64_t DeviceState::AvailableFor(int model) const {
+  std::int64_t available = free() + idle_resident_bytes_;
   const ResidentModel* own = FindResident(model);
   if (own != nullptr && own->active_launches == 0) available -= own->bytes;
   return available;
@@ -39,9 +45,9 @@ void DeviceState::Remove(int model) {
   resident_.erase(it);
 }
 
-std::vector<std::pair<int, std::uint64_t>> DeviceState::EvictUntilFree(std::uint64_t bytes,
-                                                                       int keep) {
-  std::vector<std::pair<int, std::uint64_t>> evicted;
+std::vector<std::pair<int, std::int64_t>> DeviceState::EvictUntilFree(std::int64_t bytes,
+                                                                      int keep) {
+  std::vector<std::pair<int, std::int64_t>> evicted;
   while (free() < bytes) {
     const ResidentModel* victim = nullptr;
     for (const ResidentModel& entry : resident_) {
@@ -58,8 +64,8 @@ std::vector<std::pair<int, std::uint64_t>> DeviceState::EvictUntilFree(std::uint
   return evicted;
 }
 
-std::vector<std::pair<int, std::uint64_t>> DeviceState::EvictAllIdle() {
-  std::vector<std::pair<int, std::uint64_t>> evicted;
+std::vector<std::pair<int, std::int64_t>> DeviceState::EvictAllIdle() {
+  std::vector<std::pair<int, std::int64_t>> evicted;
   std::vector<int> idle;
   for (const ResidentModel& entry : resident_) {
     if (entry.active_launches == 0) idle.push_back(entry.model);
@@ -71,9 +77,12 @@ std::vector<std::pair<int, std::uint64_t>> DeviceState::EvictAllIdle() {
   return evicted;
 }
 
-void DeviceState::StartLaunch(int model, std::uint64_t reservation, bool uses_resident, bool loads,
-                              std::uint64_t model_bytes) {
-  std::uint64_t needed = reservation + (loads ? model_bytes : 0);
+void DeviceState::StartLaunch(int model, std::int64_t reservation, bool uses_resident, bool loads,
+                              std::int64_t model_bytes) {
+  if (reservation < 0 || model_bytes < 0) {
+    throw std::logic_error("device " + std::to_string(index_) + ": negative launch bytes");
+  }
+  std::int64_t needed = reservation + (loads ? model_bytes : 0);
   if (needed > free()) {
     throw std::logic_error("device " + std::to_string(index_) + ": launch needs " +
                            std::to_string(needed) + " bytes, " + std::to_string(free()) + " free");
@@ -97,9 +106,9 @@ void DeviceState::StartLaunch(int model, std::uint64_t reservation, bool uses_re
   ++running_launches_;
 }
 
-void DeviceState::EndLaunch(int model, std::uint64_t reservation, bool uses_resident,
+void DeviceState::EndLaunch(int model, std::int64_t reservation, bool uses_resident,
                             std::uint64_t seq) {
-  if (reservation > reserved_bytes_ || running_launches_ == 0) {
+  if (reservation < 0 || reservation > reserved_bytes_ || running_launches_ == 0) {
     throw std::logic_error("device " + std::to_string(index_) + ": ending an unknown launch");
   }
   reserved_bytes_ -= reservation;

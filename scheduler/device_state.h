@@ -12,7 +12,7 @@ namespace streamdit::scheduler {
 // Weights of one model held on a device and shared by every launch of that model there.
 struct ResidentModel {
   int model = -1;  // interned model index
-  std::uint64_t bytes = 0;
+  std::int64_t bytes = 0;
   int active_launches = 0;      // evictable only when zero
   std::uint64_t last_used = 0;  // scheduler sequence number, for LRU eviction
 };
@@ -22,37 +22,38 @@ struct ResidentModel {
 // invariant here is a scheduler bug, never a user error.
 class DeviceState {
  public:
+  // std::invalid_argument if config.budget_bytes < 0.
   DeviceState(int index, DeviceConfig config);
 
   int index() const { return index_; }
   const DeviceConfig& config() const { return config_; }
-  std::uint64_t budget() const { return config_.budget_bytes; }
-  std::uint64_t resident_bytes() const { return resident_bytes_; }
-  std::uint64_t reserved_bytes() const { return reserved_bytes_; }
-  std::uint64_t used() const { return resident_bytes_ + reserved_bytes_; }
-  std::uint64_t free() const { return budget() - used(); }
-  std::uint64_t idle_resident_bytes() const { return idle_resident_bytes_; }
+  std::int64_t budget() const { return config_.budget_bytes; }
+  std::int64_t resident_bytes() const { return resident_bytes_; }
+  std::int64_t reserved_bytes() const { return reserved_bytes_; }
+  std::int64_t used() const { return resident_bytes_ + reserved_bytes_; }
+  std::int64_t free() const { return budget() - used(); }
+  std::int64_t idle_resident_bytes() const { return idle_resident_bytes_; }
   const std::vector<ResidentModel>& resident() const { return resident_; }
   int running_launches() const { return running_launches_; }
 
   const ResidentModel* FindResident(int model) const;
   // What a new launch of `model` could get: free bytes plus idle resident weights it may evict
   // (its own model's weights excluded: a shared launch keeps them).
-  std::uint64_t AvailableFor(int model) const;
+  std::int64_t AvailableFor(int model) const;
   // What a launch that does not share resident weights could get: free plus every idle model.
-  std::uint64_t AvailableToAnyLaunch() const { return free() + idle_resident_bytes_; }
+  std::int64_t AvailableToAnyLaunch() const { return free() + idle_resident_bytes_; }
 
   // Evicts idle models other than `keep`, least recently used first, until free() >= bytes.
   // Returns the evicted (model, bytes); the caller checked AvailableFor first.
-  std::vector<std::pair<int, std::uint64_t>> EvictUntilFree(std::uint64_t bytes, int keep);
+  std::vector<std::pair<int, std::int64_t>> EvictUntilFree(std::int64_t bytes, int keep);
   // Drops every idle resident model (a device marked unhealthy keeps nothing it can release).
-  std::vector<std::pair<int, std::uint64_t>> EvictAllIdle();
+  std::vector<std::pair<int, std::int64_t>> EvictAllIdle();
 
   // A launch starts: reserves its budget; kShared/kLoad mark the model active (kLoad adds it).
-  void StartLaunch(int model, std::uint64_t reservation, bool uses_resident, bool loads,
-                   std::uint64_t model_bytes);
+  void StartLaunch(int model, std::int64_t reservation, bool uses_resident, bool loads,
+                   std::int64_t model_bytes);
   // The launch ended: its reservation returns; the model (if used) becomes idle when unused.
-  void EndLaunch(int model, std::uint64_t reservation, bool uses_resident, std::uint64_t seq);
+  void EndLaunch(int model, std::int64_t reservation, bool uses_resident, std::uint64_t seq);
 
   bool healthy() const { return healthy_; }
   void set_healthy(bool healthy) { healthy_ = healthy; }
@@ -67,9 +68,9 @@ class DeviceState {
   int index_;
   DeviceConfig config_;
   std::vector<ResidentModel> resident_;
-  std::uint64_t resident_bytes_ = 0;
-  std::uint64_t reserved_bytes_ = 0;
-  std::uint64_t idle_resident_bytes_ = 0;
+  std::int64_t resident_bytes_ = 0;
+  std::int64_t reserved_bytes_ = 0;
+  std::int64_t idle_resident_bytes_ = 0;
   int running_launches_ = 0;
   bool healthy_ = true;
   int consecutive_failures_ = 0;

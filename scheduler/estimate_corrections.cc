@@ -10,11 +10,11 @@ double EstimateCorrections::Factor(const std::string& memory_key) const {
   return it == factors_.end() ? 1.0 : it->second;
 }
 
-std::uint64_t EstimateCorrections::Apply(const std::string& memory_key,
-                                         std::uint64_t base_working_bytes) const {
+std::int64_t EstimateCorrections::Apply(const std::string& memory_key,
+                                        std::int64_t base_working_bytes) const {
   double factor = Factor(memory_key);
   if (factor == 1.0) return base_working_bytes;
-  return static_cast<std::uint64_t>(std::ceil(static_cast<double>(base_working_bytes) * factor));
+  return static_cast<std::int64_t>(std::ceil(static_cast<double>(base_working_bytes) * factor));
 }
 
 void EstimateCorrections::Raise(const std::string& memory_key, double factor) {
@@ -25,16 +25,16 @@ void EstimateCorrections::Raise(const std::string& memory_key, double factor) {
   }
 }
 
-void EstimateCorrections::Observe(const std::string& memory_key, std::uint64_t base,
-                                  std::uint64_t measured) {
-  if (base == 0 || measured <= Apply(memory_key, base)) return;
+void EstimateCorrections::Observe(const std::string& memory_key, std::int64_t base,
+                                  std::int64_t measured) {
+  if (base <= 0 || measured <= Apply(memory_key, base)) return;
   Raise(memory_key, static_cast<double>(measured) / static_cast<double>(base));
 }
 
-void EstimateCorrections::GrowAfterOutOfMemory(const std::string& memory_key, std::uint64_t base,
-                                               std::uint64_t measured, double growth) {
+void EstimateCorrections::GrowAfterOutOfMemory(const std::string& memory_key, std::int64_t base,
+                                               std::int64_t measured, double growth) {
   double grown = Factor(memory_key) * growth;
-  if (base != 0) grown = std::max(grown, static_cast<double>(measured) / static_cast<double>(base));
+  if (base > 0) grown = std::max(grown, static_cast<double>(measured) / static_cast<double>(base));
   Raise(memory_key, grown);
 }
 

@@ -13,13 +13,14 @@ namespace streamdit::scheduler {
 class EstimateCorrections {
  public:
   double Factor(const std::string& memory_key) const;
-  std::uint64_t Apply(const std::string& memory_key, std::uint64_t base_working_bytes) const;
+  std::int64_t Apply(const std::string& memory_key, std::int64_t base_working_bytes) const;
 
-  // A launch finished and measured `measured` working bytes against an uncorrected `base`.
-  void Observe(const std::string& memory_key, std::uint64_t base, std::uint64_t measured);
+  // A launch finished and measured `measured` working bytes against an uncorrected `base`. Nothing
+  // is learned when base <= 0 or measured <= 0 (unknown).
+  void Observe(const std::string& memory_key, std::int64_t base, std::int64_t measured);
   // A launch ran out of memory: the factor grows by `growth`, and at least to measured / base.
-  void GrowAfterOutOfMemory(const std::string& memory_key, std::uint64_t base,
-                            std::uint64_t measured, double growth);
+  void GrowAfterOutOfMemory(const std::string& memory_key, std::int64_t base, std::int64_t measured,
+                            double growth);
 
   // Increases whenever some factor changes, so that callers can cache corrected demands.
   std::uint64_t version() const { return version_; }

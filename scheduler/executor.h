@@ -25,12 +25,12 @@ struct Launch {
   std::vector<JobId> jobs;  // members, in the order their images are stacked
   WeightMode mode = WeightMode::kShared;
   std::vector<std::string> evict;  // idle resident models to drop from the device first
-  std::uint64_t model_bytes = 0;   // the model's full weight bytes
+  std::int64_t model_bytes = 0;    // the model's full weight bytes
   // The byte budget of this launch, shared weights excluded. For kStreamed it is
   // predicted_working_bytes plus the weights it may keep resident for itself.
-  std::uint64_t budget_bytes = 0;
-  std::uint64_t predicted_working_bytes = 0;  // activations, window, adapters (corrected estimate)
-  int attempt = 0;                            // 0 for the first try, counts OOM and failure retries
+  std::int64_t budget_bytes = 0;
+  std::int64_t predicted_working_bytes = 0;  // activations, window, adapters (corrected estimate)
+  int attempt = 0;                           // 0 for the first try, counts OOM and failure retries
 };
 
 enum class LaunchOutcome {
@@ -43,9 +43,10 @@ enum class LaunchOutcome {
 struct LaunchResult {
   LaunchId id = 0;
   LaunchOutcome outcome = LaunchOutcome::kSucceeded;
-  // Measured by the engine's memory meter; 0 when unknown. working = peak minus weights it kept.
-  std::uint64_t peak_bytes = 0;
-  std::uint64_t working_peak_bytes = 0;
+  // Measured by the engine's memory meter; 0 (or anything <= 0) when unknown. working = peak minus
+  // weights it kept.
+  std::int64_t peak_bytes = 0;
+  std::int64_t working_peak_bytes = 0;
   std::string message;
 };
 

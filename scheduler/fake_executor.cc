@@ -36,13 +36,15 @@ const ModelProfile& FakeExecutor::Profile(const std::string& model) const {
   return *profile;
 }
 
-std::uint64_t FakeExecutor::TrueWorkingBytes(const JobShape& shape) const {
-  MemoryDemand demand;
-  truth_.Estimate(shape, &demand);
+std::int64_t FakeExecutor::TrueWorkingBytes(const JobShape& shape) const {
+  absl::StatusOr<MemoryDemand> estimated = truth_.Estimate(shape);
+  if (!estimated.ok())
+    throw std::invalid_argument("fake executor: " + estimated.status().ToString());
+  const MemoryDemand& demand = *estimated;
   double share = static_cast<double>(StableHash(BatchKey(shape)) % 10000) / 10000.0;
   if (share < config_.underestimated_share) {
-    return static_cast<std::uint64_t>(static_cast<double>(demand.working_bytes) *
-                                      config_.underestimate_factor);
+    return static_cast<std::int64_t>(static_cast<double>(demand.working_bytes) *
+                                     config_.underestimate_factor);
   }
   return demand.working_bytes;
 }
@@ -76,7 +78,7 @@ void FakeExecutor::Start(const Launch& launch) {
     ++stats_.model_loads;
     stats_.bytes_loaded += profile.weight_bytes;
   }
-  std::uint64_t used = launch.budget_bytes;
+  std::int64_t used = launch.budget_bytes;
   for (const auto& [model, bytes] : device.resident) used += bytes;
   for (const Running& other : device.running) used += other.launch.budget_bytes;
   if (used > device.config.budget_bytes) {
@@ -89,12 +91,15 @@ void FakeExecutor::Start(const Launch& launch) {
 
   Running run;
   run.launch = launch;
-  std::uint64_t kept = 0;  // weights a streamed launch keeps in its own budget
+  std::int64_t kept = 0;  // weights a streamed launch keeps in its own budget
   if (launch.mode == WeightMode::kStreamed) {
-    kept = std::min(profile.weight_bytes, launch.budget_bytes - launch.predicted_working_bytes);
+    // Clamped at zero: a budget below the prediction is a violation (recorded above), not a
+    // licence to stream more than the whole model.
+    kept = std::clamp<std::int64_t>(launch.budget_bytes - launch.predicted_working_bytes, 0,
+                                    profile.weight_bytes);
     run.streamed_per_step = profile.weight_bytes - kept;
   }
-  const std::uint64_t true_working = TrueWorkingBytes(launch.shape);
+  const std::int64_t true_working = TrueWorkingBytes(launch.shape);
   run.load_work = launch.mode == WeightMode::kLoad
                       ? static_cast<double>(profile.weight_bytes) / config_.load_bytes_per_second
                       : 0.0;
@@ -180,7 +185,7 @@ void FakeExecutor::AdvanceDevice(Device& device, TimePoint t, std::vector<Launch
     result.peak_bytes = run.peak_bytes;
     result.working_peak_bytes = run.working_peak_bytes;
     double steps_run = std::max(0.0, run.end_work - run.load_work) / run.step_work;
-    stats_.bytes_streamed += static_cast<std::uint64_t>(
+    stats_.bytes_streamed += static_cast<std::int64_t>(
         std::llround(steps_run * static_cast<double>(run.streamed_per_step)));
     switch (run.outcome) {
       case LaunchOutcome::kSucceeded:

@@ -40,8 +40,8 @@ class FakeExecutor final : public Executor {
   struct Stats {
     std::uint64_t launches = 0;
     std::uint64_t model_loads = 0;
-    std::uint64_t bytes_loaded = 0;
-    std::uint64_t bytes_streamed = 0;
+    std::int64_t bytes_loaded = 0;
+    std::int64_t bytes_streamed = 0;
     std::uint64_t out_of_memory = 0;
     std::uint64_t failures = 0;
     std::uint64_t stopped = 0;
@@ -65,7 +65,7 @@ class FakeExecutor final : public Executor {
   const Stats& stats() const { return stats_; }
   const std::vector<std::string>& violations() const { return violations_; }
   // The true working bytes of a shape (what the estimate should have been).
-  std::uint64_t TrueWorkingBytes(const JobShape& shape) const;
+  std::int64_t TrueWorkingBytes(const JobShape& shape) const;
 
  private:
   struct Running {
@@ -74,14 +74,14 @@ class FakeExecutor final : public Executor {
     double end_work = 0;  // work at which it ends (success, failure, OOM or stop)
     double load_work = 0;
     double step_work = 0;
-    std::uint64_t streamed_per_step = 0;
+    std::int64_t streamed_per_step = 0;
     LaunchOutcome outcome = LaunchOutcome::kSucceeded;
-    std::uint64_t peak_bytes = 0;
-    std::uint64_t working_peak_bytes = 0;
+    std::int64_t peak_bytes = 0;
+    std::int64_t working_peak_bytes = 0;
   };
   struct Device {
     DeviceConfig config;
-    std::map<std::string, std::uint64_t> resident;
+    std::map<std::string, std::int64_t> resident;
     std::vector<Running> running;
     TimePoint last_update;
   };

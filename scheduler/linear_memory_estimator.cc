@@ -1,6 +1,7 @@
 #include "scheduler/linear_memory_estimator.h"
 
 #include <cmath>
+#include <stdexcept>
 #include <utility>
 
 namespace streamdit::scheduler {
@@ -10,7 +11,14 @@ double Megapixels(const JobShape& shape) {
 }
 
 LinearMemoryEstimator::LinearMemoryEstimator(std::vector<ModelProfile> models)
-    : models_(std::move(models)) {}
+    : models_(std::move(models)) {
+  for (const ModelProfile& profile : models_) {
+    if (profile.weight_bytes < 0 || profile.fixed_working_bytes < 0 ||
+        profile.working_bytes_per_megapixel < 0 || profile.lora_bytes < 0) {
+      throw std::invalid_argument("model profile " + profile.name + ": byte counts must be >= 0");
+    }
+  }
+}
 
 const ModelProfile* LinearMemoryEstimator::Find(const std::string& model) const {
   for (const ModelProfile& profile : models_) {
@@ -19,17 +27,18 @@ const ModelProfile* LinearMemoryEstimator::Find(const std::string& model) const 
   return nullptr;
 }
 
-Status LinearMemoryEstimator::Estimate(const JobShape& shape, MemoryDemand* demand) const {
+absl::StatusOr<MemoryDemand> LinearMemoryEstimator::Estimate(const JobShape& shape) const {
   const ModelProfile* profile = Find(shape.model);
-  if (profile == nullptr)
-    return Status(ErrorCode::kNotFound, "model: unknown '" + shape.model + "'");
+  if (profile == nullptr) return absl::NotFoundError("model: unknown '" + shape.model + "'");
   double activations = static_cast<double>(profile->working_bytes_per_megapixel) *
                        Megapixels(shape) * static_cast<double>(shape.batch);
-  demand->weight_bytes = profile->weight_bytes;
-  demand->working_bytes = profile->fixed_working_bytes +
-                          static_cast<std::uint64_t>(std::ceil(activations)) +
-                          profile->lora_bytes * shape.loras.size();
-  return Status::Ok();
+  MemoryDemand demand;
+  demand.weight_bytes = profile->weight_bytes;
+  // The adapter count is converted first: int64 * size_t would be computed unsigned.
+  demand.working_bytes = profile->fixed_working_bytes +
+                         static_cast<std::int64_t>(std::ceil(activations)) +
+                         profile->lora_bytes * static_cast<std::int64_t>(shape.loras.size());
+  return demand;
 }
 
 }  // namespace streamdit::scheduler

@@ -2,8 +2,8 @@
 
 #include <cstdint>
 
+#include "absl/status/statusor.h"
 #include "scheduler/job.h"
-#include "scheduler/status.h"
 
 namespace streamdit::scheduler {
 
@@ -14,11 +14,11 @@ namespace streamdit::scheduler {
 // there shares them, so they are counted once per device. working_bytes are the job's own:
 // activations for its batch, the streaming window, LoRA deltas.
 struct MemoryDemand {
-  std::uint64_t weight_bytes = 0;
-  std::uint64_t working_bytes = 0;
+  std::int64_t weight_bytes = 0;
+  std::int64_t working_bytes = 0;
 
-  std::uint64_t minimum() const { return working_bytes; }
-  std::uint64_t useful_maximum() const { return working_bytes + weight_bytes; }
+  std::int64_t minimum() const { return working_bytes; }
+  std::int64_t useful_maximum() const { return working_bytes + weight_bytes; }
 };
 
 // Implemented by the engine side (residency planner) and by LinearMemoryEstimator for simulation.
@@ -26,8 +26,9 @@ struct MemoryDemand {
 class MemoryEstimator {
  public:
   virtual ~MemoryEstimator() = default;
-  // NOT_FOUND for an unknown model or LoRA, INVALID_ARGUMENT for a shape it cannot run.
-  virtual Status Estimate(const JobShape& shape, MemoryDemand* demand) const = 0;
+  // NOT_FOUND for an unknown model or LoRA, INVALID_ARGUMENT for a shape it cannot run. Both byte
+  // counts of a demand are >= 0; the scheduler refuses a job whose estimate is negative (INTERNAL).
+  virtual absl::StatusOr<MemoryDemand> Estimate(const JobShape& shape) const = 0;
 };
 
 }  // namespace streamdit::scheduler

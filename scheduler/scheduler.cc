@@ -17,8 +17,8 @@ Scheduler::~Scheduler() {
   {
     std::unique_lock<std::mutex> lock(mu_);
     core_.BeginDrain();
-    core_.EndAll(Status(ErrorCode::kUnavailable, StatusReason::kDraining,
-                        "the scheduler shut down before the job ended"),
+    core_.EndAll(WithReason(absl::UnavailableError("the scheduler shut down before the job ended"),
+                            StatusReason::kDraining),
                  clock_.Now());
     Poke();  // the dispatcher delivers those endings, then the wait below returns
     idle_.wait(lock, [this] { return callbacks_.empty() && !delivering_; });
@@ -33,9 +33,9 @@ void Scheduler::Poke() {
   wake_.notify_all();
 }
 
-Status Scheduler::Submit(const JobRequest& request, JobCallback on_end, JobId* id) {
+absl::Status Scheduler::Submit(const JobRequest& request, JobCallback on_end, JobId* id) {
   std::lock_guard<std::mutex> lock(mu_);
-  Status status = core_.Submit(request, clock_.Now(), id);
+  absl::Status status = core_.Submit(request, clock_.Now(), id);
   if (status.ok()) {
     callbacks_.emplace(*id, std::move(on_end));
     Poke();

@@ -13,12 +13,23 @@
 #include "scheduler/scheduler_config.h"
 #include "scheduler/scheduler_core.h"
 #include "scheduler/scheduler_observer.h"
-#include "scheduler/status.h"
+#include "scheduler/status_reason.h"
 
 namespace streamdit::scheduler {
 
-// Called exactly once per accepted job, on the dispatcher thread, never under the lock.
-using JobCallback = std::function<void(JobId, const Status&)>;
+// Called exactly once per accepted job, on the dispatcher thread, never under the lock, with how
+// the job ended:
+//   OK                                      finished
+//   CANCELLED                               Cancel() while queued or running
+//   DEADLINE_EXCEEDED                       the request's deadline passed, queued or running
+//   RESOURCE_EXHAUSTED  (never_fits)        devices turned unhealthy or the estimate grew until
+//                                           the job fits no healthy device
+//   UNAVAILABLE         (no_healthy_device) no healthy device is left
+//   UNAVAILABLE         (draining)          the scheduler was destroyed before the job ended
+//   INTERNAL            (out_of_memory)     out-of-memory retries exhausted
+//   INTERNAL            (device_failure)    execution-failure retries exhausted
+// The reason in parentheses is ReasonOf(status) (scheduler/status_reason.h).
+using JobCallback = std::function<void(JobId, const absl::Status&)>;
 
 // The thread-safe front of SchedulerCore for real use: Submit, Cancel and the executor's reports
 // may come from any thread; one dispatcher thread runs the policy whenever something changed or a
@@ -34,7 +45,17 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  Status Submit(const JobRequest& request, JobCallback on_end, JobId* id);
+  // OK and *id set: accepted, and on_end will be called exactly once. Otherwise the job was refused
+  // (on_end is never called), with ReasonOf(status) telling refusals of one code apart:
+  //   INVALID_ARGUMENT                        a shape field out of range (the field is named)
+  //   NOT_FOUND                               the estimator does not know the model or a LoRA
+  //   RESOURCE_EXHAUSTED  (never_fits)        larger than every healthy device's budget, even with
+  //                                           every weight streamed: retrying will not help
+  //   RESOURCE_EXHAUSTED  (queue_full)        the priority class's queue is full: retry later
+  //   UNAVAILABLE         (draining)          admission has stopped
+  //   UNAVAILABLE         (no_healthy_device) no healthy device is left
+  //   INTERNAL                                the estimator returned a negative demand
+  absl::Status Submit(const JobRequest& request, JobCallback on_end, JobId* id);
   bool Cancel(JobId id);
   void OnLaunchFinished(const LaunchResult& result);
   void SetDeviceHealthy(int device, bool healthy);

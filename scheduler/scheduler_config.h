@@ -12,7 +12,7 @@ namespace streamdit::scheduler {
 
 struct DeviceConfig {
   std::string name;
-  std::uint64_t budget_bytes = 0;
+  std::int64_t budget_bytes = 0;  // >= 0; the scheduler refuses a negative one at construction
 };
 
 enum class PlacementPolicy {

@@ -1,14 +1,26 @@
 #include "scheduler/scheduler_core.h"
 
 #include <algorithm>
-#include <limits>
 #include <stdexcept>
 #include <tuple>
 
 namespace streamdit::scheduler {
 namespace {
 
-std::string Bytes(std::uint64_t bytes) { return std::to_string(bytes) + " bytes"; }
+std::string Bytes(std::int64_t bytes) { return std::to_string(bytes) + " bytes"; }
+
+// Why a job that needs `minimum` bytes cannot run when the largest healthy budget is `largest`.
+absl::Status NoRoom(std::int64_t minimum, std::int64_t largest) {
+  if (largest == 0) {
+    return WithReason(absl::UnavailableError("no healthy device is left"),
+                      StatusReason::kNoHealthyDevice);
+  }
+  return WithReason(
+      absl::ResourceExhaustedError(
+          "the job needs at least " + Bytes(minimum) +
+          " (all weights streamed) but the largest healthy device budget is " + Bytes(largest)),
+      StatusReason::kNeverFits);
+}
 
 std::string Seconds(Duration d) {
   return std::to_string(static_cast<long long>(ToSeconds(d) * 1000.0)) + " ms";
@@ -39,34 +51,35 @@ int SchedulerCore::InternBatchKey(const std::string& key) {
   return batch_key_index_.try_emplace(key, static_cast<int>(batch_key_index_.size())).first->second;
 }
 
-std::uint64_t SchedulerCore::MostAvailable() const {
-  std::uint64_t most = 0;
+std::int64_t SchedulerCore::MostAvailable() const {
+  std::int64_t most = 0;
   for (const DeviceState& device : devices_) {
     if (device.healthy()) most = std::max(most, device.AvailableToAnyLaunch());
   }
   return most;
 }
 
-std::uint64_t SchedulerCore::MaxHealthyBudget() const {
-  std::uint64_t largest = 0;
+std::int64_t SchedulerCore::MaxHealthyBudget() const {
+  std::int64_t largest = 0;
   for (const DeviceState& device : devices_) {
     if (device.healthy()) largest = std::max(largest, device.budget());
   }
   return largest;
 }
 
-Status SchedulerCore::Submit(const JobRequest& request, TimePoint now, JobId* id) {
-  auto reject = [&](Status status) {
+absl::Status SchedulerCore::Submit(const JobRequest& request, TimePoint now, JobId* id) {
+  auto reject = [&](absl::Status status, StatusReason reason = StatusReason::kNone) {
+    if (reason != StatusReason::kNone) status = WithReason(std::move(status), reason);
     observer_->OnRejected(request, status);
     return status;
   };
   if (draining_) {
-    return reject(Status(ErrorCode::kUnavailable, StatusReason::kDraining,
-                         "the scheduler is draining and accepts no new jobs"));
+    return reject(absl::UnavailableError("the scheduler is draining and accepts no new jobs"),
+                  StatusReason::kDraining);
   }
   const JobShape& shape = request.shape;
   auto invalid = [&](const std::string& field, const std::string& limit) {
-    return reject(Status(ErrorCode::kInvalidArgument, field + ": " + limit));
+    return reject(absl::InvalidArgumentError(field + ": " + limit));
   };
   if (shape.model.empty()) return invalid("model", "must not be empty");
   if (shape.width <= 0) return invalid("width", "must be > 0");
@@ -78,26 +91,23 @@ Status SchedulerCore::Submit(const JobRequest& request, TimePoint now, JobId* id
     return invalid("priority", "must be in [0, " + std::to_string(kPriorityClasses) + ")");
   }
 
-  MemoryDemand base;
-  Status estimated = estimator_.Estimate(shape, &base);
-  if (!estimated.ok()) return reject(estimated);
+  absl::StatusOr<MemoryDemand> estimated = estimator_.Estimate(shape);
+  if (!estimated.ok()) return reject(estimated.status());
+  const MemoryDemand base = *estimated;
+  if (base.weight_bytes < 0 || base.working_bytes < 0) {  // an estimator bug: refuse, never fit
+    return reject(absl::InternalError("the memory estimator returned negative bytes (weights " +
+                                      Bytes(base.weight_bytes) + ", working " +
+                                      Bytes(base.working_bytes) + ")"));
+  }
   std::string memory_key = MemoryKey(shape);
-  std::uint64_t minimum = corrections_.Apply(memory_key, base.working_bytes);
-  std::uint64_t largest = MaxHealthyBudget();
-  if (largest == 0) {
-    return reject(Status(ErrorCode::kUnavailable, StatusReason::kNoHealthyDevice,
-                         "no healthy device is left"));
-  }
-  if (minimum > largest) {
-    return reject(Status(ErrorCode::kResourceExhausted, StatusReason::kNeverFits,
-                         "the job needs at least " + Bytes(minimum) +
-                             " (all weights streamed) but the largest device budget is " +
-                             Bytes(largest)));
-  }
+  std::int64_t minimum = corrections_.Apply(memory_key, base.working_bytes);
+  std::int64_t largest = MaxHealthyBudget();
+  if (largest == 0 || minimum > largest) return reject(NoRoom(minimum, largest));
   if (queue_.CountIn(request.priority) >= config_.queue_capacity_per_priority) {
-    return reject(Status(ErrorCode::kResourceExhausted, StatusReason::kQueueFull,
-                         "the queue of priority class " + std::to_string(priority) + " is full (" +
-                             std::to_string(config_.queue_capacity_per_priority) + " jobs)"));
+    return reject(absl::ResourceExhaustedError(
+                      "the queue of priority class " + std::to_string(priority) + " is full (" +
+                      std::to_string(config_.queue_capacity_per_priority) + " jobs)"),
+                  StatusReason::kQueueFull);
   }
 
   JobRecord job;
@@ -115,7 +125,7 @@ Status SchedulerCore::Submit(const JobRequest& request, TimePoint now, JobId* id
   Enqueue(jobs_.emplace(job.id, std::move(job)).first->second);
   observer_->OnAdmitted(*id, request);
   observer_->OnQueueDepth(queue_.size());
-  return Status::Ok();
+  return absl::OkStatus();
 }
 
 bool SchedulerCore::Cancel(JobId id, TimePoint now) {
@@ -124,9 +134,9 @@ bool SchedulerCore::Cancel(JobId id, TimePoint now) {
   JobRecord& job = it->second;
   if (job.state == JobState::kQueued) {
     RemoveFromQueue(job);
-    EndJob(id, Status(ErrorCode::kCancelled, "cancelled while queued"), now);
+    EndJob(id, absl::CancelledError("cancelled while queued"), now);
   } else {
-    EndRunningMember(job, Status(ErrorCode::kCancelled, "cancelled while running"), now);
+    EndRunningMember(job, absl::CancelledError("cancelled while running"), now);
   }
   return true;
 }
@@ -154,7 +164,7 @@ void SchedulerCore::Requeue(JobRecord& job) {
   observer_->OnQueueDepth(queue_.size());
 }
 
-std::uint64_t SchedulerCore::SmallestQueuedMinimum() {
+std::int64_t SchedulerCore::SmallestQueuedMinimum() {
   if (queued_min_bytes_version_ != corrections_.version()) {
     // Corrections grew (rare: after out-of-memory reports): re-index every queued job.
     queued_min_bytes_.clear();
@@ -168,7 +178,7 @@ std::uint64_t SchedulerCore::SmallestQueuedMinimum() {
   return queued_min_bytes_.empty() ? 0 : *queued_min_bytes_.begin();
 }
 
-void SchedulerCore::EndJob(JobId id, Status status, TimePoint now) {
+void SchedulerCore::EndJob(JobId id, absl::Status status, TimePoint now) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) throw std::logic_error("ending an unknown job");
   const JobRecord& job = it->second;
@@ -179,7 +189,7 @@ void SchedulerCore::EndJob(JobId id, Status status, TimePoint now) {
   jobs_.erase(it);
 }
 
-void SchedulerCore::EndRunningMember(JobRecord& job, Status status, TimePoint now) {
+void SchedulerCore::EndRunningMember(JobRecord& job, absl::Status status, TimePoint now) {
   LaunchRecord& launch = launches_.at(job.launch);
   launch.live.erase(std::find(launch.live.begin(), launch.live.end(), job.id));
   if (launch.live.empty() && !launch.stop_requested) {
@@ -195,17 +205,16 @@ void SchedulerCore::ExpireDeadlines(TimePoint now) {
     if (job.state == JobState::kQueued) {
       RemoveFromQueue(job);
       EndJob(job.id,
-             Status(ErrorCode::kDeadlineExceeded,
-                    "deadline passed after " + Seconds(now - job.submitted) + " in the queue"),
+             absl::DeadlineExceededError("deadline passed after " + Seconds(now - job.submitted) +
+                                         " in the queue"),
              now);
     } else {
-      EndRunningMember(job, Status(ErrorCode::kDeadlineExceeded, "deadline passed while running"),
-                       now);
+      EndRunningMember(job, absl::DeadlineExceededError("deadline passed while running"), now);
     }
   }
 }
 
-std::uint64_t SchedulerCore::MinBytes(JobRecord& job) {
+std::int64_t SchedulerCore::MinBytes(JobRecord& job) {
   if (job.corrected_version != corrections_.version()) {
     job.corrected_working = corrections_.Apply(job.memory_key, job.base.working_bytes);
     job.corrected_version = corrections_.version();
@@ -213,28 +222,28 @@ std::uint64_t SchedulerCore::MinBytes(JobRecord& job) {
   return job.corrected_working;
 }
 
-bool SchedulerCore::FitsWith(const Placement& placement, std::uint64_t working,
-                             std::uint64_t weights) const {
+bool SchedulerCore::FitsWith(const Placement& placement, std::int64_t working,
+                             std::int64_t weights) const {
   if (placement.mode == WeightMode::kLoad) return weights + working <= placement.available;
   return working <= placement.available;
 }
 
-std::uint64_t SchedulerCore::Reservation(const Placement& placement, std::uint64_t working,
-                                         std::uint64_t weights, double residency_cap) const {
+std::int64_t SchedulerCore::Reservation(const Placement& placement, std::int64_t working,
+                                        std::int64_t weights, double residency_cap) const {
   if (placement.mode != WeightMode::kStreamed) return working;
   // A streamed launch gets as much of the device as is useful: every resident byte is a byte it
   // does not copy in every step.
-  auto keepable = static_cast<std::uint64_t>(static_cast<double>(weights) * residency_cap);
+  auto keepable = static_cast<std::int64_t>(static_cast<double>(weights) * residency_cap);
   return std::min(placement.available, working + keepable);
 }
 
 std::optional<SchedulerCore::Placement> SchedulerCore::FindPlacement(JobRecord& job) {
-  const std::uint64_t working = MinBytes(job);
-  const std::uint64_t weights = job.base.weight_bytes;
+  const std::int64_t working = MinBytes(job);
+  const std::int64_t weights = job.base.weight_bytes;
   std::optional<Placement> best;
   // Lexicographic: weight mode (shared < load < streamed), whether idle models must be evicted,
   // then the room left unused (best fit) or, when streaming, the reservation (larger is better).
-  std::tuple<int, int, std::uint64_t> best_score{};
+  std::tuple<int, int, std::int64_t> best_score{};
   for (const DeviceState& device : devices_) {
     if (!device.healthy()) continue;
     if (reservation_ && reservation_->device == device.index() && reservation_->job != job.id) {
@@ -243,10 +252,10 @@ std::optional<SchedulerCore::Placement> SchedulerCore::FindPlacement(JobRecord& 
     // Shared: the resident copy stays, the job needs only its working bytes. Otherwise every idle
     // model may go, its own idle copy included (a streamed launch does not need it resident).
     const bool resident = device.FindResident(job.model) != nullptr;
-    const std::uint64_t shared_available = device.AvailableFor(job.model);
-    const std::uint64_t any_available = device.AvailableToAnyLaunch();
+    const std::int64_t shared_available = device.AvailableFor(job.model);
+    const std::int64_t any_available = device.AvailableToAnyLaunch();
     Placement placement{device.index(), WeightMode::kStreamed, any_available};
-    std::uint64_t needed = working;
+    std::int64_t needed = working;
     if (resident && working <= shared_available) {
       placement.mode = WeightMode::kShared;
       placement.available = shared_available;
@@ -256,13 +265,13 @@ std::optional<SchedulerCore::Placement> SchedulerCore::FindPlacement(JobRecord& 
     } else if (working > any_available) {
       continue;
     }
-    const std::uint64_t available = placement.available;
+    const std::int64_t available = placement.available;
     if (config_.placement == PlacementPolicy::kFirstFit) return placement;
-    std::tuple<int, int, std::uint64_t> score;
+    std::tuple<int, int, std::int64_t> score;
     if (placement.mode == WeightMode::kStreamed) {
-      std::uint64_t reservation = Reservation(placement, working, weights, job.residency_cap);
-      score = {2, reservation > device.free() ? 1 : 0,
-               std::numeric_limits<std::uint64_t>::max() - reservation};
+      std::int64_t reservation = Reservation(placement, working, weights, job.residency_cap);
+      // Larger reservations rank first; reservation >= 0, so its negation cannot overflow.
+      score = {2, reservation > device.free() ? 1 : 0, -reservation};
     } else {
       score = {placement.mode == WeightMode::kShared ? 0 : 1, needed > device.free() ? 1 : 0,
                available - needed};
@@ -278,12 +287,12 @@ std::optional<SchedulerCore::Placement> SchedulerCore::FindPlacement(JobRecord& 
 void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint now) {
   std::vector<JobId> members{head.id};
   JobShape shape = head.request.shape;
-  std::uint64_t working = MinBytes(head);
+  std::int64_t working = MinBytes(head);
   std::string memory_key = head.memory_key;
-  std::uint64_t base_working = head.base.working_bytes;
+  std::int64_t base_working = head.base.working_bytes;
   double residency_cap = head.residency_cap;
   int attempt = head.oom_retries + head.failure_retries;
-  const std::uint64_t weights = head.base.weight_bytes;
+  const std::int64_t weights = head.base.weight_bytes;
 
   // Batching: compatible queued jobs ride along, in rank order, while the batch's corrected
   // estimate still fits the chosen device. Memory grows with the batch, so once adding `b` images
@@ -303,10 +312,11 @@ void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint
       if (images > room) continue;
       JobShape trial = shape;
       trial.batch += images;
-      MemoryDemand demand;
-      if (!estimator_.Estimate(trial, &demand).ok()) continue;
+      absl::StatusOr<MemoryDemand> estimated = estimator_.Estimate(trial);
+      if (!estimated.ok() || estimated->working_bytes < 0) continue;
+      const MemoryDemand& demand = *estimated;
       std::string trial_key = MemoryKey(trial);
-      std::uint64_t trial_working = corrections_.Apply(trial_key, demand.working_bytes);
+      std::int64_t trial_working = corrections_.Apply(trial_key, demand.working_bytes);
       if (!FitsWith(placement, trial_working, weights)) {
         smallest_misfit = images;
         continue;
@@ -322,7 +332,7 @@ void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint
   }
 
   DeviceState& device = devices_[placement.device];
-  const std::uint64_t reservation = Reservation(placement, working, weights, residency_cap);
+  const std::int64_t reservation = Reservation(placement, working, weights, residency_cap);
   const bool loads = placement.mode == WeightMode::kLoad;
   Launch launch;
   launch.id = next_launch_id_++;
@@ -372,7 +382,7 @@ bool SchedulerCore::UpdateHeadReservation(JobRecord& head, TimePoint now) {
     ClearHeadReservation();
     next_reservation_check_ = head.submitted + config_.head_reservation_after;
   } else {
-    const std::uint64_t minimum = MinBytes(head);
+    const std::int64_t minimum = MinBytes(head);
     bool keep = reservation_ && reservation_->job == head.id &&
                 devices_[reservation_->device].healthy() &&
                 devices_[reservation_->device].budget() >= minimum;
@@ -402,14 +412,14 @@ bool SchedulerCore::UpdateHeadReservation(JobRecord& head, TimePoint now) {
 void SchedulerCore::Dispatch(TimePoint now) {
   ExpireDeadlines(now);
   next_reservation_check_.reset();
-  const std::uint64_t largest = MaxHealthyBudget();
+  const std::int64_t largest = MaxHealthyBudget();
   // The head is the first job in rank order that fits nowhere. Every job before it was placed, so
   // changing the reservation when the head is found affects only the jobs after it in this walk.
   bool head_found = false;
   std::size_t examined = 0;
   // The most any launch could get anywhere: jobs needing more are skipped without a device scan,
   // which keeps a round cheap when a long queue waits on a full fleet.
-  std::uint64_t most_available = MostAvailable();
+  std::int64_t most_available = MostAvailable();
   const JobQueue::Ordered& ordered = queue_.ordered();
   auto it = ordered.begin();
   while (it != ordered.end() && examined < config_.lookahead) {
@@ -417,14 +427,8 @@ void SchedulerCore::Dispatch(TimePoint now) {
     JobRecord& job = jobs_.at(entry.id);
     if (MinBytes(job) > largest) {
       // Devices turned unhealthy or the estimate grew: this job can no longer run anywhere.
-      Status status =
-          largest == 0 ? Status(ErrorCode::kUnavailable, StatusReason::kNoHealthyDevice,
-                                "no healthy device is left")
-                       : Status(ErrorCode::kResourceExhausted, StatusReason::kNeverFits,
-                                "the job needs at least " + Bytes(MinBytes(job)) +
-                                    " but the largest healthy device budget is " + Bytes(largest));
       RemoveFromQueue(job);
-      EndJob(entry.id, std::move(status), now);
+      EndJob(entry.id, NoRoom(MinBytes(job), largest), now);
       it = ordered.upper_bound(entry);
       continue;
     }
@@ -473,7 +477,7 @@ void SchedulerCore::OnLaunchFinished(const LaunchResult& result, TimePoint now) 
     case LaunchOutcome::kSucceeded:
       device.RecordSuccess();
       corrections_.Observe(record.memory_key, record.base_working, result.working_peak_bytes);
-      for (JobId id : record.live) EndJob(id, Status::Ok(), now);
+      for (JobId id : record.live) EndJob(id, absl::OkStatus(), now);
       break;
     case LaunchOutcome::kStopped:
       break;  // every member had ended already
@@ -489,9 +493,10 @@ void SchedulerCore::OnLaunchFinished(const LaunchResult& result, TimePoint now) 
         if (++job.oom_retries > config_.max_oom_retries) {
           EndJob(
               id,
-              Status(ErrorCode::kInternal, StatusReason::kOutOfMemory,
-                     "out of memory " + std::to_string(job.oom_retries) + " times; last budget " +
-                         Bytes(launch.budget_bytes) + ", measured " + Bytes(result.peak_bytes)),
+              WithReason(absl::InternalError("out of memory " + std::to_string(job.oom_retries) +
+                                             " times; last budget " + Bytes(launch.budget_bytes) +
+                                             ", measured " + Bytes(result.peak_bytes)),
+                         StatusReason::kOutOfMemory),
               now);
           continue;
         }
@@ -511,9 +516,10 @@ void SchedulerCore::OnLaunchFinished(const LaunchResult& result, TimePoint now) 
         JobRecord& job = jobs_.at(id);
         if (++job.failure_retries > config_.max_failure_retries) {
           EndJob(id,
-                 Status(ErrorCode::kInternal, StatusReason::kDeviceFailure,
-                        "failed " + std::to_string(job.failure_retries) + " times; last on " +
-                            device.config().name + ": " + result.message),
+                 WithReason(absl::InternalError("failed " + std::to_string(job.failure_retries) +
+                                                " times; last on " + device.config().name + ": " +
+                                                result.message),
+                            StatusReason::kDeviceFailure),
                  now);
           continue;
         }
@@ -541,7 +547,7 @@ void SchedulerCore::SetDeviceHealthy(int index, bool healthy) {
   observer_->OnDeviceHealth(index, true);
 }
 
-void SchedulerCore::EndAll(const Status& status, TimePoint now) {
+void SchedulerCore::EndAll(const absl::Status& status, TimePoint now) {
   std::vector<JobId> ids;
   ids.reserve(jobs_.size());
   for (const auto& [id, job] : jobs_) ids.push_back(id);

@@ -18,13 +18,13 @@
 #include "scheduler/memory_estimator.h"
 #include "scheduler/scheduler_config.h"
 #include "scheduler/scheduler_observer.h"
-#include "scheduler/status.h"
+#include "scheduler/status_reason.h"
 
 namespace streamdit::scheduler {
 
 struct JobEnd {
   JobId id = 0;
-  Status status;
+  absl::Status status;
 };
 
 // What the core decided and the outside world must carry out: launches to start, launches to stop,
@@ -41,8 +41,8 @@ struct SchedulerOutbox {
 struct QueuedJobView {
   JobId id = 0;
   int model = -1;
-  std::uint64_t min_bytes = 0;  // corrected working bytes: the least the job can run with
-  std::uint64_t weight_bytes = 0;
+  std::int64_t min_bytes = 0;  // corrected working bytes: the least the job can run with
+  std::int64_t weight_bytes = 0;
   Priority priority = Priority::kNormal;
   TimePoint submitted;
 };
@@ -57,11 +57,13 @@ struct HeadReservation {
 // blocks. The thread-safe Scheduler and the simulations drive it.
 class SchedulerCore {
  public:
+  // std::invalid_argument for a bad config: no devices, a negative device budget, ...
   SchedulerCore(SchedulerConfig config, std::vector<DeviceConfig> devices,
                 const MemoryEstimator& estimator, SchedulerObserver* observer = nullptr);
 
   // Admission. On success *id is the new job; it will end exactly once (see SchedulerOutbox::ends).
-  Status Submit(const JobRequest& request, TimePoint now, JobId* id);
+  // Refusals (codes and reasons) are listed at Scheduler::Submit.
+  absl::Status Submit(const JobRequest& request, TimePoint now, JobId* id);
   // A queued job leaves at once; a running one ends at once and its launch is told to stop when no
   // member is left (its memory returns when the executor confirms). False if the job is unknown or
   // already ended.
@@ -75,7 +77,7 @@ class SchedulerCore {
   void SetDeviceHealthy(int device, bool healthy);
   // Ends every queued and running job with `status` (running launches are told to stop): used when
   // the process shuts down before a drain finished, so that no accepted job goes unreported.
-  void EndAll(const Status& status, TimePoint now);
+  void EndAll(const absl::Status& status, TimePoint now);
 
   // The next time at which Dispatch has something time-driven to do (a deadline, a reservation).
   std::optional<TimePoint> NextWakeup() const;
@@ -90,7 +92,7 @@ class SchedulerCore {
   std::optional<HeadReservation> head_reservation() const;
   std::vector<QueuedJobView> QueueInRankOrder(std::size_t limit) const;
   const std::string& ModelName(int model) const { return model_names_[model]; }
-  std::uint64_t MaxHealthyBudget() const;
+  std::int64_t MaxHealthyBudget() const;
   const EstimateCorrections& corrections() const { return corrections_; }
 
  private:
@@ -103,7 +105,7 @@ class SchedulerCore {
     int batch_key = -1;
     std::string memory_key;
     MemoryDemand base;  // uncorrected, for the job's own batch
-    std::uint64_t corrected_working = 0;
+    std::int64_t corrected_working = 0;
     std::uint64_t corrected_version = ~std::uint64_t{0};
     TimePoint submitted;
     std::int64_t rank = 0;
@@ -112,14 +114,14 @@ class SchedulerCore {
     int oom_retries = 0;
     int failure_retries = 0;
     double residency_cap = 1.0;  // share of the weights a streamed launch may keep; halves per OOM
-    std::uint64_t indexed_min_bytes = 0;  // its entry in queued_min_bytes_
+    std::int64_t indexed_min_bytes = 0;  // its entry in queued_min_bytes_
   };
 
   struct LaunchRecord {
     Launch launch;
     int model = -1;
     std::string memory_key;
-    std::uint64_t base_working = 0;
+    std::int64_t base_working = 0;
     std::vector<JobId> live;  // members that have not ended
     bool stop_requested = false;
   };
@@ -127,15 +129,15 @@ class SchedulerCore {
   struct Placement {
     int device = -1;
     WeightMode mode = WeightMode::kStreamed;
-    std::uint64_t available = 0;  // what the device can give this launch (free + evictable)
+    std::int64_t available = 0;  // what the device can give this launch (free + evictable)
   };
 
-  std::uint64_t MinBytes(JobRecord& job);
-  std::uint64_t MostAvailable() const;
+  std::int64_t MinBytes(JobRecord& job);
+  std::int64_t MostAvailable() const;
   std::optional<Placement> FindPlacement(JobRecord& job);
-  bool FitsWith(const Placement& placement, std::uint64_t working, std::uint64_t weights) const;
-  std::uint64_t Reservation(const Placement& placement, std::uint64_t working,
-                            std::uint64_t weights, double residency_cap) const;
+  bool FitsWith(const Placement& placement, std::int64_t working, std::int64_t weights) const;
+  std::int64_t Reservation(const Placement& placement, std::int64_t working, std::int64_t weights,
+                           double residency_cap) const;
   void Place(JobRecord& head, const Placement& placement, TimePoint now);
   // Gives the reservation to `head` (or drops it while the head is young); true if it changed.
   bool UpdateHeadReservation(JobRecord& head, TimePoint now);
@@ -144,10 +146,10 @@ class SchedulerCore {
   void Enqueue(JobRecord& job);
   void Unqueue(JobRecord& job);
   void RemoveFromQueue(JobRecord& job);
-  std::uint64_t SmallestQueuedMinimum();
+  std::int64_t SmallestQueuedMinimum();
   void Requeue(JobRecord& job);
-  void EndJob(JobId id, Status status, TimePoint now);
-  void EndRunningMember(JobRecord& job, Status status, TimePoint now);
+  void EndJob(JobId id, absl::Status status, TimePoint now);
+  void EndRunningMember(JobRecord& job, absl::Status status, TimePoint now);
   void MarkUnhealthy(DeviceState& device);
   void ReportDevice(const DeviceState& device);
   int InternModel(const std::string& name);
@@ -165,7 +167,7 @@ class SchedulerCore {
   JobQueue queue_;
   std::set<std::pair<TimePoint, JobId>> deadlines_;  // queued and running jobs with a deadline
   // Corrected minimum bytes of every queued job, so a round can stop once nothing can fit.
-  std::multiset<std::uint64_t> queued_min_bytes_;
+  std::multiset<std::int64_t> queued_min_bytes_;
   std::uint64_t queued_min_bytes_version_ = 0;
   EstimateCorrections corrections_;
   std::vector<std::string> model_names_;

@@ -7,7 +7,7 @@
 #include "scheduler/clock.h"
 #include "scheduler/executor.h"
 #include "scheduler/job.h"
-#include "scheduler/status.h"
+#include "scheduler/status_reason.h"
 
 namespace streamdit::scheduler {
 
@@ -20,28 +20,31 @@ class SchedulerObserver {
 
   virtual void OnQueueDepth(std::size_t /*depth*/) {}
   virtual void OnAdmitted(JobId /*job*/, const JobRequest& /*request*/) {}
-  // An admission refusal; status carries the code and the reason (never_fits, queue_full, ...).
-  virtual void OnRejected(const JobRequest& /*request*/, const Status& /*status*/) {}
+  // An admission refusal; status carries the code and, via ReasonOf(status), the reason
+  // (never_fits, queue_full, ...): see Scheduler::Submit.
+  virtual void OnRejected(const JobRequest& /*request*/, const absl::Status& /*status*/) {}
   // A launch was placed; longest_wait is the longest queue wait among its members.
   virtual void OnLaunchPlaced(const Launch& /*launch*/, Duration /*longest_wait*/) {}
   // One per member of a placed launch: how long it waited in the queue (since submit).
   virtual void OnJobStarted(JobId /*job*/, Duration /*queue_wait*/) {}
-  virtual void OnModelLoaded(int /*device*/, const std::string& /*model*/,
-                             std::uint64_t /*bytes*/) {}
+  virtual void OnModelLoaded(int /*device*/, const std::string& /*model*/, std::int64_t /*bytes*/) {
+  }
   virtual void OnModelEvicted(int /*device*/, const std::string& /*model*/,
-                              std::uint64_t /*bytes*/) {}
+                              std::int64_t /*bytes*/) {}
   // Device memory accounting after every change: resident weights + job reservations <= budget.
-  virtual void OnDeviceMemory(int /*device*/, std::uint64_t /*used_bytes*/,
-                              std::uint64_t /*budget_bytes*/) {}
+  virtual void OnDeviceMemory(int /*device*/, std::int64_t /*used_bytes*/,
+                              std::int64_t /*budget_bytes*/) {}
   // The large job at the head of the queue keeps new work off `device` until it fits there.
   virtual void OnHeadReservation(JobId /*job*/, int /*device*/) {}
   // Measured against predicted working bytes, per launch, for the estimator's accuracy metrics.
-  virtual void OnPeakMeasured(const std::string& /*model*/, std::uint64_t /*predicted_bytes*/,
-                              std::uint64_t /*measured_bytes*/) {}
+  virtual void OnPeakMeasured(const std::string& /*model*/, std::int64_t /*predicted_bytes*/,
+                              std::int64_t /*measured_bytes*/) {}
   virtual void OnOutOfMemoryRetry(JobId /*job*/, int /*attempt*/) {}
   virtual void OnDeviceHealth(int /*device*/, bool /*healthy*/) {}
-  // Every accepted job ends exactly once, with OK or the reason it did not finish.
-  virtual void OnJobEnded(JobId /*job*/, const Status& /*status*/, Duration /*since_submit*/) {}
+  // Every accepted job ends exactly once, with OK or the code and reason (ReasonOf) it did not
+  // finish with: see JobCallback in scheduler.h.
+  virtual void OnJobEnded(JobId /*job*/, const absl::Status& /*status*/,
+                          Duration /*since_submit*/) {}
 };
 
 }  // namespace streamdit::scheduler

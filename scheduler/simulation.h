@@ -11,7 +11,7 @@
 #include "scheduler/linear_memory_estimator.h"
 #include "scheduler/scheduler_config.h"
 #include "scheduler/scheduler_core.h"
-#include "scheduler/status.h"
+#include "scheduler/status_reason.h"
 
 namespace streamdit::scheduler {
 
@@ -26,13 +26,13 @@ struct TraceJob {
 
 // What happened to one trace job.
 struct SimulatedJob {
-  Status admission;  // OK when accepted
+  absl::Status admission;  // OK when accepted
   JobId id = 0;
   TimePoint submitted;
   std::optional<TimePoint> first_start;
   std::optional<TimePoint> last_start;
   std::optional<TimePoint> ended;
-  Status status;  // how it ended
+  absl::Status status;  // how it ended
   int end_reports = 0;
   int starts = 0;
 };

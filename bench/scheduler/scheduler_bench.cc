@@ -26,8 +26,8 @@
 namespace streamdit::scheduler {
 namespace {
 
-constexpr std::uint64_t kMB = 1000ull * 1000;
-constexpr std::uint64_t kGB = 1000 * kMB;
+constexpr std::int64_t kMB = 1000 * 1000;
+constexpr std::int64_t kGB = 1000 * kMB;
 
 std::vector<ModelProfile> Models() {
   return {
@@ -151,7 +151,11 @@ void DecisionRate() {
   auto submit = [&] {
     const TraceJob& job = shapes[next_shape++ % shapes.size()];
     JobId id = 0;
-    core.Submit(JobRequest{job.shape, job.priority, std::nullopt}, now, &id);
+    absl::Status status = core.Submit(JobRequest{job.shape, job.priority, std::nullopt}, now, &id);
+    if (!status.ok()) {
+      std::fprintf(stderr, "decision rate: submit refused: %s\n", status.ToString().c_str());
+      std::exit(1);
+    }
   };
   for (int i = 0; i < 10000; ++i) submit();
   std::deque<Launch> running;

@@ -30,7 +30,7 @@ TEST(CancellationTest, QueuedJobLeavesAtOnce) {
   EXPECT_TRUE(rig.Cancel(queued));
   EXPECT_EQ(rig.core().queued(), 0u);
   ASSERT_EQ(rig.end_reports[queued], 1);
-  EXPECT_EQ(rig.ended[queued].code(), ErrorCode::kCancelled);
+  EXPECT_EQ(rig.ended[queued].code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(rig.end_time[queued], rig.Now());
   EXPECT_FALSE(rig.Cancel(queued));  // already ended: unknown
   rig.RunUntilIdle();
@@ -45,13 +45,13 @@ TEST(CancellationTest, RunningJobStopsAtTheNextStepAndThenReturnsItsMemory) {
   // Loading 20 GB at 10 GB/s takes 2 s, then each step 0.1 s. Cancel in the middle of step 1.
   rig.AdvanceTo(rig.Now() + milliseconds(2050));
   ASSERT_TRUE(rig.Cancel(id));
-  EXPECT_EQ(rig.ended[id].code(), ErrorCode::kCancelled);
+  EXPECT_EQ(rig.ended[id].code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(rig.end_time[id], rig.Now());
   EXPECT_EQ(rig.device(0).reserved_bytes(), 3 * kGB);  // the step is still running
   rig.AdvanceTo(rig.Now() + milliseconds(49));
   EXPECT_EQ(rig.device(0).reserved_bytes(), 3 * kGB);
   rig.AdvanceTo(rig.Now() + milliseconds(2));
-  EXPECT_EQ(rig.device(0).reserved_bytes(), 0u);
+  EXPECT_EQ(rig.device(0).reserved_bytes(), 0);
   EXPECT_EQ(rig.executor().stats().stopped, 1u);
   EXPECT_EQ(rig.end_reports[id], 1);
   EXPECT_TRUE(rig.core().Idle());
@@ -67,7 +67,7 @@ TEST(CancellationTest, QueuedJobExpiresExactlyAtItsDeadline) {
   EXPECT_EQ(rig.core().NextWakeup(), *late.deadline);
   rig.Advance(seconds(10));
   ASSERT_EQ(rig.end_reports[id], 1);
-  EXPECT_EQ(rig.ended[id].code(), ErrorCode::kDeadlineExceeded);
+  EXPECT_EQ(rig.ended[id].code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(rig.end_time[id], *late.deadline);
 }
 
@@ -78,10 +78,10 @@ TEST(CancellationTest, RunningJobPastItsDeadlineIsStopped) {
   JobId id = rig.Submit(request);
   rig.Pump();
   rig.AdvanceTo(*request.deadline);
-  EXPECT_EQ(rig.ended[id].code(), ErrorCode::kDeadlineExceeded);
+  EXPECT_EQ(rig.ended[id].code(), absl::StatusCode::kDeadlineExceeded);
   rig.RunUntilIdle();
   EXPECT_EQ(rig.executor().stats().stopped, 1u);
-  EXPECT_EQ(rig.device(0).reserved_bytes(), 0u);
+  EXPECT_EQ(rig.device(0).reserved_bytes(), 0);
   EXPECT_LT(rig.Now(), *request.deadline + milliseconds(101));
   EXPECT_EQ(rig.end_reports[id], 1);
 }
@@ -99,7 +99,7 @@ TEST(CancellationTest, CancellingOneMemberOfABatchKeepsTheOthersRunning) {
   rig.Cancel(first);
   EXPECT_EQ(rig.executor().stats().stopped, 0u);
   rig.RunUntilIdle();
-  EXPECT_EQ(rig.ended[first].code(), ErrorCode::kCancelled);
+  EXPECT_EQ(rig.ended[first].code(), absl::StatusCode::kCancelled);
   EXPECT_TRUE(rig.ended[second].ok());
   EXPECT_EQ(rig.executor().stats().stopped, 0u);
 }

@@ -66,9 +66,9 @@ TEST(FailureTest, OutOfMemoryRetriesAreBounded) {
   rig.RunUntilIdle();
   EXPECT_EQ(rig.started.size(), 4u);
   ASSERT_EQ(rig.end_reports[id], 1);
-  EXPECT_EQ(rig.ended[id].code(), ErrorCode::kInternal);
-  EXPECT_EQ(rig.ended[id].reason(), StatusReason::kOutOfMemory);
-  EXPECT_EQ(rig.device(0).reserved_bytes(), 0u);
+  EXPECT_EQ(rig.ended[id].code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(ReasonOf(rig.ended[id]), StatusReason::kOutOfMemory);
+  EXPECT_EQ(rig.device(0).reserved_bytes(), 0);
 }
 
 TEST(FailureTest, MeasuredPeaksAreReportedAgainstPredictions) {
@@ -114,11 +114,11 @@ TEST(FailureTest, JobsThatOnlyFitAnUnhealthyDeviceEndWithNeverFits) {
   JobId large = rig.Submit(Request("big", 10, 7));
   rig.RunUntilIdle();
   ASSERT_EQ(rig.end_reports[large], 1);
-  EXPECT_EQ(rig.ended[large].code(), ErrorCode::kResourceExhausted);
-  EXPECT_EQ(rig.ended[large].reason(), StatusReason::kNeverFits);
+  EXPECT_EQ(rig.ended[large].code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(ReasonOf(rig.ended[large]), StatusReason::kNeverFits);
   JobId id = 0;
-  Status refused = rig.TrySubmit(Request("big", 10, 7), &id);
-  EXPECT_EQ(refused.reason(), StatusReason::kNeverFits);
+  absl::Status refused = rig.TrySubmit(Request("big", 10, 7), &id);
+  EXPECT_EQ(ReasonOf(refused), StatusReason::kNeverFits);
   EXPECT_NE(refused.message().find("8000000000 bytes"), std::string::npos) << refused.message();
 }
 

@@ -113,7 +113,7 @@ TEST(PlacementTest, ModelsStayResidentAfterTheirJobsForLaterAffinity) {
   rig.Submit(Request("small"));
   rig.RunUntilIdle();
   EXPECT_EQ(rig.device(0).resident_bytes(), 4 * kGB);
-  EXPECT_EQ(rig.device(0).reserved_bytes(), 0u);
+  EXPECT_EQ(rig.device(0).reserved_bytes(), 0);
   rig.Submit(Request("small"));
   rig.Pump();
   EXPECT_EQ(rig.started.back().mode, WeightMode::kShared);

@@ -2,8 +2,9 @@
 // devices, different budgets), sizes, priorities, arrivals, cancellations, deadlines, hidden
 // under-estimates (OOM), transient OOMs, failing devices, drains, and random policy settings.
 // Checked after every dispatch and at the end of every run:
-//   budgets    reserved + resident bytes never exceed any device's budget (the core's books and
-//              the fake executor's own accounting), and every launch's budget covers its estimate;
+//   budgets    reserved + resident bytes never exceed any device's budget and no count is negative
+//              (the core's books and the fake executor's own accounting), and every launch's
+//              budget covers its estimate;
 //   endings    every accepted job ends exactly once, with a reason that matches what happened:
 //              a cancelled or expired job ends exactly when it was cancelled or expired;
 //   no waste   after each dispatch none of the jobs the round looked at fits anywhere it may go,
@@ -76,7 +77,7 @@ Workload RandomWorkload(std::uint64_t seed) {
   const int device_count = uniform(1, 8);
   for (int i = 0; i < device_count; ++i) {
     w.devices.push_back(
-        DeviceConfig{"gpu" + std::to_string(i), static_cast<std::uint64_t>(uniform(4, 80)) * kGB});
+        DeviceConfig{"gpu" + std::to_string(i), static_cast<std::int64_t>(uniform(4, 80)) * kGB});
     w.executor.failure_probability.push_back(chance(0.15) ? uniform(20, 100) / 100.0 : 0.0);
   }
   w.executor.underestimated_share = chance(0.5) ? uniform(0, 50) / 100.0 : 0.0;
@@ -140,9 +141,12 @@ class Checker {
 
   void CheckBudgets(const SchedulerCore& core) {
     for (const DeviceState& device : core.devices()) {
-      std::uint64_t resident = 0;
+      std::int64_t resident = 0;
       for (const ResidentModel& model : device.resident()) resident += model.bytes;
-      if (resident != device.resident_bytes() || device.used() > device.budget()) {
+      // Signed books: an over-release would show as a negative count, not a wrapped huge one.
+      if (resident != device.resident_bytes() || device.used() > device.budget() ||
+          device.reserved_bytes() < 0 || device.idle_resident_bytes() < 0 ||
+          device.idle_resident_bytes() > device.resident_bytes()) {
         Fail("device " + std::to_string(device.index()) + " uses " + std::to_string(device.used()) +
              " of " + std::to_string(device.budget()));
       }
@@ -151,8 +155,8 @@ class Checker {
 
   // The most a job could get on a device, computed here from the device's books: free bytes
   // plus every idle model (evicted, or kept and shared when it is the job's own).
-  static std::uint64_t Available(const DeviceState& device) {
-    std::uint64_t idle = 0;
+  static std::int64_t Available(const DeviceState& device) {
+    std::int64_t idle = 0;
     for (const ResidentModel& entry : device.resident()) {
       if (entry.active_launches == 0) idle += entry.bytes;
     }
@@ -238,7 +242,7 @@ void CheckEndings(const Workload& w, const SimulationResult& result,
     const SimulatedJob& job = result.jobs[i];
     if (!job.admission.ok()) {
       if (job.end_reports != 0) fail(i, "rejected but reported as ended");
-      StatusReason reason = job.admission.reason();
+      StatusReason reason = ReasonOf(job.admission);
       if (reason != StatusReason::kNeverFits && reason != StatusReason::kQueueFull &&
           reason != StatusReason::kDraining && reason != StatusReason::kNoHealthyDevice) {
         fail(i, "unexpected rejection " + job.admission.ToString());
@@ -260,27 +264,27 @@ void CheckEndings(const Workload& w, const SimulationResult& result,
     if (cancel_at && ended > *cancel_at) fail(i, "ended after it was cancelled");
     if (deadline && ended > *deadline) fail(i, "ended after its deadline");
     switch (job.status.code()) {
-      case ErrorCode::kOk:
+      case absl::StatusCode::kOk:
         if (!job.first_start || *job.first_start > ended) fail(i, "succeeded without running");
         break;
-      case ErrorCode::kCancelled:
+      case absl::StatusCode::kCancelled:
         if (!cancel_at || ended != *cancel_at) fail(i, "cancelled at the wrong time");
         break;
-      case ErrorCode::kDeadlineExceeded:
+      case absl::StatusCode::kDeadlineExceeded:
         if (!deadline || ended != *deadline) fail(i, "expired at the wrong time");
         break;
-      case ErrorCode::kInternal:
-        if (job.status.reason() != StatusReason::kOutOfMemory &&
-            job.status.reason() != StatusReason::kDeviceFailure) {
+      case absl::StatusCode::kInternal:
+        if (ReasonOf(job.status) != StatusReason::kOutOfMemory &&
+            ReasonOf(job.status) != StatusReason::kDeviceFailure) {
           fail(i, "internal error without a reason");
         }
         if (!job.first_start) fail(i, "failed without running");
         break;
-      case ErrorCode::kResourceExhausted:
-      case ErrorCode::kUnavailable:
+      case absl::StatusCode::kResourceExhausted:
+      case absl::StatusCode::kUnavailable:
         // Only after the fleet shrank (unhealthy devices) or the estimate grew.
-        if (job.status.reason() != StatusReason::kNeverFits &&
-            job.status.reason() != StatusReason::kNoHealthyDevice) {
+        if (ReasonOf(job.status) != StatusReason::kNeverFits &&
+            ReasonOf(job.status) != StatusReason::kNoHealthyDevice) {
           fail(i, "unexpected " + job.status.ToString());
         }
         break;
@@ -292,7 +296,7 @@ void CheckEndings(const Workload& w, const SimulationResult& result,
 
 TEST(PropertyTest, RandomWorkloadsKeepEveryInvariant) {
   const int cases = CaseCount();
-  std::map<ErrorCode, int> outcomes;
+  std::map<absl::StatusCode, int> outcomes;
   std::uint64_t launches = 0, ooms = 0, failures = 0, reservations_checked = 0;
   for (int seed = 1; seed <= cases; ++seed) {
     Workload w = RandomWorkload(static_cast<std::uint64_t>(seed));
@@ -324,19 +328,20 @@ TEST(PropertyTest, RandomWorkloadsKeepEveryInvariant) {
     failures += result.executor.failures;
   }
   // The workloads must exercise every path, or the properties above say little.
-  EXPECT_GT(outcomes[ErrorCode::kOk], cases * 10);
-  EXPECT_GT(outcomes[ErrorCode::kCancelled], 0);
-  EXPECT_GT(outcomes[ErrorCode::kDeadlineExceeded], 0);
-  EXPECT_GT(outcomes[ErrorCode::kResourceExhausted], 0);
-  EXPECT_GT(outcomes[ErrorCode::kInternal], 0);
-  EXPECT_GT(outcomes[ErrorCode::kUnavailable], 0);
+  EXPECT_GT(outcomes[absl::StatusCode::kOk], cases * 10);
+  EXPECT_GT(outcomes[absl::StatusCode::kCancelled], 0);
+  EXPECT_GT(outcomes[absl::StatusCode::kDeadlineExceeded], 0);
+  EXPECT_GT(outcomes[absl::StatusCode::kResourceExhausted], 0);
+  EXPECT_GT(outcomes[absl::StatusCode::kInternal], 0);
+  EXPECT_GT(outcomes[absl::StatusCode::kUnavailable], 0);
   EXPECT_GT(ooms, 0u);
   EXPECT_GT(failures, 0u);
   EXPECT_GT(reservations_checked, 0u);
   std::printf("%d workloads, %llu launches (%llu out of memory, %llu failed); jobs: ", cases,
               static_cast<unsigned long long>(launches), static_cast<unsigned long long>(ooms),
               static_cast<unsigned long long>(failures));
-  for (const auto& [code, count] : outcomes) std::printf("%s %d  ", ErrorCodeName(code), count);
+  for (const auto& [code, count] : outcomes)
+    std::printf("%s %d  ", absl::StatusCodeToString(code).c_str(), count);
   std::printf("\n");
 }
 

@@ -19,7 +19,7 @@
 namespace streamdit::scheduler {
 namespace testing_rig {
 
-constexpr std::uint64_t kGB = 1000ull * 1000 * 1000;
+constexpr std::int64_t kGB = std::int64_t{1000} * 1000 * 1000;
 
 // At 1000x1000 (1 megapixel) and batch 1 the demands are (minimum .. useful maximum):
 //   big 3 .. 23 GB, medium 2 .. 10 GB, small 1 .. 5 GB.
@@ -44,27 +44,28 @@ struct RecordingObserver : SchedulerObserver {
   std::vector<Launch> placed;
   std::vector<std::pair<int, std::string>> evicted;
   std::vector<std::pair<int, std::string>> loaded;
-  std::vector<Status> rejected;
+  std::vector<absl::Status> rejected;
   std::vector<std::pair<JobId, int>> reservations;
   std::vector<std::pair<JobId, int>> oom_retries;
   std::vector<std::pair<int, bool>> health;
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> peaks;  // predicted, measured
+  std::vector<std::pair<std::int64_t, std::int64_t>> peaks;  // predicted, measured
 
   void OnLaunchPlaced(const Launch& launch, Duration) override { placed.push_back(launch); }
-  void OnModelEvicted(int device, const std::string& model, std::uint64_t) override {
+  void OnModelEvicted(int device, const std::string& model, std::int64_t) override {
     evicted.emplace_back(device, model);
   }
-  void OnModelLoaded(int device, const std::string& model, std::uint64_t) override {
+  void OnModelLoaded(int device, const std::string& model, std::int64_t) override {
     loaded.emplace_back(device, model);
   }
-  void OnRejected(const JobRequest&, const Status& status) override { rejected.push_back(status); }
+  void OnRejected(const JobRequest&, const absl::Status& status) override {
+    rejected.push_back(status);
+  }
   void OnHeadReservation(JobId job, int device) override { reservations.emplace_back(job, device); }
   void OnOutOfMemoryRetry(JobId job, int attempt) override {
     oom_retries.emplace_back(job, attempt);
   }
   void OnDeviceHealth(int device, bool healthy) override { health.emplace_back(device, healthy); }
-  void OnPeakMeasured(const std::string&, std::uint64_t predicted,
-                      std::uint64_t measured) override {
+  void OnPeakMeasured(const std::string&, std::int64_t predicted, std::int64_t measured) override {
     peaks.emplace_back(predicted, measured);
   }
 };
@@ -72,13 +73,13 @@ struct RecordingObserver : SchedulerObserver {
 // A core and a fake executor on one virtual clock. Time moves only through AdvanceTo / RunUntil*.
 class Rig {
  public:
-  Rig(SchedulerConfig config, std::vector<std::uint64_t> budgets,
+  Rig(SchedulerConfig config, std::vector<std::int64_t> budgets,
       FakeExecutorConfig executor_config = {})
       : estimator_(TestModels()),
         core_(config, Devices(budgets), estimator_, &observer_),
         executor_(executor_config, TestModels(), Devices(budgets), clock_) {}
 
-  static std::vector<DeviceConfig> Devices(const std::vector<std::uint64_t>& budgets) {
+  static std::vector<DeviceConfig> Devices(const std::vector<std::int64_t>& budgets) {
     std::vector<DeviceConfig> devices;
     for (std::size_t i = 0; i < budgets.size(); ++i) {
       devices.push_back(DeviceConfig{"gpu" + std::to_string(i), budgets[i]});
@@ -86,12 +87,12 @@ class Rig {
     return devices;
   }
 
-  Status TrySubmit(const JobRequest& request, JobId* id) {
+  absl::Status TrySubmit(const JobRequest& request, JobId* id) {
     return core_.Submit(request, clock_.Now(), id);
   }
   JobId Submit(const JobRequest& request) {
     JobId id = 0;
-    Status status = TrySubmit(request, &id);
+    absl::Status status = TrySubmit(request, &id);
     EXPECT_TRUE(status.ok()) << status.ToString();
     return id;
   }
@@ -152,7 +153,7 @@ class Rig {
   const DeviceState& device(int i) { return core_.devices()[i]; }
 
   std::vector<Launch> started;
-  std::map<JobId, Status> ended;
+  std::map<JobId, absl::Status> ended;
   std::map<JobId, int> end_reports;
   std::map<JobId, TimePoint> end_time;
   std::map<JobId, TimePoint> start_time;  // first start

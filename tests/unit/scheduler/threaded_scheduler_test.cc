@@ -26,7 +26,7 @@ using testing_rig::TestModels;
 // device's memory (loads, evictions, launch budgets) to catch a scheduler that overcommits.
 class ThreadedExecutor final : public Executor {
  public:
-  explicit ThreadedExecutor(std::vector<std::uint64_t> budgets) : budgets_(std::move(budgets)) {
+  explicit ThreadedExecutor(std::vector<std::int64_t> budgets) : budgets_(std::move(budgets)) {
     resident_.resize(budgets_.size());
     running_bytes_.resize(budgets_.size());
   }
@@ -39,11 +39,11 @@ class ThreadedExecutor final : public Executor {
 
   void Start(const Launch& launch) override {
     std::lock_guard<std::mutex> lock(mu_);
-    std::map<std::string, std::uint64_t>& resident = resident_[launch.device];
+    std::map<std::string, std::int64_t>& resident = resident_[launch.device];
     for (const std::string& model : launch.evict) resident.erase(model);
     if (launch.mode == WeightMode::kLoad) resident[launch.shape.model] = launch.model_bytes;
     running_bytes_[launch.device] += launch.budget_bytes;
-    std::uint64_t used = running_bytes_[launch.device];
+    std::int64_t used = running_bytes_[launch.device];
     for (const auto& [model, bytes] : resident) used += bytes;
     if (used > budgets_[launch.device]) ++violations_;
     pending_.push_back(launch);
@@ -97,9 +97,9 @@ class ThreadedExecutor final : public Executor {
     }
   }
 
-  std::vector<std::uint64_t> budgets_;
-  std::vector<std::map<std::string, std::uint64_t>> resident_;
-  std::vector<std::uint64_t> running_bytes_;
+  std::vector<std::int64_t> budgets_;
+  std::vector<std::map<std::string, std::int64_t>> resident_;
+  std::vector<std::int64_t> running_bytes_;
   std::mutex mu_;
   std::condition_variable wake_;
   std::vector<Launch> pending_;
@@ -115,7 +115,7 @@ class ThreadedExecutor final : public Executor {
 class Endings {
  public:
   JobCallback Callback() {
-    return [this](JobId id, const Status& status) {
+    return [this](JobId id, const absl::Status& status) {
       std::lock_guard<std::mutex> lock(mu_);
       ++count_[id];
       codes_[status.code()]++;
@@ -125,7 +125,7 @@ class Endings {
     std::lock_guard<std::mutex> lock(mu_);
     return count_;
   }
-  std::map<ErrorCode, int> codes() {
+  std::map<absl::StatusCode, int> codes() {
     std::lock_guard<std::mutex> lock(mu_);
     return codes_;
   }
@@ -133,7 +133,7 @@ class Endings {
  private:
   std::mutex mu_;
   std::map<JobId, int> count_;
-  std::map<ErrorCode, int> codes_;
+  std::map<absl::StatusCode, int> codes_;
 };
 
 JobRequest RandomRequest(std::mt19937& rng) {
@@ -146,7 +146,7 @@ JobRequest RandomRequest(std::mt19937& rng) {
 }
 
 TEST(ThreadedSchedulerTest, ManyThreadsSubmitAndCancelWhileTheDispatcherRuns) {
-  const std::vector<std::uint64_t> budgets{24 * kGB, 48 * kGB, 16 * kGB};
+  const std::vector<std::int64_t> budgets{24 * kGB, 48 * kGB, 16 * kGB};
   LinearMemoryEstimator estimator(TestModels());
   SteadyClock clock;
   ThreadedExecutor executor(budgets);
@@ -166,9 +166,9 @@ TEST(ThreadedSchedulerTest, ManyThreadsSubmitAndCancelWhileTheDispatcherRuns) {
         std::vector<JobId> mine;
         for (int i = 0; i < 150; ++i) {
           JobId id = 0;
-          Status status = scheduler.Submit(RandomRequest(rng), endings.Callback(), &id);
+          absl::Status status = scheduler.Submit(RandomRequest(rng), endings.Callback(), &id);
           if (!status.ok()) {
-            EXPECT_EQ(status.code(), ErrorCode::kResourceExhausted) << status.ToString();
+            EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status.ToString();
             ++refused;
             continue;
           }
@@ -188,26 +188,26 @@ TEST(ThreadedSchedulerTest, ManyThreadsSubmitAndCancelWhileTheDispatcherRuns) {
     scheduler.Drain();
     JobId id = 0;
     EXPECT_EQ(scheduler.Submit(Request("small"), endings.Callback(), &id).code(),
-              ErrorCode::kUnavailable);
+              absl::StatusCode::kUnavailable);
     scheduler.Inspect([](const SchedulerCore& core) {
       EXPECT_TRUE(core.Idle());
-      for (const DeviceState& device : core.devices()) EXPECT_EQ(device.reserved_bytes(), 0u);
+      for (const DeviceState& device : core.devices()) EXPECT_EQ(device.reserved_bytes(), 0);
     });
     executor.Quit();
   }
   std::map<JobId, int> counts = endings.counts();
   EXPECT_EQ(counts.size(), accepted_ids.size());
   for (JobId id : accepted_ids) EXPECT_EQ(counts[id], 1) << "job " << id;
-  std::map<ErrorCode, int> codes = endings.codes();
-  EXPECT_EQ(codes[ErrorCode::kOk] + codes[ErrorCode::kCancelled], accepted.load());
-  EXPECT_GT(codes[ErrorCode::kOk], 0);
+  std::map<absl::StatusCode, int> codes = endings.codes();
+  EXPECT_EQ(codes[absl::StatusCode::kOk] + codes[absl::StatusCode::kCancelled], accepted.load());
+  EXPECT_GT(codes[absl::StatusCode::kOk], 0);
   EXPECT_GT(cancels_known.load(), 0);
   EXPECT_EQ(executor.violations(), 0);
   EXPECT_GT(executor.launches(), 0);
 }
 
 TEST(ThreadedSchedulerTest, CallbacksMayCallBackIntoTheScheduler) {
-  const std::vector<std::uint64_t> budgets{24 * kGB};
+  const std::vector<std::int64_t> budgets{24 * kGB};
   LinearMemoryEstimator estimator(TestModels());
   SteadyClock clock;
   ThreadedExecutor executor(budgets);
@@ -218,7 +218,7 @@ TEST(ThreadedSchedulerTest, CallbacksMayCallBackIntoTheScheduler) {
                         clock);
     executor.Attach(&scheduler);
     // Each ending submits the next job from inside the callback, until 50 have run.
-    std::function<void(JobId, const Status&)> chain = [&](JobId, const Status& status) {
+    std::function<void(JobId, const absl::Status&)> chain = [&](JobId, const absl::Status& status) {
       EXPECT_TRUE(status.ok()) << status.ToString();
       if (++chained < 50) {
         JobId next = 0;
@@ -237,7 +237,7 @@ TEST(ThreadedSchedulerTest, CallbacksMayCallBackIntoTheScheduler) {
 }
 
 TEST(ThreadedSchedulerTest, ShutdownReportsWhatWasStillPending) {
-  const std::vector<std::uint64_t> budgets{24 * kGB};
+  const std::vector<std::int64_t> budgets{24 * kGB};
   LinearMemoryEstimator estimator(TestModels());
   SteadyClock clock;
   ThreadedExecutor executor(budgets);
@@ -253,7 +253,7 @@ TEST(ThreadedSchedulerTest, ShutdownReportsWhatWasStillPending) {
   }
   std::map<JobId, int> counts = endings.counts();
   for (JobId id : ids) EXPECT_EQ(counts[id], 1);
-  EXPECT_EQ(endings.codes()[ErrorCode::kUnavailable], 10);
+  EXPECT_EQ(endings.codes()[absl::StatusCode::kUnavailable], 10);
 }
 
 }  // namespace
