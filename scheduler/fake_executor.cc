@@ -38,8 +38,9 @@ const ModelProfile& FakeExecutor::Profile(const std::string& model) const {
 
 std::int64_t FakeExecutor::TrueWorkingBytes(const JobShape& shape) const {
   absl::StatusOr<MemoryDemand> estimated = truth_.Estimate(shape);
-  if (!estimated.ok())
+  if (!estimated.ok()) {
     throw std::invalid_argument("fake executor: " + estimated.status().ToString());
+  }
   const MemoryDemand& demand = *estimated;
   double share = static_cast<double>(StableHash(BatchKey(shape)) % 10000) / 10000.0;
   if (share < config_.underestimated_share) {
