@@ -1,28 +1,21 @@
 #include "engine/checkpoint/checkpoint.h"
 
-#include <stdexcept>
 #include <utility>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/checkpoint/shape_string.h"
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
+
 namespace {
 
 using Code = CheckpointError::Code;
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) text += ", ";
-    text += std::to_string(shape[i]);
-  }
-  return text + "]";
-}
-
 }  // namespace
 
 Checkpoint Checkpoint::Open(const std::vector<std::string>& paths) {
-  if (paths.empty()) throw std::invalid_argument("Checkpoint::Open: no files given");
+  if (paths.empty()) throw InvalidArgument("Checkpoint::Open: no files given");
   auto files = std::make_shared<std::vector<std::unique_ptr<SafetensorsFile>>>();
   files->reserve(paths.size());
   for (const std::string& path : paths) files->push_back(SafetensorsFile::Open(path));

@@ -67,8 +67,8 @@ class SafetensorsFile {
 class SafetensorsWriter {
  public:
   void SetMetadata(const std::string& key, const std::string& value);
-  // Throws std::invalid_argument when nbytes != numel(shape) * DTypeSize(dtype) or the name is
-  // already present.
+  // Throws StatusError INVALID_ARGUMENT when nbytes != numel(shape) * DTypeSize(dtype) or the name
+  // is already present.
   void Add(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
            const void* data, std::size_t nbytes);
   // Writes atomically (temporary file + rename). Throws CheckpointError(kIo) on failure.

@@ -10,7 +10,6 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,8 +17,11 @@
 #include "engine/checkpoint/byte_size.h"
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/checkpoint/safetensors.h"
+#include "engine/checkpoint/shape_string.h"
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
+
 namespace {
 
 using Code = CheckpointError::Code;
@@ -153,15 +155,6 @@ std::pair<uint64_t, uint64_t> ParseOffsets(const std::string& path, const std::s
                           "'data_offsets' must be [begin, end] with non-negative integers");
   }
   return {(*it)[0].get<uint64_t>(), (*it)[1].get<uint64_t>()};
-}
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) text += ", ";
-    text += std::to_string(shape[i]);
-  }
-  return text + "]";
 }
 
 TensorInfo ParseEntry(const std::string& path, const std::string& name, const json& entry,
@@ -350,8 +343,8 @@ const uint8_t* SafetensorsFile::Data(const TensorInfo& info) const {
   const std::less<const TensorInfo*> before;
   if (tensors_.empty() || before(&info, tensors_.data()) ||
       !before(&info, tensors_.data() + tensors_.size())) {
-    throw std::invalid_argument("SafetensorsFile::Data: tensor '" + info.name +
-                                "' does not belong to " + path_);
+    throw InvalidArgument("SafetensorsFile::Data: tensor '" + info.name + "' does not belong to " +
+                          path_);
   }
   return mapping_ + data_offset_ + info.begin;
 }

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "engine/checkpoint/byte_size.h"
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/checkpoint/safetensors.h"
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 namespace {
@@ -51,8 +51,8 @@ std::string SerializeHeader(const std::vector<HeaderEntry>& entries,
     for (const HeaderEntry& entry : entries) {
       // A JSON object cannot hold a name twice: readers would reject or drop one of them.
       if (!names.insert(entry.name).second) {
-        throw std::invalid_argument("safetensors header: tensor name '" + entry.name +
-                                    "' is duplicated or reserved");
+        throw InvalidArgument("safetensors header: tensor name '" + entry.name +
+                              "' is duplicated or reserved");
       }
       const json fields = {{"dtype", std::string(DTypeName(entry.dtype))},
                            {"shape", entry.shape},
@@ -61,8 +61,7 @@ std::string SerializeHeader(const std::vector<HeaderEntry>& entries,
       text += json(entry.name).dump() + ":" + fields.dump();
     }
   } catch (const json::exception& error) {  // names or metadata that are not valid UTF-8
-    throw std::invalid_argument(std::string("safetensors header cannot be encoded: ") +
-                                error.what());
+    throw InvalidArgument(std::string("safetensors header cannot be encoded: ") + error.what());
   }
   text += "}";
   const std::size_t unaligned = (8 + text.size()) % kDataAlignment;
@@ -131,21 +130,21 @@ void SafetensorsWriter::SetMetadata(const std::string& key, const std::string& v
 void SafetensorsWriter::Add(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
                             const void* data, std::size_t nbytes) {
   if (name == "__metadata__") {
-    throw std::invalid_argument("SafetensorsWriter::Add: '__metadata__' is reserved");
+    throw InvalidArgument("SafetensorsWriter::Add: '__metadata__' is reserved");
   }
   for (const Entry& entry : entries_) {
     if (entry.name == name) {
-      throw std::invalid_argument("SafetensorsWriter::Add: tensor '" + name + "' already added");
+      throw InvalidArgument("SafetensorsWriter::Add: tensor '" + name + "' already added");
     }
   }
   const std::optional<uint64_t> expected = CheckedByteSize(dtype, shape);
   if (!expected || *expected != nbytes) {
-    throw std::invalid_argument("SafetensorsWriter::Add: tensor '" + name + "' has " +
-                                std::to_string(nbytes) + " bytes, shape and dtype need " +
-                                (expected ? std::to_string(*expected) : std::string("overflow")));
+    throw InvalidArgument("SafetensorsWriter::Add: tensor '" + name + "' has " +
+                          std::to_string(nbytes) + " bytes, shape and dtype need " +
+                          (expected ? std::to_string(*expected) : std::string("overflow")));
   }
   if (nbytes > 0 && data == nullptr) {
-    throw std::invalid_argument("SafetensorsWriter::Add: tensor '" + name + "' has no data");
+    throw InvalidArgument("SafetensorsWriter::Add: tensor '" + name + "' has no data");
   }
   Entry entry{name, dtype, shape, {}};
   if (nbytes > 0) {

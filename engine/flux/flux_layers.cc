@@ -3,7 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
-#include <stdexcept>
+
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 
@@ -37,7 +38,7 @@ torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& scale) {
 
 RopeTables RopeEmbed(const torch::Tensor& ids, const std::vector<int64_t>& axes_dim, double theta) {
   if (ids.dim() != 3 || ids.size(2) != static_cast<int64_t>(axes_dim.size())) {
-    throw std::invalid_argument("RoPE ids must be [B, L, " + std::to_string(axes_dim.size()) + "]");
+    throw InvalidArgument("RoPE ids must be [B, L, " + std::to_string(axes_dim.size()) + "]");
   }
   std::vector<torch::Tensor> angles;
   torch::Tensor pos = ids.to(torch::kDouble);

@@ -2,32 +2,14 @@
 
 #include <ATen/ATen.h>
 
-#include <stdexcept>
 #include <string>
 
 #include "engine/flux/flux_layers.h"
+#include "engine/model/scoped_block.h"
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 namespace {
-
-// Holds a block's tensors while it computes and tells the provider when it is done.
-class ScopedBlock {
- public:
-  ScopedBlock(WeightProvider& provider, const WeightBlock& block)
-      : provider_(provider), block_(block), tensors_(provider.Acquire(block)) {}
-  ~ScopedBlock() { provider_.Release(block_); }
-  const torch::Tensor& operator[](const std::string& name) const { return tensors_[name]; }
-  torch::Tensor Linear(const torch::Tensor& x, const std::string& module) const {
-    const std::string bias = module + ".bias";
-    return at::linear(x, tensors_[module + ".weight"],
-                      tensors_.has(bias) ? tensors_[bias] : torch::Tensor());
-  }
-
- private:
-  WeightProvider& provider_;
-  const WeightBlock& block_;
-  BlockTensors tensors_;
-};
 
 void ExpectShape(const torch::Tensor& t, const std::string& name,
                  const std::vector<int64_t>& expected) {
@@ -39,14 +21,14 @@ void ExpectShape(const torch::Tensor& t, const std::string& name,
     return s + "]";
   };
   if (!t.defined())
-    throw std::invalid_argument("missing input tensor '" + name + "', expected shape " +
-                                describe(expected));
+    throw InvalidArgument("missing input tensor '" + name + "', expected shape " +
+                          describe(expected));
   bool ok = t.dim() == static_cast<int64_t>(expected.size());
   for (std::size_t i = 0; ok && i < expected.size(); ++i)
     ok = expected[i] < 0 || t.size(i) == expected[i];
   if (!ok) {
-    throw std::invalid_argument("input tensor '" + name + "' has shape " +
-                                describe(t.sizes().vec()) + ", expected " + describe(expected));
+    throw InvalidArgument("input tensor '" + name + "' has shape " + describe(t.sizes().vec()) +
+                          ", expected " + describe(expected));
   }
 }
 
@@ -116,7 +98,7 @@ torch::Tensor FluxTransformer::ComputeVec(const torch::Tensor& timesteps, const 
   };
   torch::Tensor vec = mlp(TimestepEmbedding(timesteps.to(compute), 256, compute), "time_in");
   if (config_.guidance_embed) {
-    if (!guidance.defined()) throw std::invalid_argument("guidance is required by this model");
+    if (!guidance.defined()) throw InvalidArgument("guidance is required by this model");
     vec = vec + mlp(TimestepEmbedding(guidance.to(compute), 256, compute), "guidance_in");
   }
   return vec + mlp(y.to(compute), "vector_in");

@@ -24,7 +24,7 @@ struct FluxInputs {
   torch::Tensor guidance;   // [B]; required when the model has guidance_in, ignored otherwise
 };
 
-// Throws std::invalid_argument naming the tensor and the expected shape.
+// Throws StatusError INVALID_ARGUMENT naming the tensor and the expected shape.
 void ValidateFluxInputs(const FluxConfig& config, const FluxInputs& inputs);
 
 // Every block's adaLN modulation output for a batch of `vec` rows. Computing it for all steps of a

@@ -6,8 +6,9 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <vector>
+
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 namespace {
@@ -20,8 +21,7 @@ struct ContextDeleter {
 
 void Check(int error, const char* what) {
   if (error != 0) {
-    throw std::runtime_error(std::string("PNG encoding failed at ") + what + ": " +
-                             spng_strerror(error));
+    throw Internal(std::string("PNG encoding failed at ") + what + ": " + spng_strerror(error));
   }
 }
 
@@ -30,9 +30,9 @@ void ValidateKeyword(const std::string& keyword) {
                keyword.back() != ' ' && keyword.find("  ") == std::string::npos;
   for (char c : keyword) valid = valid && c >= 32 && c <= 126;
   if (!valid) {
-    throw std::invalid_argument("PNG text keyword '" + keyword +
-                                "' must be 1-79 printable ASCII characters without leading, "
-                                "trailing or consecutive spaces");
+    throw InvalidArgument("PNG text keyword '" + keyword +
+                          "' must be 1-79 printable ASCII characters without leading, "
+                          "trailing or consecutive spaces");
   }
 }
 
@@ -92,11 +92,11 @@ std::optional<std::string> ToLatin1Text(const std::vector<uint32_t>& points) {
 
 std::string EncodePng(const uint8_t* rgb, int width, int height,
                       const std::map<std::string, std::string>& text_chunks) {
-  if (width < 1) throw std::invalid_argument("width must be >= 1, got " + std::to_string(width));
+  if (width < 1) throw InvalidArgument("width must be >= 1, got " + std::to_string(width));
   if (height < 1) {
-    throw std::invalid_argument("height must be >= 1, got " + std::to_string(height));
+    throw InvalidArgument("height must be >= 1, got " + std::to_string(height));
   }
-  if (rgb == nullptr) throw std::invalid_argument("rgb must not be null");
+  if (rgb == nullptr) throw InvalidArgument("rgb must not be null");
 
   // Chunk payloads must outlive the encoder (libspng keeps pointers).
   std::vector<std::string> payloads;
@@ -107,11 +107,11 @@ std::string EncodePng(const uint8_t* rgb, int width, int height,
   for (const auto& [keyword, value] : text_chunks) {
     ValidateKeyword(keyword);
     if (value.empty()) {
-      throw std::invalid_argument("PNG text value for '" + keyword + "' must not be empty");
+      throw InvalidArgument("PNG text value for '" + keyword + "' must not be empty");
     }
     const std::optional<std::vector<uint32_t>> points = DecodeUtf8(value);
     if (!points) {
-      throw std::invalid_argument("PNG text value for '" + keyword + "' is not valid UTF-8");
+      throw InvalidArgument("PNG text value for '" + keyword + "' is not valid UTF-8");
     }
     const std::optional<std::string> latin1 = ToLatin1Text(*points);
     spng_text& chunk = chunks[index++];
@@ -133,7 +133,7 @@ std::string EncodePng(const uint8_t* rgb, int width, int height,
   }
 
   std::unique_ptr<spng_ctx, ContextDeleter> ctx(spng_ctx_new(SPNG_CTX_ENCODER));
-  if (!ctx) throw std::runtime_error("PNG encoding failed: cannot create a libspng context");
+  if (!ctx) throw Internal("PNG encoding failed: cannot create a libspng context");
   Check(spng_set_option(ctx.get(), SPNG_ENCODE_TO_BUFFER, 1), "SPNG_ENCODE_TO_BUFFER");
 
   spng_ihdr ihdr{};
@@ -153,7 +153,7 @@ std::string EncodePng(const uint8_t* rgb, int width, int height,
   int error = 0;
   void* buffer = spng_get_png_buffer(ctx.get(), &length, &error);
   Check(error, "output buffer");
-  if (buffer == nullptr) throw std::runtime_error("PNG encoding failed: no output buffer");
+  if (buffer == nullptr) throw Internal("PNG encoding failed: no output buffer");
   // The buffer is ours to free (libspng docs: spng_get_png_buffer transfers ownership).
   std::string png(static_cast<const char*>(buffer), length);
   std::free(buffer);

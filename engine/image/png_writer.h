@@ -21,7 +21,7 @@ inline constexpr const char* kPngParametersKeyword = "parameters";
 // `rgb`: width*height*3 bytes, row-major. `text_chunks`: keyword -> UTF-8 value, written in
 // keyword order. Keywords must be 1-79 printable ASCII characters without leading, trailing or
 // consecutive spaces; values must be non-empty valid UTF-8.
-// Throws std::invalid_argument naming the bad field; std::runtime_error if libspng fails.
+// Throws StatusError INVALID_ARGUMENT naming the bad field; INTERNAL if libspng fails.
 std::string EncodePng(const uint8_t* rgb, int width, int height,
                       const std::map<std::string, std::string>& text_chunks);
 

@@ -3,13 +3,14 @@
 #include <ATen/ATen.h>
 
 #include <cstring>
-#include <stdexcept>
+
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 
 std::vector<uint8_t> ImageToRgb8(const torch::Tensor& image) {
   if (!image.defined() || image.dim() != 3 || image.size(0) != 3 || !image.is_floating_point()) {
-    throw std::invalid_argument("image must be a floating-point [3, H, W] tensor");
+    throw InvalidArgument("image must be a floating-point [3, H, W] tensor");
   }
   // float32 like BFL (its decode output is float32 before save_image).
   torch::Tensor x = image.to(torch::kCPU, torch::kFloat).nan_to_num(-1.0).clamp(-1.0, 1.0);

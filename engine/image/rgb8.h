@@ -16,7 +16,7 @@ namespace streamdit::engine {
 
 // `image` [3, H, W], floating, any device, nominal range [-1, 1]. Values are clamped first; NaN
 // maps to 0 (black) rather than an undefined conversion. Returns H*W*3 bytes, row-major RGB.
-// Throws std::invalid_argument for other shapes or a non-floating tensor.
+// Throws StatusError INVALID_ARGUMENT for other shapes or a non-floating tensor.
 std::vector<uint8_t> ImageToRgb8(const torch::Tensor& image);
 
 }  // namespace streamdit::engine

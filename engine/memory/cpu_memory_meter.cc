@@ -3,7 +3,8 @@
 #include <c10/core/CPUAllocator.h>
 
 #include <atomic>
-#include <stdexcept>
+
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 namespace {
@@ -15,7 +16,7 @@ std::atomic<bool> installed{false};
 CpuMemoryMeter::CpuMemoryMeter() : allocator_(c10::GetCPUAllocator(), &meter_) {
   c10::SetCPUAllocator(&allocator_, kAllocatorPriority);
   if (c10::GetCPUAllocator() != &allocator_) {
-    throw std::runtime_error(
+    throw FailedPrecondition(
         "CpuMemoryMeter: a CPU allocator with a higher priority than ours is installed; CPU "
         "memory would not be counted");
   }

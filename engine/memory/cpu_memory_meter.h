@@ -19,8 +19,8 @@ class CpuMemoryMeter final : public DeviceMemoryMeter {
 
   // Installs the counting allocator (first call only; later calls return the same instance) and
   // returns the process-wide meter. Only allocations made after the first call are counted; memory
-  // allocated before it is freed without touching the counts. Throws std::runtime_error when a
-  // higher-priority CPU allocator keeps ours from being installed.
+  // allocated before it is freed without touching the counts. Throws StatusError
+  // FAILED_PRECONDITION when a higher-priority CPU allocator keeps ours from being installed.
   static CpuMemoryMeter& Install();
   // Whether Install() has run in this process.
   static bool IsInstalled();

@@ -1,8 +1,9 @@
 #include "engine/memory/memory_meter.h"
 
-#include <stdexcept>
 #include <string>
 #include <utility>
+
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 
@@ -40,8 +41,8 @@ int MemoryMeter::ClaimWindowSlot() {
   uint64_t open = open_windows_.load(std::memory_order_relaxed);
   while (true) {
     if (open == ~uint64_t{0}) {
-      throw std::runtime_error("MemoryMeter: more than " + std::to_string(kMaxOpenWindows) +
-                               " measurement windows open at once");
+      throw ResourceExhausted("MemoryMeter: more than " + std::to_string(kMaxOpenWindows) +
+                              " measurement windows open at once");
     }
     const int slot = __builtin_ctzll(~open);
     if (open_windows_.compare_exchange_weak(open, open | (uint64_t{1} << slot),
@@ -89,7 +90,7 @@ void MemoryMeter::Window::Close() {
 }
 
 int64_t MemoryMeter::Window::peak_bytes() const {
-  if (slot_ < 0) throw std::logic_error("MemoryMeter::Window: read after move");
+  if (slot_ < 0) throw Internal("MemoryMeter::Window: read after move");
   return meter_->window_peaks_[slot_].bytes.load(std::memory_order_relaxed);
 }
 
@@ -99,7 +100,7 @@ int64_t MemoryMeter::Window::peak_above_start_bytes() const {
 }
 
 void MemoryMeter::Window::ResetPeak() {
-  if (slot_ < 0) throw std::logic_error("MemoryMeter::Window: reset after move");
+  if (slot_ < 0) throw Internal("MemoryMeter::Window: reset after move");
   start_bytes_ = meter_->current_bytes();
   meter_->window_peaks_[slot_].bytes.store(start_bytes_, std::memory_order_relaxed);
   MemoryMeter::RaiseTo(meter_->window_peaks_[slot_].bytes, meter_->current_bytes());

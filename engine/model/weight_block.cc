@@ -1,6 +1,6 @@
 #include "engine/model/weight_block.h"
 
-#include <stdexcept>
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 
@@ -23,7 +23,7 @@ void WeightBlock::Add(const std::string& name, StoredTensor tensor) {
 
 const torch::Tensor& BlockTensors::operator[](const std::string& name) const {
   auto it = tensors_.find(name);
-  if (it == tensors_.end()) throw std::out_of_range("weight block has no tensor '" + name + "'");
+  if (it == tensors_.end()) throw Internal("weight block has no tensor '" + name + "'");
   return it->second;
 }
 

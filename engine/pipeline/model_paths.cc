@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <stdexcept>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 namespace fs = std::filesystem;
@@ -68,7 +68,7 @@ const char* FluxFamilyName(FluxFamily family) {
 FluxFamily ParseFluxFamily(const std::string& name) {
   if (name == "dev") return FluxFamily::kDev;
   if (name == "schnell") return FluxFamily::kSchnell;
-  throw std::invalid_argument("family must be 'dev' or 'schnell', got '" + name + "'");
+  throw InvalidArgument("family must be 'dev' or 'schnell', got '" + name + "'");
 }
 
 FluxSamplingDefaults FamilyDefaults(FluxFamily family) {

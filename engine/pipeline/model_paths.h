@@ -29,7 +29,8 @@ struct ModelPaths {
 enum class FluxFamily { kDev, kSchnell };
 
 const char* FluxFamilyName(FluxFamily family);
-// "dev" or "schnell"; throws std::invalid_argument naming `family` otherwise.
+// "dev" or "schnell"; throws StatusError INVALID_ARGUMENT naming `family`
+// otherwise.
 FluxFamily ParseFluxFamily(const std::string& name);
 FluxSamplingDefaults FamilyDefaults(FluxFamily family);
 

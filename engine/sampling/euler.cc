@@ -2,28 +2,19 @@
 
 #include <ATen/ATen.h>
 
-#include <sstream>
-#include <stdexcept>
 #include <string>
 
+#include "engine/checkpoint/shape_string.h"
 #include "engine/sampling/cancelled.h"
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
-namespace {
-
-std::string ShapeString(at::IntArrayRef sizes) {
-  std::ostringstream out;
-  out << sizes;
-  return out.str();
-}
-
-}  // namespace
 
 torch::Tensor EulerSample(torch::Tensor img, const std::vector<double>& timesteps,
                           const FlowPredictor& predict, const SamplingHooks& hooks) {
   if (timesteps.size() < 2) {
-    throw std::invalid_argument("timesteps must hold at least 2 values, got " +
-                                std::to_string(timesteps.size()));
+    throw InvalidArgument("timesteps must hold at least 2 values, got " +
+                          std::to_string(timesteps.size()));
   }
   const int num_steps = static_cast<int>(timesteps.size()) - 1;
   for (int step = 0; step < num_steps; ++step) {
@@ -34,8 +25,8 @@ torch::Tensor EulerSample(torch::Tensor img, const std::vector<double>& timestep
     const double t_next = timesteps[step + 1];
     torch::Tensor pred = predict(img, t_curr);
     if (!pred.sizes().equals(img.sizes())) {
-      throw std::invalid_argument("prediction shape " + ShapeString(pred.sizes()) +
-                                  " differs from latent shape " + ShapeString(img.sizes()));
+      throw InvalidArgument("prediction shape " + ShapeString(pred.sizes()) +
+                            " differs from latent shape " + ShapeString(img.sizes()));
     }
     if (pred.scalar_type() != img.scalar_type()) {
       pred = pred.to(img.scalar_type());

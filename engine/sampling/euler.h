@@ -44,8 +44,8 @@ using FlowPredictor = std::function<torch::Tensor(const torch::Tensor& img, doub
 // 1000 in that same dtype inside the timestep embedding (e.g. bf16: t = 0.9045 → 0.90625 → 1000·t =
 // 906.25 → 908).
 //
-// Throws std::invalid_argument for fewer than 2 timesteps or a prediction of the wrong shape,
-// Cancelled when hooks.cancelled() returns true before a step.
+// Throws StatusError INVALID_ARGUMENT for fewer than 2 timesteps or a prediction of the wrong
+// shape, Cancelled when hooks.cancelled() returns true before a step.
 torch::Tensor EulerSample(torch::Tensor img, const std::vector<double>& timesteps,
                           const FlowPredictor& predict, const SamplingHooks& hooks = {});
 

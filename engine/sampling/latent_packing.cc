@@ -2,9 +2,10 @@
 
 #include <ATen/ATen.h>
 
-#include <sstream>
-#include <stdexcept>
 #include <string>
+
+#include "engine/checkpoint/shape_string.h"
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 namespace {
@@ -12,16 +13,10 @@ namespace {
 constexpr int64_t kLatentChannels = 16;
 constexpr int64_t kTokenFeatures = kLatentChannels * 2 * 2;
 
-std::string ShapeString(const torch::Tensor& t) {
-  std::ostringstream out;
-  out << t.sizes();
-  return out.str();
-}
-
 void RequireAtLeast(const char* field, int64_t value, int64_t minimum) {
   if (value < minimum) {
-    throw std::invalid_argument(std::string(field) + " must be at least " +
-                                std::to_string(minimum) + ", got " + std::to_string(value));
+    throw InvalidArgument(std::string(field) + " must be at least " + std::to_string(minimum) +
+                          ", got " + std::to_string(value));
   }
 }
 
@@ -30,7 +25,7 @@ void RequireAtLeast(const char* field, int64_t value, int64_t minimum) {
 torch::Tensor PackLatent(const torch::Tensor& latent) {
   if (latent.dim() != 4 || latent.size(1) != kLatentChannels || latent.size(2) % 2 != 0 ||
       latent.size(3) % 2 != 0) {
-    throw std::invalid_argument("latent must be [B, 16, 2h, 2w], got " + ShapeString(latent));
+    throw InvalidArgument("latent must be [B, 16, 2h, 2w], got " + ShapeString(latent.sizes()));
   }
   const int64_t batch = latent.size(0);
   const int64_t rows = latent.size(2) / 2;
@@ -48,9 +43,9 @@ torch::Tensor UnpackLatent(const torch::Tensor& tokens, int64_t height, int64_t 
   const int64_t rows = (height + 15) / 16;
   const int64_t cols = (width + 15) / 16;
   if (tokens.dim() != 3 || tokens.size(1) != rows * cols || tokens.size(2) != kTokenFeatures) {
-    throw std::invalid_argument("tokens for " + std::to_string(height) + "x" +
-                                std::to_string(width) + " px must be [B, " +
-                                std::to_string(rows * cols) + ", 64], got " + ShapeString(tokens));
+    throw InvalidArgument("tokens for " + std::to_string(height) + "x" + std::to_string(width) +
+                          " px must be [B, " + std::to_string(rows * cols) + ", 64], got " +
+                          ShapeString(tokens.sizes()));
   }
   const int64_t batch = tokens.size(0);
   // b (h w) (c ph pw) -> b c (h ph) (w pw)

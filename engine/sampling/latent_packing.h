@@ -11,12 +11,13 @@ namespace streamdit::engine {
 //   [B, 16, 2h, 2w] → [B, h·w, 64], token = row·w + col, feature = c·4 + ph·2 + pw.
 
 // Packs a latent [B, 16, 2h, 2w] (any dtype/device) into tokens [B, h·w, 64] (contiguous).
-// Throws std::invalid_argument unless the latent is 4-D with 16 channels and even height/width.
+// Throws StatusError INVALID_ARGUMENT unless the latent is 4-D with 16 channels and even
+// height/width.
 torch::Tensor PackLatent(const torch::Tensor& latent);
 
 // Exact inverse of PackLatent for an image of `height`×`width` pixels: h = ceil(height/16),
 // w = ceil(width/16) (as BFL unpack). Returns [B, 16, 2h, 2w] (contiguous).
-// Throws std::invalid_argument if `tokens` is not [B, h·w, 64].
+// Throws StatusError INVALID_ARGUMENT if `tokens` is not [B, h·w, 64].
 torch::Tensor UnpackLatent(const torch::Tensor& tokens, int64_t height, int64_t width);
 
 // RoPE positions of the image tokens of an h×w token grid (h = ceil(H/16), w = ceil(W/16)):

@@ -3,19 +3,19 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
-#include <stdexcept>
 #include <string>
+
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 
 std::vector<double> FluxSchedule(int num_steps, int64_t image_seq_len, bool shift,
                                  double base_shift, double max_shift) {
   if (num_steps < 1) {
-    throw std::invalid_argument("num_steps must be at least 1, got " + std::to_string(num_steps));
+    throw InvalidArgument("num_steps must be at least 1, got " + std::to_string(num_steps));
   }
   if (image_seq_len < 1) {
-    throw std::invalid_argument("image_seq_len must be at least 1, got " +
-                                std::to_string(image_seq_len));
+    throw InvalidArgument("image_seq_len must be at least 1, got " + std::to_string(image_seq_len));
   }
   // torch.linspace(1, 0, num_steps + 1), float32 as in BFL.
   at::Tensor t = at::linspace(1.0, 0.0, num_steps + 1, at::TensorOptions().dtype(at::kFloat));

@@ -19,7 +19,7 @@ namespace streamdit::engine {
 // denoiser rounds t further to the compute dtype anyway (see RoundTimestepLike in euler.h).
 //
 // `image_seq_len` is the number of image tokens: ceil(H/16)·ceil(W/16) (4096 for 1024×1024).
-// Throws std::invalid_argument for num_steps < 1 or image_seq_len < 1.
+// Throws StatusError INVALID_ARGUMENT for num_steps < 1 or image_seq_len < 1.
 std::vector<double> FluxSchedule(int num_steps, int64_t image_seq_len, bool shift,
                                  double base_shift = 0.5, double max_shift = 1.15);
 

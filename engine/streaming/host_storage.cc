@@ -1,6 +1,6 @@
 #include "engine/streaming/host_storage.h"
 
-#include <stdexcept>
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 namespace {
@@ -32,8 +32,7 @@ bool IsEmbeddingTable(const std::string& name) {
 WeightStorage ParseWeightStorage(const std::string& value) {
   if (value == "fp8") return WeightStorage::kFp8;
   if (value == "bf16" || value == "as-stored") return WeightStorage::kAsStored;
-  throw std::invalid_argument("unknown weight storage '" + value +
-                              "' (expected fp8, bf16 or as-stored)");
+  throw InvalidArgument("unknown weight storage '" + value + "' (expected fp8, bf16 or as-stored)");
 }
 
 const char* WeightStorageName(WeightStorage storage) {
@@ -43,7 +42,7 @@ const char* WeightStorageName(WeightStorage storage) {
     case WeightStorage::kAsStored:
       return "as-stored";
   }
-  throw std::invalid_argument("unknown WeightStorage");
+  throw Internal("unknown WeightStorage");
 }
 
 bool StoredAsFp8(const std::string& name, const StoredTensor& tensor) {

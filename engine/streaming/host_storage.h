@@ -20,7 +20,7 @@ enum class WeightStorage {
 };
 
 // "fp8" -> kFp8; "bf16" and "as-stored" -> kAsStored (a bf16 checkpoint is held as it is).
-// Throws std::invalid_argument naming the value and the accepted ones.
+// Throws StatusError INVALID_ARGUMENT naming the value and the accepted ones.
 WeightStorage ParseWeightStorage(const std::string& value);
 // "fp8" or "as-stored"; ParseWeightStorage accepts it back.
 const char* WeightStorageName(WeightStorage storage);

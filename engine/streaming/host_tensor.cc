@@ -2,7 +2,9 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <new>
+#include <string>
+
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 
@@ -11,7 +13,9 @@ torch::Tensor AllocateHostTensor(const std::vector<int64_t>& sizes, torch::Scala
   for (int64_t s : sizes) numel *= s;
   const std::size_t bytes = static_cast<std::size_t>(numel) * c10::elementSize(dtype);
   void* data = nullptr;
-  if (posix_memalign(&data, 64, bytes == 0 ? 64 : bytes) != 0) throw std::bad_alloc();
+  if (posix_memalign(&data, 64, bytes == 0 ? 64 : bytes) != 0) {
+    throw ResourceExhausted("host tier: cannot allocate " + std::to_string(bytes) + " bytes");
+  }
   return torch::from_blob(
       data, sizes, [](void* p) { std::free(p); }, torch::TensorOptions().dtype(dtype));
 }

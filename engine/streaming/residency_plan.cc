@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <set>
 #include <sstream>
-#include <stdexcept>
+
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 
@@ -67,9 +68,9 @@ ResidencyPlan PlanResidency(std::vector<PlannedBlock> blocks, int64_t weight_bud
   }
   const int64_t minimum = MinimumWeightBytes(blocks, options);
   if (weight_budget < minimum) {
-    throw std::invalid_argument("weight budget " + std::to_string(weight_budget) +
-                                " bytes is below the minimum of " + std::to_string(minimum) +
-                                " bytes (streaming ring for the largest block)");
+    throw ResourceExhausted("weight budget " + std::to_string(weight_budget) +
+                            " bytes is below the minimum of " + std::to_string(minimum) +
+                            " bytes (streaming ring for the largest block)");
   }
   // Try every possible largest-streamed-block size: blocks above it must be resident; the rest of
   // the budget is filled with the largest per-step blocks that fit. Keep the plan that leaves the

@@ -57,7 +57,7 @@ std::vector<PlannedBlock> DescribeBlocks(const std::vector<const WeightBlock*>& 
 // The least weight bytes any plan needs: the ring for the largest block plus its conversion.
 int64_t MinimumWeightBytes(const std::vector<PlannedBlock>& blocks,
                            const StreamingOptions& options);
-// Throws std::invalid_argument naming the minimum when `weight_budget` is below it.
+// Throws StatusError RESOURCE_EXHAUSTED naming the minimum when `weight_budget` is below it.
 ResidencyPlan PlanResidency(std::vector<PlannedBlock> blocks, int64_t weight_budget,
                             const StreamingOptions& options);
 

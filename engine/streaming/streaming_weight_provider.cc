@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <stdexcept>
+
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 
@@ -161,7 +162,7 @@ BlockTensors StreamingWeightProvider::Acquire(const WeightBlock& block) {
     // Not prefetched: copy it here, into a slot that is free or holds an unneeded block.
     while ((index = ClaimSlotLocked(&block)) < 0) {
       if (slots_.empty())
-        throw std::logic_error("block " + block.name + " is streamed but the plan has no slots");
+        throw Internal("block " + block.name + " is streamed but the plan has no slots");
       cv_.wait(lock);
     }
     slots_[index].block = &block;

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <stdexcept>
 #include <string>
 
 #include "engine/checkpoint/fp8.h"
+#include "engine/status/status_error.h"
 #include "engine/streaming/host_tensor.h"
 
 namespace streamdit::engine {
@@ -39,7 +39,7 @@ torch::ScalarType ToScalarType(DType dtype) {
     case DType::kBool:
       return torch::kBool;
   }
-  throw std::invalid_argument("unknown dtype");
+  throw Internal("unknown dtype");
 }
 
 DType FromScalarType(torch::ScalarType type) {
@@ -65,8 +65,8 @@ DType FromScalarType(torch::ScalarType type) {
     case torch::kBool:
       return DType::kBool;
     default:
-      throw std::invalid_argument(std::string("no safetensors dtype for torch type ") +
-                                  c10::toString(type));
+      throw InvalidArgument(std::string("no safetensors dtype for torch type ") +
+                            c10::toString(type));
   }
 }
 
@@ -135,8 +135,8 @@ float MaxFiniteAbs(const torch::Tensor& contiguous) {
 // never become 0 * inf = NaN.
 StoredTensor ToFp8E4M3(const torch::Tensor& value) {
   if (!value.is_floating_point()) {
-    throw std::invalid_argument(std::string("fp8 storage needs a floating tensor, got ") +
-                                c10::toString(value.scalar_type()));
+    throw InvalidArgument(std::string("fp8 storage needs a floating tensor, got ") +
+                          c10::toString(value.scalar_type()));
   }
   const torch::Tensor source = value.cpu().contiguous();
   const float max_abs = MaxFiniteAbs(source);
@@ -178,7 +178,7 @@ torch::Tensor Materialize(const StoredTensor& stored, torch::ScalarType compute,
 StoredTensor ToStorage(const torch::Tensor& value, DType storage) {
   if (storage == DType::kF8E4M3) return ToFp8E4M3(value);
   if (storage == DType::kF8E5M2) {
-    throw std::invalid_argument("fp8 e5m2 is not supported as a storage dtype; use F8_E4M3");
+    throw InvalidArgument("fp8 e5m2 is not supported as a storage dtype; use F8_E4M3");
   }
   // copy_ converts element by element into the host tensor: no counted intermediate.
   StoredTensor stored;

@@ -4,13 +4,13 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/status/status_error.h"
 #include "engine/text/clip_pretokenizer.h"
 
 namespace streamdit::engine {
@@ -39,7 +39,7 @@ void WriteText(const std::string& path, const std::string& text) {
 
 ClipBpeFiles TrainClipBpe(std::string_view corpus, int num_merges) {
   if (num_merges < 0) {
-    throw std::invalid_argument("num_merges: must be >= 0, got " + std::to_string(num_merges));
+    throw InvalidArgument("num_merges: must be >= 0, got " + std::to_string(num_merges));
   }
   // Base symbols in vocab order: the 256 byte symbols, then the same with "</w>".
   std::vector<std::string> tokens;

@@ -18,7 +18,8 @@ struct ClipBpeFiles {
 // Deterministic: the corpus goes through the tokenizer's cleanup and split, each distinct piece
 // is weighted by its count; every round merges the most frequent adjacent pair (ties: the
 // smallest (left, right) by byte-wise string order), skipping pairs whose merged string already
-// is a token so that every token is distinct. Throws std::invalid_argument for num_merges < 0.
+// is a token so that every token is distinct. Throws StatusError INVALID_ARGUMENT for
+// num_merges < 0.
 ClipBpeFiles TrainClipBpe(std::string_view corpus, int num_merges);
 
 // Writes `directory`/vocab.json and `directory`/merges.txt (the directory must exist).

@@ -7,7 +7,8 @@
 
 #include <cstdint>
 #include <limits>
-#include <stdexcept>
+
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 namespace {
@@ -182,15 +183,15 @@ bool IsPrintableByte(int b) {
 
 std::string CleanClipText(std::string_view text) {
   if (text.size() > static_cast<std::size_t>(std::numeric_limits<int32_t>::max())) {
-    throw std::invalid_argument("prompt: longer than 2^31-1 bytes");
+    throw InvalidArgument("prompt: longer than 2^31-1 bytes");
   }
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(status);
-  if (U_FAILURE(status)) throw std::runtime_error("ICU NFC normalizer unavailable");
+  if (U_FAILURE(status)) throw Internal("ICU NFC normalizer unavailable");
   const icu::UnicodeString decoded = icu::UnicodeString::fromUTF8(
       icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
   const icu::UnicodeString normalized = nfc->normalize(decoded, status);
-  if (U_FAILURE(status)) throw std::runtime_error("ICU NFC normalization failed");
+  if (U_FAILURE(status)) throw Internal("ICU NFC normalization failed");
 
   CodePoints code_points = ToCodePoints(normalized);
   // openai unescapes twice so that doubly escaped text ("&amp;lt;") comes out as the character.

@@ -4,10 +4,11 @@
 
 #include <cmath>
 #include <limits>
-#include <stdexcept>
 #include <utility>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/model/scoped_block.h"
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 namespace {
@@ -15,22 +16,6 @@ namespace {
 constexpr const char* kProbe = "text_model.embeddings.token_embedding.weight";
 
 std::string LayerName(int64_t index) { return "encoder.layers." + std::to_string(index); }
-
-// Holds a block's tensors for one computation and releases the block even when it throws.
-class BlockLease {
- public:
-  BlockLease(WeightProvider& provider, const WeightBlock& block)
-      : provider_(provider), block_(block), tensors_(provider.Acquire(block)) {}
-  ~BlockLease() { provider_.Release(block_); }
-  BlockLease(const BlockLease&) = delete;
-  BlockLease& operator=(const BlockLease&) = delete;
-  const torch::Tensor& operator[](const std::string& name) const { return tensors_[name]; }
-
- private:
-  WeightProvider& provider_;
-  const WeightBlock& block_;
-  BlockTensors tensors_;
-};
 
 // Layer norm statistics in f32 whatever the compute dtype (bf16 has 8 mantissa bits).
 torch::Tensor LayerNorm(const torch::Tensor& x, const torch::Tensor& weight,
@@ -43,7 +28,7 @@ torch::Tensor LayerNorm(const torch::Tensor& x, const torch::Tensor& weight,
 torch::Tensor QuickGelu(const torch::Tensor& x) { return x * at::sigmoid(x * 1.702); }
 
 // h += out_proj(softmax(q kᵀ / 8 + causal) v) on LN1(h); h += fc2(quick_gelu(fc1(LN2(h)))).
-torch::Tensor EncoderLayer(const torch::Tensor& x, const BlockLease& w, const torch::Tensor& mask,
+torch::Tensor EncoderLayer(const torch::Tensor& x, const ScopedBlock& w, const torch::Tensor& mask,
                            const ClipTextConfig& config) {
   const int64_t batch = x.size(0);
   const int64_t length = x.size(1);
@@ -147,12 +132,12 @@ ClipTextOutput ClipTextEncoder::Forward(const torch::Tensor& input_ids, int64_t 
                                         WeightProvider& provider) const {
   if (input_ids.dim() != 2 || input_ids.size(0) < 1 || input_ids.size(1) < 1 ||
       input_ids.size(1) > config_.max_positions) {
-    throw std::invalid_argument("input_ids: expected shape [batch >= 1, 1.." +
-                                std::to_string(config_.max_positions) + "], got " +
-                                c10::str(input_ids.sizes()));
+    throw InvalidArgument("input_ids: expected shape [batch >= 1, 1.." +
+                          std::to_string(config_.max_positions) + "], got " +
+                          c10::str(input_ids.sizes()));
   }
   if (!c10::isIntegralType(input_ids.scalar_type(), /*includeBool=*/false)) {
-    throw std::invalid_argument("input_ids: expected integer ids");
+    throw InvalidArgument("input_ids: expected integer ids");
   }
   const torch::Tensor ids = input_ids.to(torch::kCPU, torch::kLong).contiguous();
   const int64_t batch = ids.size(0);
@@ -160,22 +145,22 @@ ClipTextOutput ClipTextEncoder::Forward(const torch::Tensor& input_ids, int64_t 
   const int64_t min_id = ids.min().item<int64_t>();
   const int64_t max_id = ids.max().item<int64_t>();
   if (min_id < 0 || max_id >= config_.vocab) {
-    throw std::invalid_argument("input_ids: ids must be in [0, " + std::to_string(config_.vocab) +
-                                "), got range [" + std::to_string(min_id) + ", " +
-                                std::to_string(max_id) + "]");
+    throw InvalidArgument("input_ids: ids must be in [0, " + std::to_string(config_.vocab) +
+                          "), got range [" + std::to_string(min_id) + ", " +
+                          std::to_string(max_id) + "]");
   }
   // First EOS per row: positions where the id differs from EOS count as "length" for the min.
   const torch::Tensor positions = at::arange(length, torch::kLong).expand({batch, length});
   const torch::Tensor first_eos =
       at::where(ids == eos_id, positions, at::full_like(positions, length)).amin(1);
   if (first_eos.max().item<int64_t>() == length) {
-    throw std::invalid_argument("input_ids: every row needs the EOS id " + std::to_string(eos_id) +
-                                " (the pooled output is taken there)");
+    throw InvalidArgument("input_ids: every row needs the EOS id " + std::to_string(eos_id) +
+                          " (the pooled output is taken there)");
   }
 
   torch::Tensor x;
   {
-    BlockLease w(provider, blocks_.front());
+    ScopedBlock w(provider, blocks_.front());
     const torch::Tensor& token_embedding = w["token_embedding.weight"];
     const torch::Tensor device_ids = ids.to(token_embedding.device());
     x = at::embedding(token_embedding, device_ids) +
@@ -186,11 +171,11 @@ ClipTextOutput ClipTextEncoder::Forward(const torch::Tensor& input_ids, int64_t 
                torch::TensorOptions().dtype(torch::kFloat).device(x.device()))
           .triu(1);
   for (int64_t i = 0; i < config_.layers; ++i) {
-    BlockLease w(provider, blocks_[static_cast<std::size_t>(i + 1)]);
+    ScopedBlock w(provider, blocks_[static_cast<std::size_t>(i + 1)]);
     x = EncoderLayer(x, w, causal_mask, config_);
   }
   {
-    BlockLease w(provider, blocks_.back());
+    ScopedBlock w(provider, blocks_.back());
     x = LayerNorm(x, w["weight"], w["bias"], config_.layer_norm_eps);
   }
   ClipTextOutput output;

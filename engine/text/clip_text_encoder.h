@@ -45,8 +45,8 @@ class ClipTextEncoder {
 
   // `input_ids` [B, L] (int64, L <= max_positions, ids < vocab). Activations use the dtype and
   // device of the tensors the provider hands out (f32 or bf16 compute); layer norms and softmax
-  // run in f32. Throws std::invalid_argument naming `input_ids` for a bad shape, an id out of
-  // range, or a row without `eos_id`.
+  // run in f32. Throws StatusError INVALID_ARGUMENT naming `input_ids` for a bad shape, an id out
+  // of range, or a row without `eos_id`.
   ClipTextOutput Forward(const torch::Tensor& input_ids, int64_t eos_id,
                          WeightProvider& provider) const;
 

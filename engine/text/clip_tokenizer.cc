@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <sstream>
-#include <stdexcept>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/status/status_error.h"
 #include "engine/text/clip_pretokenizer.h"
 
 namespace streamdit::engine {
@@ -50,8 +50,8 @@ ClipTokenizer ClipTokenizer::FromStrings(std::string_view vocab_json, std::strin
                                          ClipTokenizerOptions options, const std::string& source) {
   using Code = CheckpointError::Code;
   if (options.max_length < 2) {
-    throw std::invalid_argument("max_length: must be at least 2 (BOS and EOS), got " +
-                                std::to_string(options.max_length));
+    throw InvalidArgument("max_length: must be at least 2 (BOS and EOS), got " +
+                          std::to_string(options.max_length));
   }
   ClipTokenizer tokenizer;
   tokenizer.max_length_ = options.max_length;
@@ -88,8 +88,8 @@ ClipTokenizer ClipTokenizer::FromStrings(std::string_view vocab_json, std::strin
   tokenizer.eos_id_ = require(std::string(kClipEndOfText));
   tokenizer.pad_id_ = options.pad_id.value_or(tokenizer.eos_id_);
   if (tokenizer.pad_id_ < 0 || tokenizer.pad_id_ >= tokenizer.vocab_size()) {
-    throw std::invalid_argument("pad_id: must be in [0, " + std::to_string(tokenizer.vocab_size()) +
-                                "), got " + std::to_string(tokenizer.pad_id_));
+    throw InvalidArgument("pad_id: must be in [0, " + std::to_string(tokenizer.vocab_size()) +
+                          "), got " + std::to_string(tokenizer.pad_id_));
   }
   const auto& byte_symbols = ClipByteSymbols();
   for (int b = 0; b < 256; ++b) {

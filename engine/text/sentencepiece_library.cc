@@ -5,8 +5,8 @@
 
 #include <filesystem>
 #include <mutex>
-#include <stdexcept>
 
+#include "engine/status/status_error.h"
 #include "engine/text/sentencepiece_shim/sentencepiece_shim.h"
 
 namespace streamdit::engine {
@@ -75,7 +75,7 @@ const ShimApi& Api() {
     api.train = reinterpret_cast<decltype(api.train)>(sym("streamdit_spm_train"));
     api.free_bytes = reinterpret_cast<decltype(api.free_bytes)>(sym("streamdit_spm_free_bytes"));
   });
-  if (!failure.empty()) throw std::runtime_error(failure);
+  if (!failure.empty()) throw FailedPrecondition(failure);
   return api;
 }
 
@@ -84,7 +84,7 @@ const ShimApi& Api() {
 std::unique_ptr<SentencePieceModel> SentencePieceModel::FromSerialized(const std::string& bytes) {
   char error[512] = {0};
   void* handle = Api().load(bytes.data(), bytes.size(), error, sizeof(error));
-  if (!handle) throw std::runtime_error(error);
+  if (!handle) throw DataLoss(error);
   return std::unique_ptr<SentencePieceModel>(new SentencePieceModel(handle));
 }
 
@@ -95,7 +95,7 @@ std::vector<int> SentencePieceModel::Encode(std::string_view text) const {
   char error[512] = {0};
   int count = Api().encode(handle_, text.data(), text.size(), ids.data(),
                            static_cast<int>(ids.size()), error, sizeof(error));
-  if (count < 0) throw std::runtime_error(std::string("SentencePiece encoding failed: ") + error);
+  if (count < 0) throw Internal(std::string("SentencePiece encoding failed: ") + error);
   if (count > static_cast<int>(ids.size())) {
     ids.resize(count);
     count =
@@ -127,7 +127,7 @@ std::string TrainSentencePiece(const std::vector<std::string>& sentences,
   char error[512] = {0};
   if (!Api().train(texts.data(), lengths.data(), texts.size(), keys.data(), values.data(),
                    keys.size(), &model, &model_len, error, sizeof(error))) {
-    throw std::runtime_error(std::string("SentencePiece training failed: ") + error);
+    throw InvalidArgument(std::string("SentencePiece training failed: ") + error);
   }
   std::string out(model, model_len);
   Api().free_bytes(model);

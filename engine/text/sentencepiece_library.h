@@ -12,7 +12,8 @@ namespace streamdit::engine {
 
 class SentencePieceModel {
  public:
-  // Throws std::runtime_error with sentencepiece's message when the bytes are not a model.
+  // Throws StatusError DATA_LOSS with sentencepiece's message when the bytes are not a model,
+  // FAILED_PRECONDITION when the SentencePiece shim library cannot be loaded.
   static std::unique_ptr<SentencePieceModel> FromSerialized(const std::string& bytes);
   ~SentencePieceModel();
   SentencePieceModel(const SentencePieceModel&) = delete;

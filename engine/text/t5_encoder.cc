@@ -6,12 +6,15 @@
 #include <cmath>
 #include <cstdlib>
 #include <optional>
-#include <stdexcept>
 #include <utility>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/checkpoint/shape_string.h"
+#include "engine/model/scoped_block.h"
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
+
 namespace {
 
 constexpr char kEmbeddingBlock[] = "embedding";
@@ -33,36 +36,6 @@ constexpr int64_t kScoreElementsPerChunk = int64_t{1} << 22;
 
 std::string BlockPrefix(int64_t index) { return "encoder.block." + std::to_string(index) + "."; }
 
-// Releases an acquired block on every path out of a scope; the normal path calls Release()
-// explicitly so that a provider's error there propagates.
-class AcquiredBlock {
- public:
-  AcquiredBlock(WeightProvider& provider, const WeightBlock& block)
-      : provider_(provider), block_(block), tensors_(provider.Acquire(block)) {}
-  ~AcquiredBlock() {
-    if (released_) return;
-    try {
-      provider_.Release(block_);
-    } catch (...) {
-      // Already unwinding from the computation's error, which is the one worth reporting.
-    }
-  }
-  AcquiredBlock(const AcquiredBlock&) = delete;
-  AcquiredBlock& operator=(const AcquiredBlock&) = delete;
-
-  const torch::Tensor& operator[](const std::string& name) const { return tensors_[name]; }
-  void Release() {
-    released_ = true;
-    provider_.Release(block_);
-  }
-
- private:
-  WeightProvider& provider_;
-  const WeightBlock& block_;
-  BlockTensors tensors_;
-  bool released_ = false;
-};
-
 // Statistics of norms and softmax in fp32 even for bf16 compute (fp64 stays fp64).
 torch::ScalarType StatisticsType(const torch::Tensor& x) {
   return x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
@@ -78,7 +51,7 @@ torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, doubl
 
 // Self-attention without 1/sqrt(d_kv) scaling; `bias_table` [num_buckets, heads] gathered
 // through `buckets` [L, L] gives the additive position bias.
-torch::Tensor SelfAttention(const torch::Tensor& x, const AcquiredBlock& w,
+torch::Tensor SelfAttention(const torch::Tensor& x, const ScopedBlock& w,
                             const torch::Tensor& bias_table, const torch::Tensor& buckets,
                             const T5EncoderConfig& config, int64_t query_chunk) {
   const int64_t batch = x.size(0);
@@ -108,26 +81,25 @@ torch::Tensor SelfAttention(const torch::Tensor& x, const AcquiredBlock& w,
 }
 
 // Gated tanh-GELU feed-forward ("gated-gelu" with gelu_new).
-torch::Tensor FeedForward(const torch::Tensor& x, const AcquiredBlock& w) {
+torch::Tensor FeedForward(const torch::Tensor& x, const ScopedBlock& w) {
   const auto gate = at::gelu(at::linear(x, w[kGate]), "tanh");
   return at::linear(gate * at::linear(x, w[kUp]), w[kDown]);
 }
 
 void ValidateIds(const torch::Tensor& ids, int64_t vocab_size) {
   if (!ids.defined() || ids.dim() != 2 || ids.scalar_type() != torch::kLong) {
-    throw std::invalid_argument("ids must be an int64 tensor [batch, length]");
+    throw InvalidArgument("ids must be an int64 tensor [batch, length]");
   }
   if (ids.size(0) < 1 || ids.size(1) < 1) {
-    throw std::invalid_argument("ids must have at least one row and one token, got [" +
-                                std::to_string(ids.size(0)) + ", " + std::to_string(ids.size(1)) +
-                                "]");
+    throw InvalidArgument("ids must have at least one row and one token, got [" +
+                          std::to_string(ids.size(0)) + ", " + std::to_string(ids.size(1)) + "]");
   }
   const int64_t low = ids.min().item<int64_t>();
   const int64_t high = ids.max().item<int64_t>();
   if (low < 0 || high >= vocab_size) {
-    throw std::invalid_argument("ids must lie in [0, " + std::to_string(vocab_size) +
-                                "), got values in [" + std::to_string(low) + ", " +
-                                std::to_string(high) + "]");
+    throw InvalidArgument("ids must lie in [0, " + std::to_string(vocab_size) +
+                          "), got values in [" + std::to_string(low) + ", " + std::to_string(high) +
+                          "]");
   }
 }
 
@@ -140,14 +112,6 @@ CheckpointError LayoutError(const Checkpoint& checkpoint, const std::string& ten
                             const std::string& detail) {
   return CheckpointError(CheckpointError::Code::kUnrecognizedLayout, checkpoint.description(),
                          tensor, detail);
-}
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  }
-  return text + "]";
 }
 
 // Number of encoder blocks: one past the largest index in any "encoder.block.{i}." key.
@@ -312,8 +276,8 @@ torch::Tensor T5Encoder::Forward(const torch::Tensor& ids, WeightProvider& provi
                                  int64_t query_chunk) const {
   ValidateIds(ids, config_.vocab_size);
   if (query_chunk < 0) {
-    throw std::invalid_argument("query_chunk must be >= 0 (0 = automatic), got " +
-                                std::to_string(query_chunk));
+    throw InvalidArgument("query_chunk must be >= 0 (0 = automatic), got " +
+                          std::to_string(query_chunk));
   }
   const int64_t batch = ids.size(0);
   const int64_t length = ids.size(1);
@@ -324,10 +288,9 @@ torch::Tensor T5Encoder::Forward(const torch::Tensor& ids, WeightProvider& provi
 
   torch::Tensor hidden;
   {
-    AcquiredBlock w(provider, blocks_.front());
+    ScopedBlock w(provider, blocks_.front());
     const auto& table = w["weight"];
     hidden = at::embedding(table, ids.to(table.device()));  // not scaled by sqrt(d_model)
-    w.Release();
   }
 
   torch::Tensor bias_table;
@@ -335,19 +298,17 @@ torch::Tensor T5Encoder::Forward(const torch::Tensor& ids, WeightProvider& provi
       RelativePositionBuckets(length, length, config_.num_buckets, config_.max_distance)
           .to(hidden.device());
   for (int64_t i = 0; i < config_.num_layers; ++i) {
-    AcquiredBlock w(provider, blocks_[static_cast<std::size_t>(i + 1)]);
+    ScopedBlock w(provider, blocks_[static_cast<std::size_t>(i + 1)]);
     // Only block 0 has a bias table; every block reuses it. Cloned because the provider may reuse
     // block 0's memory once it is released.
     if (i == 0) bias_table = w[kRelativeBias].clone();
     hidden = hidden + SelfAttention(RmsNorm(hidden, w[kAttentionNorm], config_.layer_norm_eps), w,
                                     bias_table, buckets, config_, query_chunk);
     hidden = hidden + FeedForward(RmsNorm(hidden, w[kFeedForwardNorm], config_.layer_norm_eps), w);
-    w.Release();
   }
 
-  AcquiredBlock w(provider, blocks_.back());
+  ScopedBlock w(provider, blocks_.back());
   hidden = RmsNorm(hidden, w["weight"], config_.layer_norm_eps);
-  w.Release();
   return hidden;
 }
 

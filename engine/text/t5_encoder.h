@@ -56,9 +56,9 @@ class T5Encoder {
   const std::string& prefix() const { return prefix_; }
   const std::vector<WeightBlock>& blocks() const { return blocks_; }
 
-  // ids: int64 [batch, length] with every id in [0, vocab_size) (std::invalid_argument naming
-  // "ids" otherwise). Returns the last hidden state [batch, length, d_model] in the dtype and on
-  // the device of the provider's tensors. Attention is computed in chunks of `query_chunk`
+  // ids: int64 [batch, length] with every id in [0, vocab_size) (StatusError INVALID_ARGUMENT
+  // naming "ids" otherwise). Returns the last hidden state [batch, length, d_model] in the dtype
+  // and on the device of the provider's tensors. Attention is computed in chunks of `query_chunk`
   // queries (0: chosen so that the score buffer [batch, heads, chunk, length] stays near 4 M
   // elements); the chunk size does not change the result.
   torch::Tensor Forward(const torch::Tensor& ids, WeightProvider& provider,

@@ -4,10 +4,10 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <stdexcept>
 #include <utility>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/status/status_error.h"
 #include "engine/text/sentencepiece_library.h"
 
 namespace streamdit::engine {
@@ -46,7 +46,10 @@ T5Tokenizer T5Tokenizer::FromSerialized(const std::string& model_bytes,
   }
   try {
     impl->processor = SentencePieceModel::FromSerialized(model_bytes);
-  } catch (const std::runtime_error& e) {
+  } catch (const StatusError& e) {
+    // DATA_LOSS: SentencePiece rejected the bytes. Anything else (the library cannot be loaded)
+    // is not this file's fault and keeps its own code.
+    if (e.code() != absl::StatusCode::kDataLoss) throw;
     throw CheckpointError(CheckpointError::Code::kUnrecognizedLayout, description, "",
                           std::string("not a valid SentencePiece model: ") + e.what());
   }
@@ -69,8 +72,8 @@ std::vector<int64_t> T5Tokenizer::Pieces(std::string_view text) const {
 
 T5Encoding T5Tokenizer::Encode(std::string_view text, int64_t max_len) const {
   if (max_len < 1) {
-    throw std::invalid_argument("max_len must be at least 1 (room for EOS), got " +
-                                std::to_string(max_len));
+    throw InvalidArgument("max_len must be at least 1 (room for EOS), got " +
+                          std::to_string(max_len));
   }
   T5Encoding encoding;
   encoding.ids = Pieces(text);

@@ -36,7 +36,7 @@ class T5Tokenizer {
   T5Tokenizer& operator=(T5Tokenizer&&) noexcept;
   ~T5Tokenizer();
 
-  // Throws std::invalid_argument naming max_len when max_len < 1.
+  // Throws StatusError INVALID_ARGUMENT naming max_len when max_len < 1.
   T5Encoding Encode(std::string_view text, int64_t max_len) const;
   // The raw SentencePiece ids, without EOS, truncation or padding.
   std::vector<int64_t> Pieces(std::string_view text) const;

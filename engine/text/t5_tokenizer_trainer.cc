@@ -2,30 +2,20 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
-#include <stdexcept>
 #include <unordered_map>
 
+#include "engine/status/file_error.h"
 #include "engine/text/sentencepiece_library.h"
 
 namespace streamdit::engine {
-namespace {
-
-std::runtime_error FileError(const std::string& what, const std::string& path) {
-  return std::runtime_error(what + " " + path + ": " + std::strerror(errno));
-}
-
-}  // namespace
-
 std::string TrainT5SentencePiece(const std::vector<std::string>& sentences, int vocab_size) {
   if (vocab_size < 4) {
-    throw std::invalid_argument(
-        "vocab_size must be at least 4 (pad, eos, unk and one piece), got " +
-        std::to_string(vocab_size));
+    throw InvalidArgument("vocab_size must be at least 4 (pad, eos, unk and one piece), got " +
+                          std::to_string(vocab_size));
   }
   if (sentences.empty()) {
-    throw std::invalid_argument("sentences: the training corpus is empty");
+    throw InvalidArgument("sentences: the training corpus is empty");
   }
   const std::unordered_map<std::string, std::string> options = {
       {"model_type", "unigram"},
@@ -51,25 +41,25 @@ std::string TrainT5SentencePiece(const std::vector<std::string>& sentences, int 
 void TrainT5SentencePieceFile(const std::string& corpus_path, const std::string& model_path,
                               int vocab_size) {
   std::ifstream in(corpus_path);
-  if (!in) throw FileError("cannot open corpus", corpus_path);
+  if (!in) throw FileError("cannot open corpus", corpus_path, errno);
   std::vector<std::string> sentences;
   for (std::string line; std::getline(in, line);) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (!line.empty()) sentences.push_back(line);
   }
-  if (in.bad()) throw FileError("cannot read corpus", corpus_path);
+  if (in.bad()) throw FileError("cannot read corpus", corpus_path, errno);
   const std::string model = TrainT5SentencePiece(sentences, vocab_size);
 
   const std::string temporary = model_path + ".tmp";
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw FileError("cannot create", temporary);
+    if (!out) throw FileError("cannot create", temporary, errno);
     out.write(model.data(), static_cast<std::streamsize>(model.size()));
     out.flush();
-    if (!out) throw FileError("cannot write", temporary);
+    if (!out) throw FileError("cannot write", temporary, errno);
   }
   if (std::rename(temporary.c_str(), model_path.c_str()) != 0) {
-    const auto error = FileError("cannot rename " + temporary + " to", model_path);
+    const auto error = FileError("cannot rename " + temporary + " to", model_path, errno);
     std::remove(temporary.c_str());
     throw error;
   }

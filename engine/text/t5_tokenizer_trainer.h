@@ -12,14 +12,15 @@ namespace streamdit::engine {
 
 inline constexpr int kDemoT5VocabSize = 1000;
 
-// Returns the serialized model. Throws std::invalid_argument naming vocab_size when it is below
-// 4 or the corpus is empty, std::runtime_error with SentencePiece's message when training fails
-// (e.g. a vocabulary larger than the corpus supports).
+// Returns the serialized model. Throws StatusError INVALID_ARGUMENT naming vocab_size when it is
+// below 4 or the corpus is empty, and with SentencePiece's message when training fails (e.g. a
+// vocabulary larger than the corpus supports).
 std::string TrainT5SentencePiece(const std::vector<std::string>& sentences,
                                  int vocab_size = kDemoT5VocabSize);
 
 // Trains on `corpus_path` (one sentence per line; empty lines skipped) and writes the model to
-// `model_path` (temporary file + rename). Throws std::runtime_error naming the file on I/O failure.
+// `model_path` (temporary file + rename). Throws a FileError (engine/status/file_error.h) naming
+// the file on I/O failure.
 void TrainT5SentencePieceFile(const std::string& corpus_path, const std::string& model_path,
                               int vocab_size = kDemoT5VocabSize);
 

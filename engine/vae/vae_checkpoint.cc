@@ -3,10 +3,11 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
-#include <sstream>
 #include <utility>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/checkpoint/shape_string.h"
+#include "engine/status/status_error.h"
 #include "engine/tensor/stored_tensor.h"
 
 namespace streamdit::engine {
@@ -15,14 +16,6 @@ namespace {
 constexpr const char* kConvInProbe = "decoder.conv_in.weight";
 // Upper bound on levels and resnets probed; real VAEs have 4 levels of 3 resnets.
 constexpr int64_t kMaxProbe = 64;
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::ostringstream out;
-  out << "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << "]";
-  return out.str();
-}
 
 bool StartsWith(const std::string& text, const std::string& head) {
   return text.compare(0, head.size(), head) == 0;
@@ -71,18 +64,21 @@ int64_t ParseNormGroups(const Checkpoint& checkpoint) {
   const auto& metadata = checkpoint.metadata();
   const auto it = metadata.find("vae_config");
   if (it == metadata.end()) return 32;
+  const auto unreadable = [&](const std::string& why) {
+    return CheckpointError(CheckpointError::Code::kInvalidEntry, checkpoint.description(),
+                           "__metadata__.vae_config", "unreadable vae_config: " + why);
+  };
+  int64_t groups = 0;
   try {
     const nlohmann::json config = nlohmann::json::parse(it->second);
-    if (!config.is_object()) throw std::invalid_argument("not a JSON object");
+    if (!config.is_object()) throw unreadable("not a JSON object");
     if (!config.contains("norm_groups")) return 32;
-    const int64_t groups = config.at("norm_groups").get<int64_t>();
-    if (groups <= 0) throw std::invalid_argument("norm_groups must be positive");
-    return groups;
-  } catch (const std::exception& e) {
-    throw CheckpointError(CheckpointError::Code::kInvalidEntry, checkpoint.description(),
-                          "__metadata__.vae_config",
-                          std::string("unreadable vae_config: ") + e.what());
+    groups = config.at("norm_groups").get<int64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    throw unreadable(e.what());
   }
+  if (groups <= 0) throw unreadable("norm_groups must be positive, got " + std::to_string(groups));
+  return groups;
 }
 
 // Resolves keys for one layout under one prefix and builds the blocks.

@@ -2,44 +2,20 @@
 
 #include <ATen/ATen.h>
 
-#include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "engine/checkpoint/shape_string.h"
+#include "engine/model/scoped_block.h"
+#include "engine/status/status_error.h"
 #include "engine/vae/vae_layers.h"
 
 namespace streamdit::engine {
-namespace {
-
-// Releases a block back to its provider when the computation leaves scope, also on exceptions.
-class AcquiredBlock {
- public:
-  AcquiredBlock(WeightProvider& provider, const WeightBlock& block)
-      : provider_(provider), block_(block), tensors_(provider.Acquire(block)) {}
-  ~AcquiredBlock() { provider_.Release(block_); }
-  AcquiredBlock(const AcquiredBlock&) = delete;
-  AcquiredBlock& operator=(const AcquiredBlock&) = delete;
-
-  const BlockTensors& tensors() const { return tensors_; }
-
- private:
-  WeightProvider& provider_;
-  const WeightBlock& block_;
-  BlockTensors tensors_;
-};
-
-std::string SizesString(const torch::Tensor& t) {
-  std::string out = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) out += (i ? ", " : "") + std::to_string(t.size(i));
-  return out + "]";
-}
-
-}  // namespace
 
 VaeDecoder VaeDecoder::Load(const Checkpoint& checkpoint, VaeDecoderOptions options) {
   if (options.attention_query_chunk < 1) {
-    throw std::invalid_argument("attention_query_chunk must be >= 1, got " +
-                                std::to_string(options.attention_query_chunk));
+    throw InvalidArgument("attention_query_chunk must be >= 1, got " +
+                          std::to_string(options.attention_query_chunk));
   }
   return VaeDecoder(LoadVaeDecoderWeights(checkpoint), options);
 }
@@ -48,17 +24,17 @@ void VaeDecoder::ValidateInputs(const torch::Tensor& latent,
                                 torch::ScalarType compute_dtype) const {
   if (!latent.defined() || latent.dim() != 4 || latent.size(1) != config().z_channels ||
       latent.size(2) < 1 || latent.size(3) < 1 || latent.size(0) < 1) {
-    throw std::invalid_argument(
+    throw InvalidArgument(
         "latent must be [B, " + std::to_string(config().z_channels) +
         ", h, w] with B, h, w >= 1, "
         "got " +
-        (latent.defined() ? SizesString(latent) : std::string("undefined")));
+        (latent.defined() ? ShapeString(latent.sizes()) : std::string("undefined")));
   }
   if (!latent.is_floating_point()) {
-    throw std::invalid_argument("latent must be a floating-point tensor");
+    throw InvalidArgument("latent must be a floating-point tensor");
   }
   if (!at::isFloatingType(compute_dtype)) {
-    throw std::invalid_argument("compute_dtype must be a floating-point type");
+    throw InvalidArgument("compute_dtype must be a floating-point type");
   }
 }
 
@@ -95,7 +71,7 @@ torch::Tensor VaeDecoder::Run(const torch::Tensor& z, WeightProvider& provider,
                               torch::ScalarType compute_dtype) const {
   torch::Tensor x = z;
   for (std::size_t i = 0; i < weights_.blocks.size(); ++i) {
-    AcquiredBlock block(provider, weights_.blocks[i]);
+    ScopedBlock block(provider, weights_.blocks[i]);
     if (i == 0) {
       // Activations follow the weights onto the compute device.
       x = x.to(block.tensors()["conv_in.weight"].device(), compute_dtype);

@@ -48,7 +48,7 @@ class VaeDecoder {
   // Untiled decode. `latent` [B, z_channels, h, w] (any floating dtype, any device: it is moved
   // to the device the provider hands weights out on); activations run in `compute_dtype`.
   // Returns float32 [B, out_channels, f*h, f*w] clamped to [-1, 1] on the compute device.
-  // Throws std::invalid_argument for a latent of the wrong rank or channel count, or a
+  // Throws StatusError INVALID_ARGUMENT for a latent of the wrong rank or channel count, or a
   // non-floating compute dtype.
   torch::Tensor Decode(const torch::Tensor& latent, WeightProvider& provider,
                        torch::ScalarType compute_dtype) const;

@@ -1,18 +1,18 @@
 #include "engine/vae/vae_tiling.h"
 
 #include <algorithm>
-#include <stdexcept>
 #include <string>
+
+#include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 
 void ValidateTileOptions(const TileOptions& options) {
   if (options.tile_latent < 1) {
-    throw std::invalid_argument("tile_latent must be >= 1, got " +
-                                std::to_string(options.tile_latent));
+    throw InvalidArgument("tile_latent must be >= 1, got " + std::to_string(options.tile_latent));
   }
   if (options.overlap_latent < 0 || options.overlap_latent >= options.tile_latent) {
-    throw std::invalid_argument(
+    throw InvalidArgument(
         "overlap_latent must be in [0, tile_latent = " + std::to_string(options.tile_latent) +
         "), got " + std::to_string(options.overlap_latent));
   }

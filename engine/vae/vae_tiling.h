@@ -14,7 +14,7 @@ struct TileOptions {
   int64_t overlap_latent = 8;  // minimum overlap of neighbouring tiles, latent pixels
 };
 
-// Throws std::invalid_argument naming the field and its limit: tile_latent >= 1,
+// Throws StatusError INVALID_ARGUMENT naming the field and its limit: tile_latent >= 1,
 // 0 <= overlap_latent < tile_latent.
 void ValidateTileOptions(const TileOptions& options);
 

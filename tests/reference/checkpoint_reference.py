@@ -3,7 +3,7 @@
 
 Run with Debian's /usr/bin/python3 (numpy). Written from the format definitions (flux-spec.md §6
 for float8, the safetensors format description for files), never from our C++ output. Files are
-exchanged as safetensors, read and written here by a separate ~40-line implementation that applies
+exchanged as safetensors, read and written by safetensors_io.py (a separate implementation) with
 the reference library's strict rules (contiguous data from offset 0 to the end of the file).
 
   fp8_decode OUT          writes F64 tensors "e4m3" and "e5m2" [256]: the value of every code,
@@ -15,53 +15,11 @@ the reference library's strict rules (contiguous data from offset 0 to the end o
                           separated, "scalar" for []) and the bytes in hex ("-" when empty),
                           then "metadata KEY=VALUE" lines (sorted)
 """
-import json
-import struct
 import sys
 
 import numpy as np
 
-NUMPY_DTYPES = {
-    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "F8_E4M3": "u1", "F8_E5M2": "u1",
-    "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "u1",
-}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n].decode("utf-8"))
-    metadata = header.pop("__metadata__", {})
-    data = blob[8 + n:]
-    tensors = []
-    expected_begin = 0
-    for name, entry in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
-        begin, end = entry["data_offsets"]
-        assert begin == expected_begin, "hole or overlap before %s" % name
-        itemsize = np.dtype(NUMPY_DTYPES[entry["dtype"]]).itemsize
-        assert end - begin == itemsize * int(np.prod(entry["shape"], dtype=np.int64)), name
-        expected_begin = end
-        tensors.append((name, entry["dtype"], entry["shape"], data[begin:end]))
-    assert expected_begin == len(data), "data section has trailing bytes"
-    order = list(header.keys())
-    tensors.sort(key=lambda t: order.index(t[0]))
-    return tensors, metadata
-
-
-def write_safetensors(path, tensors):
-    header, chunks, offset = {}, [], 0
-    for name, dtype, array in tensors:
-        raw = np.ascontiguousarray(array, dtype=NUMPY_DTYPES[dtype]).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        chunks.append(raw)
-        offset += len(raw)
-    text = json.dumps(header).encode("utf-8")
-    text += b" " * (-(8 + len(text)) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
-
+import safetensors_io
 
 def decode_float8(exponent_bits, mantissa_bits, ieee_specials):
     codes = np.arange(256, dtype=np.int64)
@@ -83,12 +41,12 @@ def decode_float8(exponent_bits, mantissa_bits, ieee_specials):
 
 
 def fp8_decode(out):
-    write_safetensors(out, [("e4m3", "F64", decode_float8(4, 3, False)),
+    safetensors_io.write(out, [("e4m3", "F64", decode_float8(4, 3, False)),
                             ("e5m2", "F64", decode_float8(5, 2, True))])
 
 
 def fp8_encode(path_in, path_out):
-    tensors, _ = read_safetensors(path_in)
+    tensors, _ = safetensors_io.read_raw(path_in, strict=True)
     (raw,) = [t[3] for t in tensors if t[0] == "x"]
     with np.errstate(invalid="ignore"):  # signalling NaNs among the inputs are expected
         x = np.frombuffer(raw, dtype="<f4").astype(np.float64)
@@ -106,11 +64,11 @@ def fp8_encode(path_in, path_out):
         codes[start:start + 4096] = choice
     codes |= np.where(np.signbit(x), 0x80, 0).astype(np.uint8)
     codes[np.isnan(x)] = 0x7F
-    write_safetensors(path_out, [("code", "U8", codes)])
+    safetensors_io.write(path_out, [("code", "U8", codes)])
 
 
 def inspect(path):
-    tensors, metadata = read_safetensors(path)
+    tensors, metadata = safetensors_io.read_raw(path, strict=True)
     for name, dtype, shape, raw in tensors:
         print(name, dtype, ",".join(str(d) for d in shape) or "scalar",
               raw.hex() or "-")

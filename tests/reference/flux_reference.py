@@ -2,8 +2,7 @@
 """Independent float64 NumPy reference for the FLUX transformer and its Euler sampler.
 
 Written from flux-spec.md §1-§3 (the BFL forward pass), never from our C++ output. Stored weights
-are decoded here from their raw bytes (BF16: the top half of an f32; F8_E4M3: sign / 4-bit
-exponent (bias 7) / 3-bit mantissa, subnormals at exponent 0) so that the reference sees exactly the
+are decoded (safetensors_io.py) from their raw bytes, so that the reference sees exactly the
 quantized values the engine holds; everything after decoding is float64.
 
   flux_reference.py forward MODEL INPUTS OUT
@@ -14,59 +13,11 @@ quantized values the engine holds; everything after decoding is float64.
 """
 import json
 import math
-import struct
 import sys
 
 import numpy as np
 
-
-def decode(dtype, shape, raw):
-    if dtype == "F64":
-        a = np.frombuffer(raw, "<f8")
-    elif dtype == "F32":
-        a = np.frombuffer(raw, "<f4")
-    elif dtype == "F16":
-        a = np.frombuffer(raw, "<f2")
-    elif dtype == "BF16":
-        a = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view("<f4")
-    elif dtype == "F8_E4M3":
-        b = np.frombuffer(raw, "u1").astype(np.int64)
-        sign = np.where(b & 0x80, -1.0, 1.0)
-        exponent = (b >> 3) & 0xF
-        mantissa = (b & 0x7).astype(np.float64)
-        value = np.where(exponent == 0, mantissa / 8.0 * 2.0 ** -6,
-                         (1 + mantissa / 8.0) * np.exp2(exponent.astype(np.float64) - 7))
-        value = np.where((b & 0x7F) == 0x7F, np.nan, value)
-        a = sign * value
-    else:
-        raise ValueError("unsupported dtype " + dtype)
-    return a.astype(np.float64).reshape(shape)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    metadata = header.pop("__metadata__", {})
-    data = blob[8 + n:]
-    tensors = {name: decode(e["dtype"], e["shape"], data[e["data_offsets"][0]:e["data_offsets"][1]])
-               for name, e in header.items()}
-    return tensors, metadata
-
-
-def write(path, tensors):
-    header, chunks, offset = {}, [], 0
-    for name, value in tensors.items():
-        raw = np.ascontiguousarray(value, dtype="<f8").tobytes()
-        header[name] = {"dtype": "F64", "shape": list(value.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        chunks.append(raw)
-        offset += len(raw)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+import safetensors_io
 
 
 def linear(w, name, x):
@@ -135,7 +86,7 @@ def heads(qkv, n):
 
 class Flux:
     def __init__(self, path):
-        self.w, meta = read(path)
+        self.w, meta = safetensors_io.read(path)
         w = self.w
         self.hidden = w["img_in.weight"].shape[0]
         self.depth = sum(1 for k in w if k.startswith("double_blocks.") and k.endswith("img_attn.proj.weight"))
@@ -214,11 +165,11 @@ def schedule(steps, seq_len, shift):
 def main():
     mode = sys.argv[1]
     model = Flux(sys.argv[2])
-    t, _ = read(sys.argv[3])
+    t, _ = safetensors_io.read(sys.argv[3])
     g = t.get("guidance")
     if mode == "forward":
         pred = model.forward(t["img"], t["img_ids"], t["txt"], t["txt_ids"], t["timesteps"], t["y"], g)
-        write(sys.argv[4], {"pred": pred})
+        safetensors_io.write_f64(sys.argv[4], {"pred": pred})
     elif mode == "euler":
         steps, shift = int(sys.argv[4]), sys.argv[5] == "1"
         img = t["img"]
@@ -227,7 +178,7 @@ def main():
             tv = np.full(img.shape[0], t_curr)
             pred = model.forward(img, t["img_ids"], t["txt"], t["txt_ids"], tv, t["y"], g)
             img = img + (t_prev - t_curr) * pred
-        write(sys.argv[6], {"latent": img})
+        safetensors_io.write_f64(sys.argv[6], {"latent": img})
     else:
         raise SystemExit("unknown mode " + mode)
 

@@ -3,8 +3,8 @@
 
 Written from flux-spec.md section 5.1 and HF transformers modeling_t5 (T5LayerNorm, T5Attention
 with relative_attention_bias and _relative_position_bucket, T5DenseGatedActDense with gelu_new),
-not from our C++ code. It decodes the stored values itself (F32, F16, BF16, F8_E4M3), so a
-quantized checkpoint is compared against the exact values it holds.
+not from our C++ code. It decodes the stored values itself (safetensors_io.py: F32, F16, BF16,
+F8_E4M3), so a quantized checkpoint is compared against the exact values it holds.
 
 usage:
   t5_encoder_reference.py forward WEIGHTS IDS OUT [--prefix P]
@@ -17,78 +17,16 @@ usage:
       -N..N, space separated
 """
 
-import json
 import math
-import struct
 import sys
 
 import numpy as np
 
+import safetensors_io
+
 NUM_BUCKETS = 32
 MAX_DISTANCE = 128
 EPS = 1e-6
-
-
-# --- safetensors ------------------------------------------------------------------------------
-
-def decode_e4m3(codes):
-    """float8_e4m3fn: 1 sign, 4 exponent (bias 7), 3 mantissa; no inf; S.1111.111 is NaN."""
-    codes = codes.astype(np.int64)
-    sign = np.where(codes & 0x80, -1.0, 1.0)
-    exponent = (codes >> 3) & 0xF
-    mantissa = (codes & 0x7).astype(np.float64)
-    normal = np.ldexp(1.0 + mantissa / 8.0, (exponent - 7).astype(np.int32))
-    subnormal = np.ldexp(mantissa / 8.0, -6)
-    values = sign * np.where(exponent == 0, subnormal, normal)
-    return np.where((codes & 0x7F) == 0x7F, np.nan, values)
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (header_len,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + header_len])
-    data = raw[8 + header_len:]
-    header.pop("__metadata__", None)
-    tensors = {}
-    for name, entry in header.items():
-        begin, end = entry["data_offsets"]
-        buf = data[begin:end]
-        dtype = entry["dtype"]
-        if dtype == "F64":
-            arr = np.frombuffer(buf, dtype="<f8").astype(np.float64)
-        elif dtype == "F32":
-            arr = np.frombuffer(buf, dtype="<f4").astype(np.float64)
-        elif dtype == "F16":
-            arr = np.frombuffer(buf, dtype="<f2").astype(np.float64)
-        elif dtype == "BF16":
-            bits = np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16
-            arr = bits.view(np.float32).astype(np.float64)
-        elif dtype == "F8_E4M3":
-            arr = decode_e4m3(np.frombuffer(buf, dtype=np.uint8))
-        elif dtype == "I64":
-            arr = np.frombuffer(buf, dtype="<i8").astype(np.int64)
-        else:
-            raise ValueError(f"{path}: {name}: unsupported dtype {dtype}")
-        tensors[name] = arr.reshape(entry["shape"])
-    return tensors
-
-
-def write_safetensors_f64(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, arr in tensors.items():
-        blob = np.ascontiguousarray(arr, dtype="<f8").tobytes()
-        header[name] = {"dtype": "F64", "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    encoded = json.dumps(header).encode()
-    encoded += b" " * (-len(encoded) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(encoded)))
-        f.write(encoded)
-        for blob in blobs:
-            f.write(blob)
 
 
 # --- model ------------------------------------------------------------------------------------
@@ -172,9 +110,9 @@ def main(argv):
         prefix = ""
         if len(argv) == 7 and argv[5] == "--prefix":
             prefix = argv[6]
-        weights = read_safetensors(argv[2])
-        ids = read_safetensors(argv[3])["ids"]
-        write_safetensors_f64(argv[4], {"hidden": encoder_forward(weights, prefix, ids)})
+        weights = safetensors_io.read(argv[2])[0]
+        ids = safetensors_io.read(argv[3])[0]["ids"]
+        safetensors_io.write_f64(argv[4], {"hidden": encoder_forward(weights, prefix, ids)})
         return 0
     print(__doc__, file=sys.stderr)
     return 2

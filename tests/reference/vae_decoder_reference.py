@@ -19,59 +19,11 @@ usage: vae_decoder_reference.py WEIGHTS LATENT OUT [--prefix P] [--scale S] [--s
 
 import argparse
 import json
-import struct
 import sys
 
 import numpy as np
 
-
-# --- safetensors (just what this script needs) ---------------------------------------------
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (header_len,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + header_len])
-    data = raw[8 + header_len:]
-    metadata = header.pop("__metadata__", {}) or {}
-    tensors = {}
-    for name, entry in header.items():
-        begin, end = entry["data_offsets"]
-        buf = data[begin:end]
-        shape = entry["shape"]
-        dtype = entry["dtype"]
-        if dtype == "F64":
-            arr = np.frombuffer(buf, dtype="<f8")
-        elif dtype == "F32":
-            arr = np.frombuffer(buf, dtype="<f4").astype(np.float64)
-        elif dtype == "F16":
-            arr = np.frombuffer(buf, dtype="<f2").astype(np.float64)
-        elif dtype == "BF16":
-            bits = np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16
-            arr = bits.view(np.float32).astype(np.float64)
-        else:
-            raise ValueError(f"{path}: {name}: unsupported dtype {dtype}")
-        tensors[name] = arr.reshape(shape)
-    return tensors, metadata
-
-
-def write_safetensors_f64(path, tensors):
-    header = {}
-    blobs = []
-    offset = 0
-    for name, arr in tensors.items():
-        blob = np.ascontiguousarray(arr, dtype="<f8").tobytes()
-        header[name] = {"dtype": "F64", "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    header_bytes = json.dumps(header).encode("utf-8")
-    header_bytes += b" " * ((8 - len(header_bytes) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(header_bytes)))
-        f.write(header_bytes)
-        for blob in blobs:
-            f.write(blob)
+import safetensors_io
 
 
 # --- decoder layers (one image at a time, arrays [C, H, W], float64) -------------------------
@@ -204,7 +156,7 @@ def main():
     parser.add_argument("--overlap", type=int, default=0)
     args = parser.parse_args()
 
-    tensors, metadata = read_safetensors(args.weights)
+    tensors, metadata = safetensors_io.read(args.weights)
     stem = args.prefix + "decoder."
     w = {k[len(stem):]: v for k, v in tensors.items() if k.startswith(stem)}
     # BFL 1x1 attention convs are [C, C, 1, 1]; accept squeezed [C, C] too.
@@ -215,7 +167,7 @@ def main():
     num_levels = 1 + max(int(k.split(".")[1]) for k in w if k.startswith("up."))
     blocks_per_level = 1 + max(int(k.split(".")[3]) for k in w if k.startswith("up.0.block."))
 
-    latent_tensors, _ = read_safetensors(args.latent)
+    latent_tensors, _ = safetensors_io.read(args.latent)
     latent = latent_tensors["latent"]
     def decode(z):
         return decode_one(z, w, groups, num_levels, blocks_per_level)
@@ -228,7 +180,7 @@ def main():
         else:
             image = decode(z)
         images.append(np.clip(image, -1.0, 1.0))
-    write_safetensors_f64(args.out, {"image": np.stack(images)})
+    safetensors_io.write_f64(args.out, {"image": np.stack(images)})
     return 0
 
 

@@ -1,5 +1,6 @@
 // Checkpoint: shards merged into one name space, prefixes of the all-in-one layouts, and the
 // Require/RequireShape errors loaders rely on.
+
 #include "engine/checkpoint/checkpoint.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "tests/support/status_testing.h"
 #include "tests/unit/checkpoint/checkpoint_test_files.h"
 
 namespace streamdit::engine {
@@ -134,7 +136,7 @@ TEST(Checkpoint, ABadShardFailsTheWholeOpen) {
   ASSERT_TRUE(error.has_value());
   EXPECT_EQ(error->code(), Code::kIo);
   EXPECT_EQ(error->file(), missing);
-  EXPECT_THROW(Checkpoint::Open(std::vector<std::string>{}), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(Checkpoint::Open(std::vector<std::string>{}));
 }
 
 TEST(Checkpoint, RequireNamesTheFileAndTheMissingTensor) {

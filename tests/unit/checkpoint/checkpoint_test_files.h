@@ -1,5 +1,6 @@
-// Helpers shared by the checkpoint tests: a private scratch directory per test and writers for raw
-// (possibly malformed) safetensors bytes, which SafetensorsWriter deliberately cannot produce.
+// Helpers shared by the checkpoint tests: the shared scratch directory (tests/support/) and writers
+// for raw (possibly malformed) safetensors bytes, which SafetensorsWriter deliberately cannot
+// produce.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -16,30 +17,12 @@
 #include <vector>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "tests/support/python_reference.h"
+#include "tests/support/scratch_dir.h"
 
 namespace streamdit::engine::testing_files {
 
-// A fresh directory under the GoogleTest temp dir, removed with everything in it at scope exit.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = ::testing::TempDir() + "streamdit_ckpt_XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::ScratchDir;
 
 inline std::string LengthPrefix(uint64_t length) {
   std::string bytes(8, '\0');
@@ -73,24 +56,10 @@ std::optional<CheckpointError> CaptureCheckpointError(Action&& action) {
   return std::nullopt;
 }
 
-// Runs tests/reference/checkpoint_reference.py with Debian's python3 (which has numpy) and returns
-// its stdout; throws when it cannot start or exits non-zero. `args` must be shell-safe (scratch
-// paths and words).
+// Runs tests/reference/checkpoint_reference.py and returns its stdout; throws when it exits
+// non-zero. `args` must be shell-safe (scratch paths and words).
 inline std::string RunCheckpointReference(const std::string& args) {
-  const std::string command = std::string("/usr/bin/python3 ") + STREAMDIT_SOURCE_DIR +
-                              "/tests/reference/checkpoint_reference.py " + args;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
-  std::string output;
-  char buffer[4096];
-  std::size_t count;
-  while ((count = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, count);
-  const int status = ::pclose(pipe);
-  if (status != 0) {
-    throw std::runtime_error("reference failed (status " + std::to_string(status) +
-                             "): " + command);
-  }
-  return output;
+  return test_support::RunPythonReference("checkpoint_reference.py", args);
 }
 
 }  // namespace streamdit::engine::testing_files

@@ -11,6 +11,7 @@
 
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/checkpoint/safetensors.h"
+#include "tests/support/status_testing.h"
 #include "tests/unit/checkpoint/checkpoint_test_files.h"
 
 namespace streamdit::engine {
@@ -157,9 +158,9 @@ TEST(SafetensorsRoundTrip, DataRejectsATensorInfoFromAnotherFile) {
   writer.Write(dir.File("two.safetensors"));
   auto one = SafetensorsFile::Open(dir.File("one.safetensors"));
   auto two = SafetensorsFile::Open(dir.File("two.safetensors"));
-  EXPECT_THROW(one->Data(*two->Find("t")), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(one->Data(*two->Find("t")));
   TensorInfo copy = *one->Find("t");
-  EXPECT_THROW(one->Data(copy), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(one->Data(copy));
 }
 
 std::string Hex(const std::vector<uint8_t>& bytes) {
@@ -201,14 +202,13 @@ TEST(SafetensorsWriter, OutputReadsBackWithAnIndependentStrictReader) {
 TEST(SafetensorsWriter, RejectsInconsistentAdds) {
   SafetensorsWriter writer;
   const float values[6] = {};
-  EXPECT_THROW(writer.Add("w", DType::kF32, {2, 3}, values, 20), std::invalid_argument);
-  EXPECT_THROW(writer.Add("w", DType::kF32, {-2, -3}, values, 24), std::invalid_argument);
-  EXPECT_THROW(writer.Add("w", DType::kF32, {int64_t{1} << 62, 8}, values, 0),
-               std::invalid_argument);
-  EXPECT_THROW(writer.Add("w", DType::kF32, {2, 3}, nullptr, 24), std::invalid_argument);
-  EXPECT_THROW(writer.Add("__metadata__", DType::kF32, {2, 3}, values, 24), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(writer.Add("w", DType::kF32, {2, 3}, values, 20));
+  EXPECT_INVALID_ARGUMENT(writer.Add("w", DType::kF32, {-2, -3}, values, 24));
+  EXPECT_INVALID_ARGUMENT(writer.Add("w", DType::kF32, {int64_t{1} << 62, 8}, values, 0));
+  EXPECT_INVALID_ARGUMENT(writer.Add("w", DType::kF32, {2, 3}, nullptr, 24));
+  EXPECT_INVALID_ARGUMENT(writer.Add("__metadata__", DType::kF32, {2, 3}, values, 24));
   writer.Add("w", DType::kF32, {2, 3}, values, 24);
-  EXPECT_THROW(writer.Add("w", DType::kF32, {2, 3}, values, 24), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(writer.Add("w", DType::kF32, {2, 3}, values, 24));
 }
 
 TEST(SafetensorsWriter, RejectsNamesAHeaderCannotHold) {
@@ -218,15 +218,14 @@ TEST(SafetensorsWriter, RejectsNamesAHeaderCannotHold) {
   info.dtype = DType::kU8;
   info.shape = {4};
   info.end = 4;
-  EXPECT_THROW(SafetensorsWriter::WriteSparse(dir.File("dup.safetensors"), {info, info}, {}),
-               std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(
+      SafetensorsWriter::WriteSparse(dir.File("dup.safetensors"), {info, info}, {}));
   info.name = "__metadata__";
-  EXPECT_THROW(SafetensorsWriter::WriteSparse(dir.File("meta.safetensors"), {info}, {}),
-               std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(SafetensorsWriter::WriteSparse(dir.File("meta.safetensors"), {info}, {}));
   SafetensorsWriter writer;
   const uint8_t byte = 0;
   writer.Add("bad\xFFname", DType::kU8, {1}, &byte, 1);  // not UTF-8: JSON cannot carry it
-  EXPECT_THROW(writer.Write(dir.File("utf8.safetensors")), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(writer.Write(dir.File("utf8.safetensors")));
   EXPECT_FALSE(std::filesystem::exists(dir.File("dup.safetensors")));
   EXPECT_FALSE(std::filesystem::exists(dir.File("utf8.safetensors")));
 }

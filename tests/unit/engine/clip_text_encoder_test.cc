@@ -1,6 +1,7 @@
 // CLIP text encoder against the independent float64 NumPy reference
 // (tests/reference/clip_encoder_reference.py) on small random weights stored as F32, BF16 and
 // F8_E4M3, plus the layout inference on a sparse file with the real clip_l shapes.
+
 #include "engine/text/clip_text_encoder.h"
 
 #include <gtest/gtest.h>
@@ -18,14 +19,15 @@
 #include "engine/tensor/stored_tensor.h"
 #include "engine/text/clip_bpe_trainer.h"
 #include "engine/text/clip_tokenizer.h"
+#include "tests/support/status_testing.h"
 #include "tests/unit/engine/clip_test_support.h"
 
 namespace streamdit::engine {
 namespace {
 
-using clip_testing::ClipScratchDir;
 using clip_testing::ReadText;
 using clip_testing::RunPythonReference;
+using clip_testing::ScratchDir;
 using clip_testing::SourcePath;
 
 constexpr int64_t kHidden = 256;  // 4 heads of 64
@@ -104,7 +106,7 @@ struct ReferenceOutput {
   torch::Tensor pooled;
 };
 
-ReferenceOutput RunReference(const ClipScratchDir& dir, const std::string& weights_path,
+ReferenceOutput RunReference(const ScratchDir& dir, const std::string& weights_path,
                              const torch::Tensor& ids, int64_t eos_id, const std::string& prefix) {
   SafetensorsWriter writer;
   AddTensor(writer, "input_ids", ids, DType::kI64);
@@ -130,7 +132,7 @@ struct Case {
 };
 
 void CheckAgainstReference(const Case& c) {
-  ClipScratchDir dir;
+  ScratchDir dir;
   const ClipTokenizer tokenizer = TinyTokenizer();
   const auto weights = RandomWeights(tokenizer.vocab_size(), 1234);
   const std::string path = dir.File("clip.safetensors");
@@ -186,7 +188,7 @@ class RecordingProvider : public WeightProvider {
 };
 
 TEST(ClipTextEncoderTest, AcquiresEachBlockInOrderAndReleasesIt) {
-  ClipScratchDir dir;
+  ScratchDir dir;
   const ClipTokenizer tokenizer = TinyTokenizer();
   WriteWeights(dir.File("clip.safetensors"), RandomWeights(tokenizer.vocab_size(), 7), DType::kF32,
                "");
@@ -203,7 +205,7 @@ TEST(ClipTextEncoderTest, AcquiresEachBlockInOrderAndReleasesIt) {
 }
 
 TEST(ClipTextEncoderTest, CausalMaskHidesLaterTokens) {
-  ClipScratchDir dir;
+  ScratchDir dir;
   const ClipTokenizer tokenizer = TinyTokenizer();
   WriteWeights(dir.File("clip.safetensors"), RandomWeights(tokenizer.vocab_size(), 9), DType::kF32,
                "");
@@ -222,7 +224,7 @@ TEST(ClipTextEncoderTest, CausalMaskHidesLaterTokens) {
 }
 
 TEST(ClipTextEncoderTest, BadInputIdsAreInvalidArguments) {
-  ClipScratchDir dir;
+  ScratchDir dir;
   const ClipTokenizer tokenizer = TinyTokenizer();
   WriteWeights(dir.File("clip.safetensors"), RandomWeights(tokenizer.vocab_size(), 3), DType::kF32,
                "");
@@ -230,15 +232,14 @@ TEST(ClipTextEncoderTest, BadInputIdsAreInvalidArguments) {
       ClipTextEncoder::Load(Checkpoint::Open(dir.File("clip.safetensors")));
   DirectWeightProvider provider(torch::kFloat);
   const int64_t eos = tokenizer.eos_id();
-  EXPECT_THROW(encoder.Forward(torch::zeros({1, 5}, torch::kLong), eos, provider),
-               std::invalid_argument);  // no EOS
-  EXPECT_THROW(encoder.Forward(torch::full({1, 78}, eos, torch::kLong), eos, provider),
-               std::invalid_argument);  // longer than the position table
-  EXPECT_THROW(
-      encoder.Forward(torch::full({1, 5}, tokenizer.vocab_size(), torch::kLong), eos, provider),
-      std::invalid_argument);  // id out of range
-  EXPECT_THROW(encoder.Forward(torch::full({5}, eos, torch::kLong), eos, provider),
-               std::invalid_argument);  // not [B, L]
+  EXPECT_INVALID_ARGUMENT(
+      encoder.Forward(torch::zeros({1, 5}, torch::kLong), eos, provider));  // no EOS
+  EXPECT_INVALID_ARGUMENT(encoder.Forward(torch::full({1, 78}, eos, torch::kLong), eos,
+                                          provider));  // longer than the position table
+  EXPECT_INVALID_ARGUMENT(encoder.Forward(torch::full({1, 5}, tokenizer.vocab_size(), torch::kLong),
+                                          eos, provider));  // id out of range
+  EXPECT_INVALID_ARGUMENT(
+      encoder.Forward(torch::full({5}, eos, torch::kLong), eos, provider));  // not [B, L]
   // A shorter sequence is fine: positions are taken from the start of the table.
   const ClipTextOutput out = encoder.Forward(torch::full({2, 4}, eos, torch::kLong), eos, provider);
   EXPECT_EQ(out.hidden_states.sizes(), (std::vector<int64_t>{2, 4, kHidden}));
@@ -286,7 +287,7 @@ std::vector<TensorInfo> FullClipLayout(const std::string& prefix) {
 }
 
 TEST(ClipTextEncoderTest, InfersClipLConfigurationFromFullSizeSparseFile) {
-  ClipScratchDir dir;
+  ScratchDir dir;
   for (const std::string& prefix : {std::string(), kAllInOnePrefix}) {
     SCOPED_TRACE("prefix '" + prefix + "'");
     const std::string path = dir.File("clip_l.safetensors");
@@ -310,8 +311,7 @@ TEST(ClipTextEncoderTest, InfersClipLConfigurationFromFullSizeSparseFile) {
   }
 }
 
-CheckpointError::Code LoadErrorCode(const std::vector<TensorInfo>& tensors,
-                                    const ClipScratchDir& dir) {
+CheckpointError::Code LoadErrorCode(const std::vector<TensorInfo>& tensors, const ScratchDir& dir) {
   const std::string path = dir.File("broken.safetensors");
   SafetensorsWriter::WriteSparse(path, tensors, {});
   try {
@@ -331,7 +331,7 @@ std::vector<TensorInfo> Without(std::vector<TensorInfo> tensors, const std::stri
 }
 
 TEST(ClipTextEncoderTest, BrokenLayoutsAreCheckpointErrors) {
-  ClipScratchDir dir;
+  ScratchDir dir;
   const std::vector<TensorInfo> full = FullClipLayout("");
   EXPECT_EQ(LoadErrorCode(Without(full, "text_model.encoder.layers.4.mlp.fc2.bias"), dir),
             CheckpointError::Code::kMissingTensor);

@@ -1,6 +1,7 @@
 // CLIP byte-level BPE: hand-derived expectations under a tiny hand-written vocab, and id-for-id
 // agreement with the independent Python reference (tests/reference/clip_bpe_reference.py) on the
 // shipped tricky strings, under a vocab trained on the shipped corpus.
+
 #include "engine/text/clip_tokenizer.h"
 
 #include <gtest/gtest.h>
@@ -13,14 +14,15 @@
 
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/text/clip_bpe_trainer.h"
+#include "tests/support/status_testing.h"
 #include "tests/unit/engine/clip_test_support.h"
 
 namespace streamdit::engine {
 namespace {
 
-using clip_testing::ClipScratchDir;
 using clip_testing::ReadText;
 using clip_testing::RunPythonReference;
+using clip_testing::ScratchDir;
 using clip_testing::SourcePath;
 
 constexpr int kTrainedMerges = 400;
@@ -169,10 +171,10 @@ TEST(ClipTokenizerTest, PadIdAndLengthAreConfigurable) {
   EXPECT_TRUE(truncated);
 
   options.max_length = 1;
-  EXPECT_THROW(HandTokenizer(options), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(HandTokenizer(options));
   options.max_length = 77;
   options.pad_id = 522;
-  EXPECT_THROW(HandTokenizer(options), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(HandTokenizer(options));
 }
 
 TEST(ClipTokenizerTest, MergesBeyondTheVocabsMergeCountAreIgnored) {
@@ -238,11 +240,11 @@ TEST(ClipBpeTrainerTest, LayoutIsBytesThenMergesThenSpecials) {
   const ClipBpeFiles tiny = TrainClipBpe("ab ab", 100);  // runs out of pairs after "ab</w>"
   EXPECT_EQ(tiny.num_merges, 1);
   EXPECT_EQ(tiny.merges_txt, "#version: 0.2\na b</w>\n");
-  EXPECT_THROW(TrainClipBpe("x", -1), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(TrainClipBpe("x", -1));
 }
 
 TEST(ClipBpeTrainerTest, MatchesPythonReferenceTrainer) {
-  ClipScratchDir dir;
+  ScratchDir dir;
   RunPythonReference("clip_bpe_reference.py", "train " + SourcePath("tests/data/clip/corpus.txt") +
                                                   " " + std::to_string(kTrainedMerges) + " " +
                                                   dir.path());
@@ -255,7 +257,7 @@ TEST(ClipBpeTrainerTest, MatchesPythonReferenceTrainer) {
 }
 
 TEST(ClipTokenizerTest, MatchesPythonReferenceOnTrickyStrings) {
-  ClipScratchDir dir;
+  ScratchDir dir;
   WriteClipBpeFiles(
       TrainClipBpe(ReadText(SourcePath("tests/data/clip/corpus.txt")), kTrainedMerges), dir.path());
   const std::string strings_path = SourcePath("tests/data/clip/strings.txt");

@@ -14,7 +14,7 @@
 namespace streamdit::engine {
 namespace {
 
-using testing_support::FluxTempDir;
+using testing_support::ScratchDir;
 
 FluxConfig TinyConfig() {
   FluxConfig c;
@@ -122,7 +122,8 @@ FluxInputs ReadInputs(const std::string& path) {
 }
 
 TEST(FluxLayout, DiffusersAndBflFilesGiveIdenticalOutputs) {
-  const std::string dir = FluxTempDir("layout");
+  const ScratchDir scratch("streamdit_flux_layout");
+  const std::string dir = scratch.path();
   testing_support::WriteRandomFlux(dir + "/bfl.safetensors", TinyConfig(), DType::kF32, 21);
   testing_support::WriteRandomFluxInputs(dir + "/in.safetensors", TinyConfig(), 1, 2, 3, 4, 22);
   Checkpoint bfl = Checkpoint::Open(dir + "/bfl.safetensors");
@@ -145,7 +146,8 @@ TEST(FluxLayout, DiffusersAndBflFilesGiveIdenticalOutputs) {
 }
 
 TEST(FluxLayout, PrefixedAllInOneFileLoads) {
-  const std::string dir = FluxTempDir("prefix");
+  const ScratchDir scratch("streamdit_flux_prefix");
+  const std::string dir = scratch.path();
   testing_support::WriteRandomFlux(dir + "/bfl.safetensors", TinyConfig(), DType::kBF16, 5);
   Checkpoint bfl = Checkpoint::Open(dir + "/bfl.safetensors");
   SafetensorsWriter writer;
@@ -162,7 +164,8 @@ TEST(FluxLayout, PrefixedAllInOneFileLoads) {
 
 // flux-spec.md §1.1/§1.5: the full-size tensor table. A sparse file holds the header only.
 TEST(FluxLayout, FullSizeFlux1DevAndSchnellHeadersInferTheRightConfig) {
-  const std::string dir = FluxTempDir("fullsize");
+  const ScratchDir scratch("streamdit_flux_fullsize");
+  const std::string dir = scratch.path();
   for (bool dev : {true, false}) {
     FluxConfig spec;  // defaults are FLUX.1-dev's
     spec.guidance_embed = dev;
@@ -201,7 +204,8 @@ TEST(FluxLayout, FullSizeFlux1DevAndSchnellHeadersInferTheRightConfig) {
 }
 
 TEST(FluxLayout, WrongShapeIsAnErrorNamingTheTensor) {
-  const std::string dir = FluxTempDir("wrong_shape");
+  const ScratchDir scratch("streamdit_flux_wrong_shape");
+  const std::string dir = scratch.path();
   FluxConfig config = TinyConfig();
   auto shapes = FluxTensorShapes(config);
   for (auto& [name, shape] : shapes) {
@@ -221,7 +225,8 @@ TEST(FluxLayout, WrongShapeIsAnErrorNamingTheTensor) {
 }
 
 TEST(FluxSampling, FourStepEulerMatchesFloat64Reference) {
-  const std::string dir = FluxTempDir("euler");
+  const ScratchDir scratch("streamdit_flux_euler");
+  const std::string dir = scratch.path();
   FluxConfig config = TinyConfig();
   config.in_channels = config.out_channels = 8;
   testing_support::WriteRandomFlux(dir + "/m.safetensors", config, DType::kF32, 31);

@@ -11,15 +11,12 @@
 #include "engine/flux/flux_config.h"
 #include "engine/flux/flux_weights.h"
 #include "engine/tensor/stored_tensor.h"
+#include "tests/support/python_reference.h"
+#include "tests/support/scratch_dir.h"
 
 namespace streamdit::engine::testing_support {
 
-inline std::string FluxTempDir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("streamdit_flux_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
+using test_support::ScratchDir;
 
 // Weights ~ N(0, 1/fan_in) so activations stay O(1) through the blocks; norm scales near 1.
 inline void WriteRandomFlux(const std::string& path, const FluxConfig& config, DType storage,
@@ -90,9 +87,7 @@ inline std::vector<TensorInfo> PackedInfos(
 }
 
 inline void RunReference(const std::string& args) {
-  const std::string command = std::string("/usr/bin/python3 ") + STREAMDIT_SOURCE_DIR +
-                              "/tests/reference/flux_reference.py " + args;
-  if (std::system(command.c_str()) != 0) throw std::runtime_error("reference failed: " + command);
+  test_support::RunPythonReference("flux_reference.py", args);
 }
 
 inline double RelativeError(const torch::Tensor& actual, const torch::Tensor& expected) {

@@ -6,15 +6,15 @@
 #include <sstream>
 
 #include "engine/checkpoint/checkpoint.h"
-#include "engine/tools/flux_forward_command.h"
 #include "flux_test_support.h"
+#include "server/cli/flux_forward_command.h"
 
 namespace streamdit::engine {
 namespace {
 
-using testing_support::FluxTempDir;
 using testing_support::RelativeError;
 using testing_support::RunReference;
+using testing_support::ScratchDir;
 using testing_support::WriteRandomFlux;
 using testing_support::WriteRandomFluxInputs;
 
@@ -61,7 +61,7 @@ torch::Tensor ReadTensor(const std::string& path, const std::string& name) {
 
 int FluxForward(const std::vector<std::string>& args, std::string* error = nullptr) {
   std::ostringstream out, err;
-  int code = RunFluxForwardCommand(args, out, err);
+  int code = server::cli::RunFluxForwardCommand(args, out, err);
   if (error) *error = err.str();
   return code;
 }
@@ -76,7 +76,8 @@ class FluxReferenceTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(FluxReferenceTest, FluxForwardMatchesFloat64Reference) {
   const Case& c = GetParam();
-  const std::string dir = FluxTempDir(c.name);
+  const ScratchDir scratch("streamdit_flux_" + std::string(c.name));
+  const std::string dir = scratch.path();
   const std::string model = dir + "/model.safetensors", inputs = dir + "/inputs.safetensors";
   WriteRandomFlux(model, c.config, c.storage, 7);
   WriteRandomFluxInputs(inputs, c.config, /*batch=*/2, /*rows=*/3, /*cols=*/4, /*txt_len=*/5, 11);
@@ -111,7 +112,8 @@ INSTANTIATE_TEST_SUITE_P(Configs, FluxReferenceTest,
 
 TEST(FluxForwardCommand, MissingAndMisshapenInputsNameTheTensorAndShape) {
   const FluxConfig config = SmallDevLike();
-  const std::string dir = FluxTempDir("bad_inputs");
+  const ScratchDir scratch("streamdit_flux_bad_inputs");
+  const std::string dir = scratch.path();
   const std::string model = dir + "/model.safetensors";
   WriteRandomFlux(model, config, DType::kF32, 1);
 
@@ -144,7 +146,8 @@ TEST(FluxForwardCommand, MissingAndMisshapenInputsNameTheTensorAndShape) {
 
 TEST(FluxForwardCommand, RopeFromFlagsWhenMetadataIsAbsent) {
   FluxConfig config = SmallDevLike();
-  const std::string dir = FluxTempDir("rope_flags");
+  const ScratchDir scratch("streamdit_flux_rope_flags");
+  const std::string dir = scratch.path();
   WriteRandomFlux(dir + "/with_meta.safetensors", config, DType::kF32, 3);
   // Same tensors, no flux_config metadata: head_dim 32 has no default, so RoPE must be given.
   Checkpoint with_meta = Checkpoint::Open(dir + "/with_meta.safetensors");

@@ -1,5 +1,6 @@
 // Random FLUX transformer weights held in the host tier (outside the counted allocator, like
-// weights mapped from a file), for the streaming, storage and memory-model tests.
+// weights mapped from a file), and random inputs, for the streaming, storage and memory-model
+// tests.
 #pragma once
 
 #include <torch/torch.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "engine/flux/flux_config.h"
+#include "engine/flux/flux_transformer.h"
 #include "engine/flux/flux_weights.h"
 #include "engine/streaming/host_tensor.h"
 #include "engine/tensor/stored_tensor.h"
@@ -52,6 +54,20 @@ inline FluxWeights RandomHostFluxWeights(const FluxConfig& config, torch::Scalar
         t.dtype = FromScalarType(storage);
         return t;
       });
+}
+
+// One image of 24 tokens and 8 text tokens for `c`, drawn after torch::manual_seed(seed).
+inline FluxInputs RandomFluxInputs(const FluxConfig& c, uint64_t seed) {
+  torch::manual_seed(seed);
+  FluxInputs in;
+  in.img = torch::randn({1, 24, c.in_channels});
+  in.img_ids = torch::randint(0, 6, {1, 24, 3}).to(torch::kFloat);
+  in.txt = torch::randn({1, 8, c.context_in_dim});
+  in.txt_ids = torch::zeros({1, 8, 3});
+  in.timesteps = torch::full({1}, 0.7f);
+  in.y = torch::randn({1, c.vec_in_dim});
+  in.guidance = torch::full({1}, 3.5f);
+  return in;
 }
 
 }  // namespace streamdit::engine::testing_support

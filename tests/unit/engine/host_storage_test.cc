@@ -3,6 +3,7 @@
 // per-tensor scale keeps the e4m3 rounding error within the format's bound for any magnitude
 // (never NaN), and a FLUX forward on converted weights stays close to the bf16 one, streamed or
 // not.
+
 #include "engine/streaming/host_storage.h"
 
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include "engine/streaming/residency_plan.h"
 #include "engine/streaming/streaming_weight_provider.h"
 #include "host_flux_weights.h"
+#include "tests/support/status_testing.h"
 
 namespace streamdit::engine {
 namespace {
@@ -29,18 +31,7 @@ FluxWeights HostWeights(const FluxConfig& config, torch::ScalarType storage) {
   return RandomHostFluxWeights(config, storage, 11);
 }
 
-FluxInputs Inputs(const FluxConfig& c) {
-  torch::manual_seed(12);
-  FluxInputs in;
-  in.img = torch::randn({1, 24, c.in_channels});
-  in.img_ids = torch::randint(0, 6, {1, 24, 3}).to(torch::kFloat);
-  in.txt = torch::randn({1, 8, c.context_in_dim});
-  in.txt_ids = torch::zeros({1, 8, 3});
-  in.timesteps = torch::full({1}, 0.7f);
-  in.y = torch::randn({1, c.vec_in_dim});
-  in.guidance = torch::full({1}, 3.5f);
-  return in;
-}
+FluxInputs Inputs(const FluxConfig& c) { return testing_support::RandomFluxInputs(c, 12); }
 
 StoredTensor Host(const torch::Tensor& value) {
   StoredTensor t;
@@ -81,8 +72,9 @@ TEST(HostStorageTest, ParsesAndNamesTheStorageSettings) {
   }
   try {
     ParseWeightStorage("fp4");
-    FAIL() << "expected invalid_argument";
-  } catch (const std::invalid_argument& e) {
+    FAIL() << "expected INVALID_ARGUMENT";
+  } catch (const StatusError& e) {
+    EXPECT_EQ(e.code(), absl::StatusCode::kInvalidArgument) << e.what();
     EXPECT_NE(std::string(e.what()).find("fp4"), std::string::npos) << e.what();
   }
 }

@@ -10,6 +10,7 @@
 
 #include "engine/memory/memory_meter.h"
 #include "engine/memory/scoped_peak.h"
+#include "tests/support/status_testing.h"
 
 namespace streamdit::engine {
 namespace {
@@ -64,7 +65,7 @@ TEST(MemoryMeterTest, ClosedWindowSlotsAreReusedAndTheLimitIsEnforced) {
   MemoryMeter meter;
   std::vector<MemoryMeter::Window> windows;
   for (int i = 0; i < MemoryMeter::kMaxOpenWindows; ++i) windows.push_back(meter.OpenWindow());
-  EXPECT_THROW(meter.OpenWindow(), std::runtime_error);
+  EXPECT_STATUS_ERROR(meter.OpenWindow(), absl::StatusCode::kResourceExhausted);
   windows.pop_back();
   meter.Allocated(8);
   MemoryMeter::Window reopened = meter.OpenWindow();  // starts fresh in the freed slot
@@ -77,13 +78,14 @@ TEST(MemoryMeterTest, AMovedWindowKeepsMeasuringAndTheMovedFromOneIsClosed) {
   MemoryMeter meter;
   MemoryMeter::Window original = meter.OpenWindow();
   MemoryMeter::Window moved = std::move(original);
-  EXPECT_THROW(original.peak_bytes(), std::logic_error);  // NOLINT(bugprone-use-after-move)
+  EXPECT_STATUS_ERROR(original.peak_bytes(),
+                      absl::StatusCode::kInternal);  // NOLINT(bugprone-use-after-move)
   meter.Allocated(64);
   EXPECT_EQ(moved.peak_above_start_bytes(), 64);
   // Only one slot is in use: 63 more can open.
   std::vector<MemoryMeter::Window> others;
   for (int i = 1; i < MemoryMeter::kMaxOpenWindows; ++i) others.push_back(meter.OpenWindow());
-  EXPECT_THROW(meter.OpenWindow(), std::runtime_error);
+  EXPECT_STATUS_ERROR(meter.OpenWindow(), absl::StatusCode::kResourceExhausted);
 }
 
 TEST(MemoryMeterTest, ConcurrentAllocationsAndWindowsStayConsistent) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/image/rgb8.h"
+#include "tests/support/status_testing.h"
 
 namespace streamdit::engine {
 namespace {
@@ -47,9 +48,9 @@ TEST(PngRgb8Test, InterleavesRowMajor) {
 TEST(PngRgb8Test, NanBecomesBlackAndBadShapesThrow) {
   torch::Tensor image = torch::full({3, 1, 1}, std::numeric_limits<float>::quiet_NaN());
   EXPECT_EQ(ImageToRgb8(image), (std::vector<uint8_t>{0, 0, 0}));
-  EXPECT_THROW(ImageToRgb8(torch::zeros({1, 3, 2, 2})), std::invalid_argument);
-  EXPECT_THROW(ImageToRgb8(torch::zeros({4, 2, 2})), std::invalid_argument);
-  EXPECT_THROW(ImageToRgb8(torch::zeros({3, 2, 2}, torch::kLong)), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(ImageToRgb8(torch::zeros({1, 3, 2, 2})));
+  EXPECT_INVALID_ARGUMENT(ImageToRgb8(torch::zeros({4, 2, 2})));
+  EXPECT_INVALID_ARGUMENT(ImageToRgb8(torch::zeros({3, 2, 2}, torch::kLong)));
 }
 
 }  // namespace

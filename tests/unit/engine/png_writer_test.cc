@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/status_testing.h"
+
 namespace streamdit::engine {
 namespace {
 
@@ -122,16 +124,16 @@ TEST(PngWriterTest, NoTextChunksIsAPlainImage) {
 
 TEST(PngWriterTest, RejectsBadArguments) {
   const std::vector<uint8_t> rgb = Gradient(2, 2);
-  EXPECT_THROW(EncodePng(rgb.data(), 0, 2, {}), std::invalid_argument);
-  EXPECT_THROW(EncodePng(rgb.data(), 2, -1, {}), std::invalid_argument);
-  EXPECT_THROW(EncodePng(nullptr, 2, 2, {}), std::invalid_argument);
-  EXPECT_THROW(EncodePng(rgb.data(), 2, 2, {{"", "x"}}), std::invalid_argument);
-  EXPECT_THROW(EncodePng(rgb.data(), 2, 2, {{" lead", "x"}}), std::invalid_argument);
-  EXPECT_THROW(EncodePng(rgb.data(), 2, 2, {{"two  spaces", "x"}}), std::invalid_argument);
-  EXPECT_THROW(EncodePng(rgb.data(), 2, 2, {{std::string(80, 'k'), "x"}}), std::invalid_argument);
-  EXPECT_THROW(EncodePng(rgb.data(), 2, 2, {{"parameters", ""}}), std::invalid_argument);
-  EXPECT_THROW(EncodePng(rgb.data(), 2, 2, {{"parameters", "bad \xC3"}}), std::invalid_argument);
-  EXPECT_THROW(EncodePng(rgb.data(), 2, 2, {{"parameters", "\xC0\x80"}}), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(EncodePng(rgb.data(), 0, 2, {}));
+  EXPECT_INVALID_ARGUMENT(EncodePng(rgb.data(), 2, -1, {}));
+  EXPECT_INVALID_ARGUMENT(EncodePng(nullptr, 2, 2, {}));
+  EXPECT_INVALID_ARGUMENT(EncodePng(rgb.data(), 2, 2, {{"", "x"}}));
+  EXPECT_INVALID_ARGUMENT(EncodePng(rgb.data(), 2, 2, {{" lead", "x"}}));
+  EXPECT_INVALID_ARGUMENT(EncodePng(rgb.data(), 2, 2, {{"two  spaces", "x"}}));
+  EXPECT_INVALID_ARGUMENT(EncodePng(rgb.data(), 2, 2, {{std::string(80, 'k'), "x"}}));
+  EXPECT_INVALID_ARGUMENT(EncodePng(rgb.data(), 2, 2, {{"parameters", ""}}));
+  EXPECT_INVALID_ARGUMENT(EncodePng(rgb.data(), 2, 2, {{"parameters", "bad \xC3"}}));
+  EXPECT_INVALID_ARGUMENT(EncodePng(rgb.data(), 2, 2, {{"parameters", "\xC0\x80"}}));
   EXPECT_NO_THROW(EncodePng(rgb.data(), 2, 2, {{std::string(79, 'k'), "x"}}));
 }
 

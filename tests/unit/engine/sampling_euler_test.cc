@@ -7,6 +7,7 @@
 #include "engine/sampling/cancelled.h"
 #include "engine/sampling/euler.h"
 #include "engine/sampling/schedule.h"
+#include "tests/support/status_testing.h"
 #include "tests/unit/engine/sampling_python_reference.h"
 
 namespace streamdit::engine {
@@ -143,10 +144,9 @@ TEST(SamplingEuler, CancellationStopsBeforeTheNextStep) {
 
 TEST(SamplingEuler, RejectsBadArguments) {
   const auto identity = [](const at::Tensor& x, double) { return x; };
-  EXPECT_THROW(EulerSample(at::zeros({2}), {1.0}, identity), std::invalid_argument);
-  EXPECT_THROW(EulerSample(at::zeros({2}), {1.0, 0.0},
-                           [](const at::Tensor&, double) { return at::zeros({3}); }),
-               std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(EulerSample(at::zeros({2}), {1.0}, identity));
+  EXPECT_INVALID_ARGUMENT(EulerSample(at::zeros({2}), {1.0, 0.0},
+                                      [](const at::Tensor&, double) { return at::zeros({3}); }));
 }
 
 // BFL's torch.full(..., t, dtype=bf16): 8 significant bits, round to nearest even.

@@ -5,6 +5,7 @@
 
 #include "engine/sampling/latent_packing.h"
 #include "engine/sampling/noise.h"
+#include "tests/support/status_testing.h"
 #include "tests/unit/engine/sampling_python_reference.h"
 
 namespace streamdit::engine {
@@ -59,11 +60,11 @@ TEST(SamplingPacking, PackAndUnpackMatchNumpyReference) {
 }
 
 TEST(SamplingPacking, RejectsWrongShapes) {
-  EXPECT_THROW(PackLatent(at::zeros({1, 16, 6, 7})), std::invalid_argument);
-  EXPECT_THROW(PackLatent(at::zeros({1, 8, 6, 6})), std::invalid_argument);
-  EXPECT_THROW(PackLatent(at::zeros({16, 6, 6})), std::invalid_argument);
-  EXPECT_THROW(UnpackLatent(at::zeros({1, 12, 64}), 64, 64), std::invalid_argument);  // needs 16
-  EXPECT_THROW(UnpackLatent(at::zeros({1, 16, 32}), 64, 64), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(PackLatent(at::zeros({1, 16, 6, 7})));
+  EXPECT_INVALID_ARGUMENT(PackLatent(at::zeros({1, 8, 6, 6})));
+  EXPECT_INVALID_ARGUMENT(PackLatent(at::zeros({16, 6, 6})));
+  EXPECT_INVALID_ARGUMENT(UnpackLatent(at::zeros({1, 12, 64}), 64, 64));  // needs 16
+  EXPECT_INVALID_ARGUMENT(UnpackLatent(at::zeros({1, 16, 32}), 64, 64));
 }
 
 TEST(SamplingIds, ImageIdsAreZeroRowColumn) {

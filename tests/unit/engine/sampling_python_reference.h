@@ -18,52 +18,17 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/python_reference.h"
+#include "tests/support/scratch_dir.h"
+
 namespace streamdit::engine::testing {
 
-inline constexpr const char* kPython = "/usr/bin/python3";
+using test_support::ScratchDir;
 
-inline std::string ReferenceScript() {
-  return std::string(STREAMDIT_SOURCE_DIR) + "/tests/reference/sampling_reference.py";
-}
-
-// A fresh folder under the system temp dir, removed when the object goes away.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "streamdit_sampling_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-// Runs the reference script with `args` (already shell-safe: numbers and scratch paths) and
-// returns its stdout; fails the calling test (via exception) if it exits non-zero.
+// Runs tests/reference/sampling_reference.py with `args` (shell-safe: numbers and scratch paths)
+// and returns its stdout; throws (failing the calling test) if it exits non-zero.
 inline std::string RunReference(const std::string& args) {
-  const std::string command = std::string(kPython) + " " + ReferenceScript() + " " + args;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
-  std::string output;
-  std::array<char, 4096> buffer;
-  size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  if (status != 0) {
-    throw std::runtime_error("reference failed (status " + std::to_string(status) +
-                             "): " + command);
-  }
-  return output;
+  return test_support::RunPythonReference("sampling_reference.py", args);
 }
 
 // A double as text that parses back to the same value.

@@ -5,6 +5,7 @@
 
 #include "engine/sampling/flux_defaults.h"
 #include "engine/sampling/schedule.h"
+#include "tests/support/status_testing.h"
 #include "tests/unit/engine/sampling_python_reference.h"
 
 namespace streamdit::engine {
@@ -82,8 +83,8 @@ TEST(SamplingSchedule, BitIdenticalToBflGetSchedule) {
 }
 
 TEST(SamplingSchedule, RejectsBadArguments) {
-  EXPECT_THROW(FluxSchedule(0, 4096, true), std::invalid_argument);
-  EXPECT_THROW(FluxSchedule(4, 0, true), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(FluxSchedule(0, 4096, true));
+  EXPECT_INVALID_ARGUMENT(FluxSchedule(4, 0, true));
 }
 
 }  // namespace

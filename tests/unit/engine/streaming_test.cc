@@ -9,6 +9,7 @@
 #include "engine/streaming/residency_plan.h"
 #include "engine/streaming/streaming_weight_provider.h"
 #include "host_flux_weights.h"
+#include "tests/support/status_testing.h"
 
 namespace streamdit::engine {
 namespace {
@@ -18,18 +19,7 @@ FluxWeights HostWeights(const FluxConfig& config, torch::ScalarType storage) {
   return testing_support::RandomHostFluxWeights(config, storage, 3);
 }
 
-FluxInputs Inputs(const FluxConfig& c) {
-  torch::manual_seed(4);
-  FluxInputs in;
-  in.img = torch::randn({1, 24, c.in_channels});
-  in.img_ids = torch::randint(0, 6, {1, 24, 3}).to(torch::kFloat);
-  in.txt = torch::randn({1, 8, c.context_in_dim});
-  in.txt_ids = torch::zeros({1, 8, 3});
-  in.timesteps = torch::full({1}, 0.7f);
-  in.y = torch::randn({1, c.vec_in_dim});
-  in.guidance = torch::full({1}, 3.5f);
-  return in;
-}
+FluxInputs Inputs(const FluxConfig& c) { return testing_support::RandomFluxInputs(c, 4); }
 
 class StreamingTest : public ::testing::TestWithParam<torch::ScalarType> {};
 
@@ -94,8 +84,9 @@ TEST(ResidencyPlan, BudgetBelowTheMinimumNamesTheMinimum) {
   const int64_t minimum = MinimumWeightBytes(blocks, options);
   try {
     PlanResidency(blocks, minimum - 1, options);
-    FAIL() << "expected invalid_argument";
-  } catch (const std::invalid_argument& e) {
+    FAIL() << "expected RESOURCE_EXHAUSTED";
+  } catch (const StatusError& e) {
+    EXPECT_EQ(e.code(), absl::StatusCode::kResourceExhausted) << e.what();
     EXPECT_NE(std::string(e.what()).find(std::to_string(minimum)), std::string::npos) << e.what();
   }
   EXPECT_NO_THROW(PlanResidency(blocks, minimum, options));

@@ -9,12 +9,12 @@
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/checkpoint/safetensors.h"
 #include "engine/text/t5_encoder.h"
-#include "tests/unit/engine/t5_test_support.h"
+#include "tests/support/scratch_dir.h"
 
 namespace streamdit::engine {
 namespace {
 
-using t5_testing::ScratchDir;
+using test_support::ScratchDir;
 
 constexpr int64_t kVocab = 32128;
 constexpr int64_t kDModel = 4096;

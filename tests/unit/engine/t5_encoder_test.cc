@@ -1,6 +1,7 @@
 // T5 encoder against the independent float64 NumPy reference (tests/reference/
 // t5_encoder_reference.py) on small random weights: every storage dtype, both embedding names and
 // the all-in-one prefix; plus the relative-position buckets, the provider protocol and load errors.
+
 #include "engine/text/t5_encoder.h"
 
 #include <gtest/gtest.h>
@@ -21,14 +22,16 @@
 #include "engine/checkpoint/safetensors.h"
 #include "engine/model/weight_block.h"
 #include "engine/tensor/stored_tensor.h"
-#include "tests/unit/engine/t5_test_support.h"
+#include "tests/support/python_reference.h"
+#include "tests/support/scratch_dir.h"
+#include "tests/support/status_testing.h"
 
 namespace streamdit::engine {
 namespace {
 
-using t5_testing::RunPython;
-using t5_testing::ScratchDir;
-using t5_testing::ShellQuote;
+using test_support::RunPythonReference;
+using test_support::ScratchDir;
+using test_support::ShellQuote;
 
 // Small but shaped like T5: inner dim (heads * d_kv = 32) differs from d_model as T5 allows.
 constexpr int64_t kVocab = 100;
@@ -108,7 +111,7 @@ torch::Tensor ReferenceHidden(const ScratchDir& scratch, const std::string& weig
   std::string args = "forward " + ShellQuote(weights_path) + " " + ShellQuote(ids_path) + " " +
                      ShellQuote(out_path);
   if (!prefix.empty()) args += " --prefix " + ShellQuote(prefix);
-  RunPython("t5_encoder_reference.py", args);
+  RunPythonReference("t5_encoder_reference.py", args);
   const Checkpoint out = Checkpoint::Open(out_path);
   return ViewTensor(out.Require("hidden")).clone();
 }
@@ -144,7 +147,7 @@ TEST(T5RelativePositionBucket, MatchesSpecExamples) {
 TEST(T5RelativePositionBucket, MatchesReferenceOverWholeRange) {
   constexpr int64_t kRange = 300;
   std::istringstream reference(
-      RunPython("t5_encoder_reference.py", "buckets " + std::to_string(kRange)));
+      RunPythonReference("t5_encoder_reference.py", "buckets " + std::to_string(kRange)));
   for (int64_t relative = -kRange; relative <= kRange; ++relative) {
     int64_t expected = -1;
     ASSERT_TRUE(reference >> expected) << "reference output ended at " << relative;
@@ -252,7 +255,7 @@ TEST_F(T5EncoderTest, QueryChunkingDoesNotChangeTheResult) {
   EXPECT_TRUE(torch::equal(encoder.Forward(ids, provider, 23), whole));
   EXPECT_TRUE(torch::equal(encoder.Forward(ids, provider, 100), whole));
   EXPECT_LE(RelativeError(whole, reference), 1e-5);
-  EXPECT_THROW(encoder.Forward(ids, provider, -1), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(encoder.Forward(ids, provider, -1));
 }
 
 // Hands out fresh copies like DirectWeightProvider, checks that blocks are acquired one at a time
@@ -311,7 +314,8 @@ TEST_F(T5EncoderTest, RejectsBadIds) {
     try {
       encoder.Forward(ids, provider);
       ADD_FAILURE() << "accepted ids " << ids;
-    } catch (const std::invalid_argument& error) {
+    } catch (const StatusError& error) {
+      EXPECT_EQ(error.code(), absl::StatusCode::kInvalidArgument) << error.what();
       EXPECT_NE(std::string(error.what()).find("ids"), std::string::npos) << error.what();
     }
   };

@@ -1,6 +1,7 @@
 // T5 tokenizer and demo-model trainer: ids equal to Debian's python3-sentencepiece on the same
 // model, FLUX's EOS/padding/truncation framing, deterministic training, and clear errors for
 // missing or corrupt model files.
+
 #include "engine/text/t5_tokenizer.h"
 
 #include <gtest/gtest.h>
@@ -15,15 +16,17 @@
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/text/sentencepiece_library.h"
 #include "engine/text/t5_tokenizer_trainer.h"
-#include "tests/unit/engine/t5_test_support.h"
+#include "tests/support/python_reference.h"
+#include "tests/support/scratch_dir.h"
+#include "tests/support/status_testing.h"
 
 namespace streamdit::engine {
 namespace {
 
-using t5_testing::RunPython;
-using t5_testing::ScratchDir;
-using t5_testing::ShellQuote;
-using t5_testing::SourcePath;
+using test_support::RunPythonReference;
+using test_support::ScratchDir;
+using test_support::ShellQuote;
+using test_support::SourcePath;
 
 std::string CorpusPath() { return SourcePath("assets/demo_corpus.txt"); }
 
@@ -78,7 +81,7 @@ TEST_F(T5TokenizerTest, TrainedModelHasT5SpecialIdsAndRequestedSize) {
   EXPECT_EQ(tokenizer.piece_count(), kDemoT5VocabSize);
   // Python's view of the same file: T5's pad 0, eos 1, unk 2 and no bos.
   const auto info = nlohmann::json::parse(
-      RunPython("t5_tokenizer_reference.py", "info " + ShellQuote(*model_path_)));
+      RunPythonReference("t5_tokenizer_reference.py", "info " + ShellQuote(*model_path_)));
   EXPECT_EQ(info["piece_count"].get<int>(), kDemoT5VocabSize);
   EXPECT_EQ(info["pad"].get<int>(), 0);
   EXPECT_EQ(info["eos"].get<int>(), 1);
@@ -96,7 +99,7 @@ TEST_F(T5TokenizerTest, MatchesPythonSentencepieceOnShippedStrings) {
   ASSERT_GE(cases.size(), 10u);
   for (int64_t max_len : {1, 8, 16, 77, 256}) {
     SCOPED_TRACE("max_len " + std::to_string(max_len));
-    const auto expected = nlohmann::json::parse(RunPython(
+    const auto expected = nlohmann::json::parse(RunPythonReference(
         "t5_tokenizer_reference.py",
         ShellQuote(*model_path_) + " " + ShellQuote(cases_path) + " " + std::to_string(max_len)));
     ASSERT_EQ(expected.size(), cases.size());
@@ -169,10 +172,11 @@ TEST_F(T5TokenizerTest, RejectsLengthWithoutRoomForEos) {
   try {
     tokenizer.Encode("hello", 0);
     FAIL() << "max_len 0 accepted";
-  } catch (const std::invalid_argument& error) {
+  } catch (const StatusError& error) {
+    EXPECT_EQ(error.code(), absl::StatusCode::kInvalidArgument) << error.what();
     EXPECT_NE(std::string(error.what()).find("max_len"), std::string::npos) << error.what();
   }
-  EXPECT_THROW(tokenizer.Encode("hello", -3), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(tokenizer.Encode("hello", -3));
 }
 
 // Expects Load(path) to throw CheckpointError with `code`, naming the file.
@@ -222,13 +226,14 @@ TEST_F(T5TokenizerTest, ModelWithOtherSpecialIdsIsRejected) {
 }
 
 TEST_F(T5TokenizerTest, TrainerRejectsBadArguments) {
-  EXPECT_THROW(TrainT5SentencePiece({"some text"}, 3), std::invalid_argument);
-  EXPECT_THROW(TrainT5SentencePiece({}, 100), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(TrainT5SentencePiece({"some text"}, 3));
+  EXPECT_INVALID_ARGUMENT(TrainT5SentencePiece({}, 100));
   // More pieces than the corpus can support: SentencePiece's message comes through.
-  EXPECT_THROW(TrainT5SentencePiece({"tiny corpus"}, 5000), std::runtime_error);
+  EXPECT_INVALID_ARGUMENT(TrainT5SentencePiece({"tiny corpus"}, 5000));
   ScratchDir scratch;
-  EXPECT_THROW(TrainT5SentencePieceFile(scratch.File("missing.txt"), scratch.File("m.model")),
-               std::runtime_error);
+  EXPECT_STATUS_ERROR(
+      TrainT5SentencePieceFile(scratch.File("missing.txt"), scratch.File("m.model")),
+      absl::StatusCode::kNotFound);
 }
 
 }  // namespace

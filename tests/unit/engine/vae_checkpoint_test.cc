@@ -19,8 +19,8 @@ namespace {
 
 using vae_testing::MakeDecoderTensors;
 using vae_testing::NamedTensor;
+using vae_testing::ScratchDir;
 using vae_testing::TestVaeShape;
-using vae_testing::VaeScratchDir;
 using vae_testing::WriteSparseShapes;
 
 using Shapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
@@ -61,7 +61,7 @@ CheckpointError::Code LoadError(const std::string& path) {
 }
 
 TEST(VaeCheckpointTest, FullSizeBflHeaderInfersFluxConfig) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   Shapes shapes = DecoderShapes(FluxShape(), "", false);
   ASSERT_EQ(shapes.size(), 138u);  // flux-spec.md §4: 138 decoder.* tensors
   // Encoder tensors sit next to the decoder in ae.safetensors and must be ignored.
@@ -95,7 +95,7 @@ TEST(VaeCheckpointTest, FullSizeBflHeaderInfersFluxConfig) {
 }
 
 TEST(VaeCheckpointTest, FullSizeDiffusersHeaderUnderPrefixLoadsTheSameModel) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   WriteSparseShapes(dir.File("bfl.safetensors"), DecoderShapes(FluxShape(), "", false));
   WriteSparseShapes(dir.File("dif.safetensors"),
                     DecoderShapes(FluxShape(), "first_stage_model.", true));
@@ -120,7 +120,7 @@ TEST(VaeCheckpointTest, FullSizeDiffusersHeaderUnderPrefixLoadsTheSameModel) {
 }
 
 TEST(VaeCheckpointTest, SmallConfigIsInferredFromShapes) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   TestVaeShape shape;
   shape.level_channels = {32, 64};
   shape.resnets_per_level = 2;
@@ -135,7 +135,7 @@ TEST(VaeCheckpointTest, SmallConfigIsInferredFromShapes) {
 }
 
 TEST(VaeCheckpointTest, NormGroupsComeFromMetadata) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   TestVaeShape shape;
   shape.level_channels = {24, 48};  // not divisible by 32
   const Shapes shapes = DecoderShapes(shape, "", false);
@@ -156,7 +156,7 @@ TEST(VaeCheckpointTest, NormGroupsComeFromMetadata) {
 }
 
 TEST(VaeCheckpointTest, RejectsFilesWithoutADecoder) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   WriteSparseShapes(dir.File("encoder.safetensors"), {{"encoder.conv_in.weight", {128, 3, 3, 3}}});
   EXPECT_EQ(LoadError(dir.File("encoder.safetensors")), CheckpointError::Code::kUnrecognizedLayout);
   // conv_in alone: neither layout's up blocks.
@@ -165,7 +165,7 @@ TEST(VaeCheckpointTest, RejectsFilesWithoutADecoder) {
 }
 
 TEST(VaeCheckpointTest, RejectsMissingAndMisshapenTensors) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   TestVaeShape shape;
   shape.level_channels = {32, 64};
   Shapes missing = DecoderShapes(shape, "", false);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/status_testing.h"
 #include "tests/unit/engine/vae_test_model.h"
 
 namespace streamdit::engine {
@@ -18,9 +19,9 @@ namespace {
 using vae_testing::MakeDecoderTensors;
 using vae_testing::RelativeMaxError;
 using vae_testing::RunReference;
+using vae_testing::ScratchDir;
 using vae_testing::TestLayout;
 using vae_testing::TestVaeShape;
-using vae_testing::VaeScratchDir;
 using vae_testing::WriteOptions;
 using vae_testing::WriteVae;
 
@@ -64,7 +65,7 @@ struct Decoded {
   torch::Tensor reference;
 };
 
-Decoded DecodeBoth(const VaeScratchDir& dir, const WriteOptions& options, const TestVaeShape& shape,
+Decoded DecodeBoth(const ScratchDir& dir, const WriteOptions& options, const TestVaeShape& shape,
                    const torch::Tensor& latent, VaeDecoderOptions decoder_options = {},
                    torch::ScalarType compute = torch::kFloat) {
   const std::string path = dir.File("vae.safetensors");
@@ -76,7 +77,7 @@ Decoded DecodeBoth(const VaeScratchDir& dir, const WriteOptions& options, const 
 }
 
 TEST(VaeDecoderTest, MatchesFloat64ReferenceWithF32Weights) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   const torch::Tensor latent = RandomLatent({2, 16, 6, 5}, 1);
   const Decoded d = DecodeBoth(dir, SmallOptions(), TestVaeShape{}, latent);
   ASSERT_EQ(d.ours.sizes(), (std::vector<int64_t>{2, 3, 24, 20}));
@@ -89,7 +90,7 @@ TEST(VaeDecoderTest, MatchesFloat64ReferenceWithF32Weights) {
 }
 
 TEST(VaeDecoderTest, MatchesFloat64ReferenceWithBf16Weights) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   WriteOptions options = SmallOptions();
   options.dtype = DType::kBF16;
   const torch::Tensor latent = RandomLatent({1, 16, 7, 4}, 2);
@@ -101,7 +102,7 @@ TEST(VaeDecoderTest, MatchesFloat64ReferenceWithBf16Weights) {
 
 TEST(VaeDecoderTest, ChunkedAttentionMatchesReference) {
   // 7 queries per chunk over 6*5 = 30 positions: four full chunks and a remainder of two.
-  VaeScratchDir dir;
+  ScratchDir dir;
   VaeDecoderOptions chunked;
   chunked.attention_query_chunk = 7;
   const torch::Tensor latent = RandomLatent({1, 16, 6, 5}, 3);
@@ -110,7 +111,7 @@ TEST(VaeDecoderTest, ChunkedAttentionMatchesReference) {
 }
 
 TEST(VaeDecoderTest, Bf16ComputeStaysCloseToReference) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   WriteOptions options = SmallOptions();
   options.dtype = DType::kBF16;
   const torch::Tensor latent = RandomLatent({1, 16, 6, 6}, 4);
@@ -126,7 +127,7 @@ TEST(VaeDecoderTest, Bf16ComputeStaysCloseToReference) {
 TEST(VaeDecoderTest, DefaultThirtyTwoGroupsAndVaePrefixMatchReference) {
   // No vae_config metadata: GroupNorm uses 32 groups (ch 32, ch_mult [1, 2]); the file nests the
   // decoder under "vae." next to encoder tensors, as all-in-one checkpoints do.
-  VaeScratchDir dir;
+  ScratchDir dir;
   WriteOptions options;
   options.prefix = "vae.";
   options.with_encoder_keys = true;
@@ -139,7 +140,7 @@ TEST(VaeDecoderTest, DefaultThirtyTwoGroupsAndVaePrefixMatchReference) {
 }
 
 TEST(VaeDecoderTest, BflAndDiffusersLayoutsDecodeIdentically) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   const std::vector<vae_testing::NamedTensor> tensors = MakeDecoderTensors(TestVaeShape{}, 11);
   WriteOptions bfl = SmallOptions();
   WriteOptions diffusers = SmallOptions();
@@ -171,7 +172,7 @@ class RecordingProvider : public WeightProvider {
 };
 
 TEST(VaeDecoderTest, HoldsOneBlockAtATimeInExecutionOrder) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   WriteVae(dir.File("vae.safetensors"), MakeDecoderTensors(TestVaeShape{}, 12), SmallOptions());
   const VaeDecoder decoder = VaeDecoder::Load(Checkpoint::Open(dir.File("vae.safetensors")));
   RecordingProvider provider;
@@ -185,7 +186,7 @@ TEST(VaeDecoderTest, HoldsOneBlockAtATimeInExecutionOrder) {
 TEST(VaeDecoderTest, TiledMatchesTiledReference) {
   // The reference implements the same tiling (even tile starts, linear ramps, normalised
   // weights) in its own code: this checks the tile geometry and blending, not just the bound.
-  VaeScratchDir dir;
+  ScratchDir dir;
   const std::string path = dir.File("vae.safetensors");
   WriteVae(path, MakeDecoderTensors(TestVaeShape{}, 13), SmallOptions());
   const VaeDecoder decoder = VaeDecoder::Load(Checkpoint::Open(path));
@@ -198,7 +199,7 @@ TEST(VaeDecoderTest, TiledMatchesTiledReference) {
 }
 
 TEST(VaeDecoderTest, TiledStaysCloseToUntiledOnSmoothLatent) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   const std::string path = dir.File("vae.safetensors");
   WriteVae(path, MakeDecoderTensors(TestVaeShape{}, 14), SmallOptions());
   const VaeDecoder decoder = VaeDecoder::Load(Checkpoint::Open(path));
@@ -227,7 +228,7 @@ TEST(VaeDecoderTest, TiledStaysCloseToUntiledOnSmoothLatent) {
 }
 
 TEST(VaeDecoderTest, OneTileCoveringTheLatentEqualsUntiled) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   const std::string path = dir.File("vae.safetensors");
   WriteVae(path, MakeDecoderTensors(TestVaeShape{}, 15), SmallOptions());
   const VaeDecoder decoder = VaeDecoder::Load(Checkpoint::Open(path));
@@ -239,24 +240,21 @@ TEST(VaeDecoderTest, OneTileCoveringTheLatentEqualsUntiled) {
 }
 
 TEST(VaeDecoderTest, RejectsBadInputs) {
-  VaeScratchDir dir;
+  ScratchDir dir;
   const std::string path = dir.File("vae.safetensors");
   WriteVae(path, MakeDecoderTensors(TestVaeShape{}, 16), SmallOptions());
   const VaeDecoder decoder = VaeDecoder::Load(Checkpoint::Open(path));
   DirectWeightProvider provider(torch::kFloat);
-  EXPECT_THROW(decoder.Decode(torch::zeros({1, 4, 4, 4}), provider, torch::kFloat),
-               std::invalid_argument);
-  EXPECT_THROW(decoder.Decode(torch::zeros({16, 4, 4}), provider, torch::kFloat),
-               std::invalid_argument);
-  EXPECT_THROW(decoder.Decode(torch::zeros({1, 16, 4, 4}), provider, torch::kLong),
-               std::invalid_argument);
-  EXPECT_THROW(decoder.DecodeTiled(torch::zeros({1, 16, 4, 4}), provider, torch::kFloat, {4, 4}),
-               std::invalid_argument);
-  EXPECT_THROW(decoder.DecodeTiled(torch::zeros({1, 16, 4, 4}), provider, torch::kFloat, {0, 0}),
-               std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(decoder.Decode(torch::zeros({1, 4, 4, 4}), provider, torch::kFloat));
+  EXPECT_INVALID_ARGUMENT(decoder.Decode(torch::zeros({16, 4, 4}), provider, torch::kFloat));
+  EXPECT_INVALID_ARGUMENT(decoder.Decode(torch::zeros({1, 16, 4, 4}), provider, torch::kLong));
+  EXPECT_INVALID_ARGUMENT(
+      decoder.DecodeTiled(torch::zeros({1, 16, 4, 4}), provider, torch::kFloat, {4, 4}));
+  EXPECT_INVALID_ARGUMENT(
+      decoder.DecodeTiled(torch::zeros({1, 16, 4, 4}), provider, torch::kFloat, {0, 0}));
   VaeDecoderOptions bad;
   bad.attention_query_chunk = 0;
-  EXPECT_THROW(VaeDecoder::Load(Checkpoint::Open(path), bad), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(VaeDecoder::Load(Checkpoint::Open(path), bad));
 }
 
 }  // namespace

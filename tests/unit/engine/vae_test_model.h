@@ -19,30 +19,12 @@
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/checkpoint/safetensors.h"
 #include "engine/tensor/stored_tensor.h"
+#include "tests/support/python_reference.h"
+#include "tests/support/scratch_dir.h"
 
 namespace streamdit::engine::vae_testing {
 
-// A fresh folder under the system temp dir, removed when the object goes away.
-class VaeScratchDir {
- public:
-  VaeScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "streamdit_vae_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~VaeScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  VaeScratchDir(const VaeScratchDir&) = delete;
-  VaeScratchDir& operator=(const VaeScratchDir&) = delete;
-
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using test_support::ScratchDir;
 
 struct TestVaeShape {
   int64_t z_channels = 16;
@@ -180,26 +162,17 @@ inline void WriteSparseShapes(
   SafetensorsWriter::WriteSparse(path, infos, metadata);
 }
 
-inline std::string ReferenceScript() {
-  return std::string(STREAMDIT_SOURCE_DIR) + "/tests/reference/vae_decoder_reference.py";
-}
-
 // Runs the float64 reference on a BFL-layout file and returns its image (float64).
 // `extra_args` must be shell-safe (numbers and scratch paths).
-inline torch::Tensor RunReference(const VaeScratchDir& dir, const std::string& weights,
+inline torch::Tensor RunReference(const ScratchDir& dir, const std::string& weights,
                                   const torch::Tensor& latent, const std::string& extra_args = "") {
   SafetensorsWriter writer;
   AddTensor(writer, "latent", latent.to(torch::kFloat), DType::kF32);
   const std::string latent_path = dir.File("latent.safetensors");
   const std::string out_path = dir.File("reference.safetensors");
   writer.Write(latent_path);
-  const std::string command = "/usr/bin/python3 " + ReferenceScript() + " " + weights + " " +
-                              latent_path + " " + out_path + " " + extra_args;
-  const int status = std::system(command.c_str());
-  if (status != 0) {
-    throw std::runtime_error("reference failed (status " + std::to_string(status) +
-                             "): " + command);
-  }
+  test_support::RunPythonReference("vae_decoder_reference.py",
+                                   weights + " " + latent_path + " " + out_path + " " + extra_args);
   const Checkpoint result = Checkpoint::Open(out_path);
   return ViewTensor(result.Require("image")).clone();
 }

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "tests/support/status_testing.h"
+
 namespace streamdit::engine {
 namespace {
 
@@ -67,9 +69,9 @@ TEST(VaeTilingTest, TwoTilesWithExactOverlapCrossFadeLinearly) {
 }
 
 TEST(VaeTilingTest, RejectsBadOptions) {
-  EXPECT_THROW(ValidateTileOptions({0, 0}), std::invalid_argument);
-  EXPECT_THROW(ValidateTileOptions({8, 8}), std::invalid_argument);
-  EXPECT_THROW(ValidateTileOptions({8, -1}), std::invalid_argument);
+  EXPECT_INVALID_ARGUMENT(ValidateTileOptions({0, 0}));
+  EXPECT_INVALID_ARGUMENT(ValidateTileOptions({8, 8}));
+  EXPECT_INVALID_ARGUMENT(ValidateTileOptions({8, -1}));
   EXPECT_NO_THROW(ValidateTileOptions({8, 7}));
   EXPECT_NO_THROW(ValidateTileOptions({1, 0}));
 }
