@@ -4,16 +4,19 @@
 #include <torch/types.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <stdexcept>
 
 #include "engine/checkpoint/safetensors.h"
+#include "engine/demo/demo_corpus.h"
 #include "engine/flux/flux_config.h"
 #include "engine/flux/flux_weights.h"
+#include "engine/status/file_error.h"
+#include "engine/status/status_error.h"
 #include "engine/tensor/stored_tensor.h"
 #include "engine/text/clip_bpe_trainer.h"
 #include "engine/text/t5_tokenizer_trainer.h"
@@ -50,14 +53,13 @@ bool EndsWith(const std::string& text, const std::string& suffix) {
 
 FluxConfig TransformerConfig(const DemoModelSizes& s) {
   if (s.hidden % s.head_dim != 0) {
-    throw std::invalid_argument("hidden (" + std::to_string(s.hidden) +
-                                ") must be a multiple of head_dim (" + std::to_string(s.head_dim) +
-                                ")");
+    throw InvalidArgument("hidden (" + std::to_string(s.hidden) +
+                          ") must be a multiple of head_dim (" + std::to_string(s.head_dim) + ")");
   }
   int64_t axes_sum = 0;
   for (int64_t axis : s.axes_dim) axes_sum += axis;
   if (axes_sum != s.head_dim) {
-    throw std::invalid_argument("axes_dim must sum to head_dim " + std::to_string(s.head_dim));
+    throw InvalidArgument("axes_dim must sum to head_dim " + std::to_string(s.head_dim));
   }
   FluxConfig c;
   c.in_channels = 64;
@@ -132,7 +134,7 @@ void WriteT5(const std::string& path, const DemoModelSizes& s) {
 
 void WriteClip(const std::string& path, int64_t vocab, const DemoModelSizes& s) {
   if (s.clip_hidden % 64 != 0) {
-    throw std::invalid_argument("clip_hidden must be a multiple of CLIP's head size 64");
+    throw InvalidArgument("clip_hidden must be a multiple of CLIP's head size 64");
   }
   RandomWeights random(s.seed + 3);
   SafetensorsWriter writer;
@@ -240,14 +242,19 @@ class AeWriter {
   SafetensorsWriter writer_;
 };
 
-std::vector<std::string> ReadCorpus(const std::string& path, std::string* whole) {
+// The corpus text: the file at `path`, or the embedded corpus when `path` is empty.
+std::string ReadCorpus(const std::string& path) {
+  if (path.empty()) return std::string(EmbeddedDemoCorpus());
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read the demo corpus " + path);
+  if (!in) throw NotFound("cannot read the demo corpus " + path);
   std::ostringstream contents;
   contents << in.rdbuf();
-  *whole = contents.str();
+  return contents.str();
+}
+
+std::vector<std::string> NonEmptyLines(const std::string& text) {
   std::vector<std::string> lines;
-  std::istringstream stream(*whole);
+  std::istringstream stream(text);
   for (std::string line; std::getline(stream, line);) {
     if (!line.empty()) lines.push_back(line);
   }
@@ -259,11 +266,11 @@ void WriteText(const std::string& path, const std::string& text) {
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     out << text;
-    if (!out.flush()) throw std::runtime_error("cannot write " + temporary);
+    if (!out.flush()) throw FileError("cannot write", temporary, errno);
   }
   std::error_code error;
   fs::rename(temporary, path, error);
-  if (error) throw std::runtime_error("cannot rename " + temporary + " to " + path);
+  if (error) throw FileError("cannot rename " + temporary + " to", path, error);
 }
 
 const std::vector<std::string>& DemoFiles() {
@@ -275,32 +282,15 @@ const std::vector<std::string>& DemoFiles() {
 
 }  // namespace
 
-std::string DefaultDemoCorpusPath() {
-  const std::string relative = "assets/demo_corpus.txt";
-  if (const char* assets = std::getenv("STREAMDIT_ASSETS_DIR")) {
-    return (fs::path(assets) / "demo_corpus.txt").string();
-  }
-  std::error_code error;
-  if (fs::is_regular_file(relative, error)) return relative;
-  // Installed or run from a build folder: walk up from the executable to the repository root.
-  fs::path directory = fs::read_symlink("/proc/self/exe", error).parent_path();
-  for (int up = 0; !error && up < 6 && !directory.empty(); ++up) {
-    if (fs::is_regular_file(directory / relative, error)) return (directory / relative).string();
-    if (directory == directory.parent_path()) break;
-    directory = directory.parent_path();
-  }
-  return relative;
-}
-
 std::vector<std::string> WriteDemoModel(const std::string& directory,
                                         const std::string& corpus_path,
                                         const DemoModelSizes& sizes) {
   std::error_code error;
   fs::create_directories(directory, error);
-  if (error) throw std::runtime_error("cannot create " + directory + ": " + error.message());
+  if (error) throw FileError("cannot create", directory, error);
   const fs::path dir(directory);
-  std::string corpus;
-  const std::vector<std::string> sentences = ReadCorpus(corpus_path, &corpus);
+  const std::string corpus = ReadCorpus(corpus_path);
+  const std::vector<std::string> sentences = NonEmptyLines(corpus);
 
   const std::string spiece = TrainT5SentencePiece(sentences, sizes.t5_vocab_pieces);
   WriteText((dir / "spiece.model").string(), spiece);

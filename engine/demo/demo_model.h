@@ -4,7 +4,8 @@
 //   ae.safetensors           autoencoder (encoder + decoder), BFL layout, F32
 //   t5xxl_fp16.safetensors   T5 v1.1 encoder, HF T5EncoderModel layout, F16
 //   clip_l.safetensors       CLIP text model, HF CLIPTextModel layout, F16
-//   spiece.model             SentencePiece unigram trained on assets/demo_corpus.txt
+//   spiece.model             SentencePiece unigram trained on assets/demo_corpus.txt (compiled
+//                            into the engine: engine/demo/demo_corpus.h)
 //   vocab.json, merges.txt   CLIP byte-level BPE trained on the same corpus
 // Weights are random (fan-in scaled so activations stay O(1)): the demo shows the machinery, not
 // art. Everything is deterministic: the same sizes and corpus give the same bytes on every run.
@@ -50,14 +51,13 @@ inline constexpr const char* kDemoAeFile = "ae.safetensors";
 inline constexpr const char* kDemoT5File = "t5xxl_fp16.safetensors";
 inline constexpr const char* kDemoClipFile = "clip_l.safetensors";
 
-// The corpus the project ships for the demo tokenizers.
-std::string DefaultDemoCorpusPath();
-
 // Writes the model set into `directory` (created if needed; existing files are replaced
-// atomically). Returns the paths written. Throws std::runtime_error naming the file on I/O
-// failure, std::invalid_argument for inconsistent sizes.
+// atomically). The tokenizers are trained on the text of `corpus_path`, or on the corpus compiled
+// into the engine when it is empty (so no file lookup: this works from any folder). Returns the
+// paths written. Throws a StatusError naming the file on I/O failure (NOT_FOUND for a corpus file
+// that cannot be read), INVALID_ARGUMENT for inconsistent sizes.
 std::vector<std::string> WriteDemoModel(const std::string& directory,
-                                        const std::string& corpus_path = DefaultDemoCorpusPath(),
+                                        const std::string& corpus_path = "",
                                         const DemoModelSizes& sizes = {});
 
 // True when `directory` holds every file WriteDemoModel writes.

@@ -3,17 +3,15 @@
 // (blocks resident and streamed, bytes streamed per step), the predicted peak per phase, and the
 // predicted time per step from a transfer bandwidth and a compute rate (measured here, or given).
 // Reads only the files' headers, so a full-size model (even a sparse file) plans in milliseconds.
+// A budget below the job's minimum fails naming the minimum (exit code by exit_code.h).
 #pragma once
 
-#include <cstdint>
-#include <ostream>
-#include <string>
-#include <vector>
+#include <CLI/CLI.hpp>
 
-namespace streamdit::engine {
+#include "server/cli/command.h"
 
-// args: everything after "plan". Returns the exit code: 0, 1 when the budget is below the job's
-// minimum (the message names the minimum), 2 for bad arguments or unreadable models.
-int RunPlanCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+namespace streamdit::server::cli {
 
-}  // namespace streamdit::engine
+void AddPlanCommand(CLI::App& app, CommandTable& table);
+
+}  // namespace streamdit::server::cli

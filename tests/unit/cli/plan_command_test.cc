@@ -1,21 +1,29 @@
 // `streamdit plan` on a full-size FLUX.1 dev layout: a sparse safetensors file with every tensor
 // of flux1-dev.safetensors at its real shape and dtype (bf16) and no data. The plan reads only
-// the header, so it answers at once for a 24 GB model.
-#include "engine/tools/plan_command.h"
-
+// the header, so it answers at once for a 24 GB model. Each kind of error exits with the code
+// server/cli/exit_code.h maps its status to.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <regex>
-#include <sstream>
 
+#include "cli_test_support.h"
 #include "engine/checkpoint/safetensors.h"
 #include "engine/flux/flux_config.h"
 #include "engine/flux/flux_weights.h"
-#include "engine/tools/flag_values.h"
+#include "server/cli/exit_code.h"
 
-namespace streamdit::engine {
+namespace streamdit::server::cli {
 namespace {
+
+using engine::DType;
+using engine::FluxConfig;
+using engine::SafetensorsWriter;
+using engine::TensorInfo;
+using testing::Cli;
+using testing::CliRun;
 
 class PlanCommandTest : public ::testing::Test {
  protected:
@@ -47,17 +55,9 @@ class PlanCommandTest : public ::testing::Test {
     delete path_;
   }
 
-  struct Outcome {
-    int code;
-    std::string out, err;
-  };
-  static Outcome Plan(const std::string& budget, const std::string& storage = "bf16") {
-    std::ostringstream out, err;
-    const int code =
-        RunPlanCommand({"--model", *path_, "--budget", budget, "--width", "1024", "--height",
-                        "1024", "--storage", storage, "--bandwidth", "25", "--tflops", "400"},
-                       out, err);
-    return {code, out.str(), err.str()};
+  static CliRun Plan(const std::string& budget, const std::string& storage = "bf16") {
+    return Cli({"plan", "--model-dir", *path_, "--budget", budget, "--width", "1024", "--height",
+                "1024", "--storage", storage, "--bandwidth", "25", "--tflops", "400"});
   }
   // The transformer line: resident blocks, total blocks, streamed GB per step, predicted peak.
   struct TransformerLine {
@@ -90,7 +90,7 @@ TEST_F(PlanCommandTest, FullSizeDevAt24To8GiBFillsTheBudgetAndStaysUnderIt) {
   const int blocks = 19 * 2 + 38 * 2 + 2 + 2;
   TransformerLine previous;
   for (int gib : {24, 16, 12, 8}) {
-    const Outcome outcome = Plan(std::to_string(gib) + "GiB");
+    const CliRun outcome = Plan(std::to_string(gib) + "GiB");
     ASSERT_EQ(outcome.code, 0) << outcome.err;
     const TransformerLine line = Parse(outcome.out);
     SCOPED_TRACE(std::to_string(gib) + " GiB:\n" + outcome.out);
@@ -119,33 +119,52 @@ TEST_F(PlanCommandTest, Fp8StorageStreamsAboutHalfTheBytes) {
 }
 
 TEST_F(PlanCommandTest, BudgetBelowTheMinimumNamesTheMinimum) {
-  const Outcome outcome = Plan("1GiB");
-  EXPECT_EQ(outcome.code, 1);
+  const CliRun outcome = Plan("1GiB");
+  EXPECT_EQ(outcome.code, ExitCodeFor(absl::ResourceExhaustedError("")));
   EXPECT_NE(outcome.err.find("below this job's minimum of"), std::string::npos) << outcome.err;
   EXPECT_TRUE(outcome.out.empty());
 }
 
-TEST_F(PlanCommandTest, BadArgumentsAreNamed) {
-  std::ostringstream out, err;
-  EXPECT_EQ(RunPlanCommand({"--model", *path_, "--budget", "lots"}, out, err), 2);
-  EXPECT_NE(err.str().find("--budget"), std::string::npos) << err.str();
-  std::ostringstream out2, err2;
-  EXPECT_EQ(RunPlanCommand({"--model", "/nonexistent.safetensors", "--budget", "8GiB"}, out2, err2),
-            2);
-  EXPECT_NE(err2.str().find("/nonexistent.safetensors"), std::string::npos) << err2.str();
+TEST_F(PlanCommandTest, TheOldModelFlagStillWorks) {
+  const CliRun outcome =
+      Cli({"plan", "--model", *path_, "--budget", "16GiB", "--bandwidth", "25", "--tflops", "400"});
+  ASSERT_EQ(outcome.code, 0) << outcome.err;
+  EXPECT_GT(Parse(outcome.out).resident, 0) << outcome.out;
 }
 
-TEST(ParseByteSize, BinaryAndDecimalUnits) {
-  EXPECT_EQ(ParseByteSize("--budget", "24GiB"), 24ll << 30);
-  EXPECT_EQ(ParseByteSize("--budget", "24G"), 24ll << 30);
-  EXPECT_EQ(ParseByteSize("--budget", "24GB"), 24000000000ll);
-  EXPECT_EQ(ParseByteSize("--budget", "512MiB"), 512ll << 20);
-  EXPECT_EQ(ParseByteSize("--budget", "1.5GiB"), 3ll << 29);
-  EXPECT_EQ(ParseByteSize("--budget", "1048576"), 1048576);
-  EXPECT_THROW(ParseByteSize("--budget", "-1G"), std::invalid_argument);
-  EXPECT_THROW(ParseByteSize("--budget", "12 parsecs"), std::invalid_argument);
-  EXPECT_THROW(ParseByteSize("--budget", ""), std::invalid_argument);
+TEST_F(PlanCommandTest, BadFlagValuesExit2NamingTheFlag) {
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{{"--budget", "lots"},
+                                             {"--budget", "8GiB", "--width", "8"},
+                                             {"--budget", "8GiB", "--steps", "x"},
+                                             {"--budget", "8GiB", "--dtype", "fp4"},
+                                             {"--budget", "8GiB", "--tflops", "0"},
+                                             {"--budget", "8GiB", "--frobnicate", "1"}}) {
+    std::vector<std::string> args = {"plan", "--model-dir", *path_};
+    args.insert(args.end(), bad.begin(), bad.end());
+    const CliRun run = Cli(args);
+    EXPECT_EQ(run.code, kExitUsage) << bad[bad.size() - 2];
+    EXPECT_NE(run.err.find(bad[bad.size() - 2]), std::string::npos) << run.err;
+  }
+  // Neither --model-dir nor --budget.
+  EXPECT_EQ(Cli({"plan", "--budget", "8GiB"}).code, kExitUsage);
+  EXPECT_EQ(Cli({"plan", "--model-dir", *path_}).code, kExitUsage);
+}
+
+TEST_F(PlanCommandTest, MissingAndCorruptModelFilesExit1NamingTheFile) {
+  const CliRun missing = Cli({"plan", "--model-dir", "/nonexistent.safetensors", "--budget", "8GiB",
+                              "--bandwidth", "25", "--tflops", "400"});
+  EXPECT_EQ(missing.code, ExitCodeFor(absl::NotFoundError("")));
+  EXPECT_NE(missing.err.find("/nonexistent.safetensors"), std::string::npos) << missing.err;
+
+  testing::ScratchDir dir;
+  const std::string corrupt = dir.File("corrupt.safetensors");
+  std::ofstream(corrupt) << "not a safetensors file at all";
+  const CliRun bad = Cli(
+      {"plan", "--model-dir", corrupt, "--budget", "8GiB", "--bandwidth", "25", "--tflops", "400"});
+  EXPECT_EQ(bad.code, ExitCodeFor(absl::DataLossError("")));
+  EXPECT_NE(bad.err.find(corrupt), std::string::npos) << bad.err;
 }
 
 }  // namespace
-}  // namespace streamdit::engine
+}  // namespace streamdit::server::cli

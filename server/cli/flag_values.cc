@@ -1,0 +1,152 @@
+#include "server/cli/flag_values.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <exception>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "engine/status/status_error.h"
+
+namespace streamdit::server::cli {
+
+int64_t ParseByteSize(const std::string& flag, const std::string& text) {
+  double value = 0;
+  std::size_t used = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = used ? text.substr(used) : "";
+  std::transform(unit.begin(), unit.end(), unit.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  static const std::map<std::string, double> kUnits = {{"", 1},
+                                                       {"b", 1},
+                                                       {"k", 1024.0},
+                                                       {"kib", 1024.0},
+                                                       {"kb", 1e3},
+                                                       {"m", 1048576.0},
+                                                       {"mib", 1048576.0},
+                                                       {"mb", 1e6},
+                                                       {"g", 1073741824.0},
+                                                       {"gib", 1073741824.0},
+                                                       {"gb", 1e9},
+                                                       {"t", 1099511627776.0},
+                                                       {"tib", 1099511627776.0},
+                                                       {"tb", 1e12}};
+  auto found = kUnits.find(unit);
+  if (used == 0 || found == kUnits.end() || !(value > 0) || value * found->second > 9e18) {
+    throw engine::InvalidArgument(flag + " expects a positive size such as 24GiB, 16G, 500MB or " +
+                                  "a byte count, got '" + text + "'");
+  }
+  return static_cast<int64_t>(std::llround(value * found->second));
+}
+
+torch::ScalarType ParseDtype(const std::string& flag, const std::string& text) {
+  if (text == "f32" || text == "float32") return torch::kFloat;
+  if (text == "bf16" || text == "bfloat16") return torch::kBFloat16;
+  if (text == "f16" || text == "float16") return torch::kHalf;
+  throw engine::InvalidArgument(flag + " must be f32, bf16 or f16, got '" + text + "'");
+}
+
+std::string DtypeName(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kFloat:
+      return "f32";
+    case torch::kBFloat16:
+      return "bf16";
+    case torch::kHalf:
+      return "f16";
+    default:
+      return c10::toString(dtype);
+  }
+}
+
+namespace {
+
+// A CLI11 option whose text `parse` turns into the target; its error becomes a parse error
+// (CLI::ValidationError, exit 2) with the parser's message.
+template <typename T, typename Parse>
+CLI::Option* AddParsedOption(CLI::App& app, const std::string& name, T* target,
+                             const std::string& description, const std::string& type_name,
+                             Parse parse) {
+  return app
+      .add_option_function<std::string>(
+          name,
+          [target, name, parse](const std::string& text) {
+            try {
+              *target = parse(name, text);
+            } catch (const std::exception& error) {
+              throw CLI::ValidationError(error.what());
+            }
+          },
+          description)
+      ->type_name(type_name);
+}
+
+// The text as a number, or nullopt (whole text only: "12abc" is not 12).
+std::optional<double> Number(const std::string& text) {
+  std::size_t used = 0;
+  try {
+    const double value = std::stod(text, &used);
+    if (used == text.size()) return value;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+std::string Shortest(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+}  // namespace
+
+CLI::Validator AtLeast(double minimum) {
+  return CLI::Validator(
+      [minimum](std::string& text) -> std::string {
+        const std::optional<double> value = Number(text);
+        if (!value) return "expects a number, got '" + text + "'";
+        if (*value < minimum) return "must be at least " + Shortest(minimum) + ", got " + text;
+        return "";
+      },
+      "", ">=" + Shortest(minimum));
+}
+
+CLI::Validator Positive() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const std::optional<double> value = Number(text);
+        if (!value) return "expects a number, got '" + text + "'";
+        if (!(*value > 0)) return "must be positive, got " + text;
+        return "";
+      },
+      "", "positive");
+}
+
+CLI::Validator Unsigned() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+          return "expects a non-negative integer, got '" + text + "'";
+        }
+        return "";
+      },
+      "", "unsigned");
+}
+
+CLI::Option* AddByteSizeOption(CLI::App& app, const std::string& name, int64_t* bytes,
+                               const std::string& description) {
+  return AddParsedOption(app, name, bytes, description, "SIZE", ParseByteSize);
+}
+
+CLI::Option* AddDtypeOption(CLI::App& app, const std::string& name, torch::ScalarType* dtype,
+                            const std::string& description) {
+  return AddParsedOption(app, name, dtype, description, "f32|bf16|f16", ParseDtype);
+}
+
+}  // namespace streamdit::server::cli
