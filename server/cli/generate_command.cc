@@ -145,13 +145,14 @@ void RunGenerate(const GenerateOptions& o, const GlobalOptions& global, std::ost
 
   out << "total: " << std::fixed << std::setprecision(3) << result.timings.total_seconds << " s"
       << std::defaultfloat << (result.timings.prompt_cache_hit ? " (prompt cached)" : "") << "\n";
+  // Image i was drawn from seed + i (engine/pipeline/generation_request.h), wrapping at 2^64.
   const int count = static_cast<int>(result.png.size());
   for (int i = 0; i < count; ++i) {
     const std::string path = ImagePath(o.out, i, count);
     WriteFile(path, result.png[i]);
     out << "wrote " << path << " (" << result.request.width << "x" << result.request.height << ", "
-        << result.request.steps << " steps, seed " << result.request.image_seeds.at(i) << ", model "
-        << config.model_name << ")\n";
+        << result.request.steps << " steps, seed " << result.request.seed + uint64_t(i)
+        << ", model " << config.model_name << ")\n";
   }
   if (result.memory.plan) {
     const engine::JobMemoryPlan& plan = *result.memory.plan;
