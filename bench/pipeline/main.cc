@@ -4,13 +4,20 @@
 //     4 steps, with the demo config's T5 length (128), first with cold caches, then with the
 //     prompt cached (encode skipped);
 //   - the CPU memory peak above the start (CpuMemoryMeter: every libtorch CPU allocation counted)
-//     and the time of an untiled and a tiled VAE decode at 1024x1024 and 2048x2048.
+//     and the time of an untiled and a tiled VAE decode at 1024x1024 and 2048x2048;
+//   - a batch of 3 requests (different prompts, seeds and guidance; GenerateBatch) against the
+//     same 3 requests run one by one, measured side by side in interleaved rounds (the order
+//     alternates), prompts cached: median seconds per image of the denoising phase and of the
+//     whole job for each, and the ratio batch / single (below 1: the batch is cheaper per image,
+//     its weights are read once per step for all images).
 //
 //   build/bench/bench_pipeline [--model-dir DIR] [--threads N] [--sizes 512,1024]
 //                              [--vae-sizes 1024,2048] [--skip-vae]
+//                              [--batch-size 256] [--batch-rounds 5] [--skip-batch]
 // The demo model is written to DIR (default: build/demo-model under the working folder) if missing.
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -54,11 +61,68 @@ void PrintRun(const char* label, int size, const GenerationResult& result) {
 
 double MiB(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
 
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// Batch of 3 vs the 3 requests alone, interleaved; per-image medians over `rounds`.
+void CompareBatchWithSingles(const FluxPipeline& pipeline, int size, int rounds) {
+  std::vector<GenerationRequest> requests(3);
+  const char* prompts[] = {"a red fox in the snow", "a blue whale under the ice",
+                           "a lighthouse on a cliff at dusk"};
+  const double guidance[] = {3.5, 1.5, 6.0};
+  for (int r = 0; r < 3; ++r) {
+    requests[r].prompt = prompts[r];
+    requests[r].seed = 100 + 17 * r;
+    requests[r].guidance = guidance[r];
+    requests[r].width = requests[r].height = size;
+    requests[r].steps = 4;
+  }
+  pipeline.GenerateBatch(requests);  // warm-up: caches the prompts, touches every weight
+  std::vector<double> batch_denoise, batch_total, single_denoise, single_total;
+  auto run_batch = [&] {
+    const BatchResult batch = pipeline.GenerateBatch(requests);
+    batch_denoise.push_back(batch.timings.denoise_seconds / 3);
+    batch_total.push_back(batch.timings.total_seconds / 3);
+  };
+  auto run_singles = [&] {
+    double denoise = 0, total = 0;
+    for (const GenerationRequest& request : requests) {
+      const GenerationResult result = pipeline.Generate(request);
+      denoise += result.timings.denoise_seconds;
+      total += result.timings.total_seconds;
+    }
+    single_denoise.push_back(denoise / 3);
+    single_total.push_back(total / 3);
+  };
+  for (int round = 0; round < rounds; ++round) {
+    if (round % 2 == 0) {
+      run_batch();
+      run_singles();
+    } else {
+      run_singles();
+      run_batch();
+    }
+  }
+  const double bd = Median(batch_denoise), bt = Median(batch_total);
+  const double sd = Median(single_denoise), st = Median(single_total);
+  std::printf(
+      "batch of 3  %4dx%-4d  per image: denoise %6.3f  total %6.3f s   (%d rounds, medians)\n"
+      "3 singles   %4dx%-4d  per image: denoise %6.3f  total %6.3f s\n"
+      "batch/single            ratio: denoise %6.3f  total %6.3f\n",
+      size, size, bd, bt, rounds, size, size, sd, st, bd / sd, bt / st);
+}
+
 int Main(int argc, char** argv) {
   std::string model_dir = "build/demo-model";
   std::vector<int> sizes = {512, 1024};
   std::vector<int> vae_sizes = {1024, 2048};
   bool skip_vae = false;
+  bool skip_batch = false;
+  int batch_size = 256;
+  int batch_rounds = 5;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--model-dir") && i + 1 < argc) {
       model_dir = argv[++i];
@@ -70,6 +134,12 @@ int Main(int argc, char** argv) {
       vae_sizes = ParseSizes(argv[++i]);
     } else if (!std::strcmp(argv[i], "--skip-vae")) {
       skip_vae = true;
+    } else if (!std::strcmp(argv[i], "--skip-batch")) {
+      skip_batch = true;
+    } else if (!std::strcmp(argv[i], "--batch-size") && i + 1 < argc) {
+      batch_size = std::stoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--batch-rounds") && i + 1 < argc) {
+      batch_rounds = std::stoi(argv[++i]);
     } else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;
@@ -130,6 +200,7 @@ int Main(int argc, char** argv) {
       }
     }
   }
+  if (!skip_batch) CompareBatchWithSingles(pipeline, batch_size, batch_rounds);
   return 0;
 }
 

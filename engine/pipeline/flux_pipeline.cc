@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <stdexcept>
 #include <utility>
 
 #include "engine/checkpoint/checkpoint_error.h"
@@ -19,6 +18,7 @@
 #include "engine/sampling/latent_packing.h"
 #include "engine/sampling/noise.h"
 #include "engine/sampling/schedule.h"
+#include "engine/status/status_error.h"
 #include "engine/streaming/streaming_weight_provider.h"
 #include "engine/text/clip_text_encoder.h"
 #include "engine/text/clip_tokenizer.h"
@@ -52,11 +52,28 @@ void RequireFiles(const std::vector<std::string>& paths, const std::string& comp
 }
 
 void CollectStreamingStats(const WeightProvider& provider, JobMemoryReport& report) {
-  if (const auto* streaming = dynamic_cast<const StreamingWeightProvider*>(&provider)) {
-    report.streamed_bytes += streaming->streamed_bytes();
-    report.stall_seconds += streaming->stall_seconds();
-  }
+  const WeightStreamingStats stats = provider.stats();
+  report.streamed_bytes += stats.streamed_bytes;
+  report.stall_seconds += stats.stall_seconds;
 }
+
+// The images of a batch, sample by sample (a request's images are consecutive).
+struct BatchSamples {
+  std::vector<uint64_t> seeds;
+  std::vector<double> guidance;
+  std::vector<const PromptEmbedding*> embeddings;
+  bool one_prompt = true;  // every sample shares one embedding: broadcast views, no stacking
+
+  int64_t size() const { return static_cast<int64_t>(seeds.size()); }
+};
+
+// A distinct prompt of a batch and its embeddings (found in the cache or encoded by the job).
+struct BatchPrompt {
+  std::string key;
+  std::string text;
+  std::shared_ptr<const PromptEmbedding> embedding;
+  bool cached = false;
+};
 
 }  // namespace
 
@@ -94,8 +111,8 @@ struct FluxPipeline::Impl {
     std::unique_ptr<WeightProvider> provider = providers(
         component, ComponentBlocks(Models(), component), config.compute_dtype, config.device);
     if (!provider) {
-      throw std::logic_error(std::string("the weight provider factory returned no provider for ") +
-                             PipelineComponentName(component));
+      throw Internal(std::string("the weight provider factory returned no provider for ") +
+                     PipelineComponentName(component));
     }
     return provider;
   }
@@ -103,7 +120,8 @@ struct FluxPipeline::Impl {
   std::shared_ptr<const PromptEmbedding> Encode(const std::string& prompt,
                                                 const JobMemoryPlan* plan,
                                                 JobMemoryReport& report) const;
-  torch::Tensor Denoise(const ResolvedRequest& job, const PromptEmbedding& embedding,
+  // `job`: the batch's size and steps (shared by its requests).
+  torch::Tensor Denoise(const ResolvedRequest& job, const BatchSamples& samples,
                         const JobMemoryPlan* plan, JobMemoryReport& report,
                         const GenerationCallbacks& callbacks, int& completed_steps,
                         PhaseTimings& timings) const;
@@ -148,7 +166,7 @@ std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::str
 }
 
 FluxPipeline FluxPipeline::Load(PipelineConfig config, WeightProviderFactory providers) {
-  if (!providers) throw std::invalid_argument("providers: a weight provider factory is required");
+  if (!providers) throw InvalidArgument("providers: a weight provider factory is required");
   auto impl = std::make_unique<Impl>();
   const ModelPaths& paths = config.paths;
 
@@ -177,28 +195,28 @@ FluxPipeline FluxPipeline::Load(PipelineConfig config, WeightProviderFactory pro
   // The components must agree on the widths they exchange.
   const FluxConfig& flux = impl->transformer->config();
   if (flux.context_in_dim != impl->t5->config().d_model) {
-    throw std::invalid_argument("model set mismatch: the transformer's txt_in expects " +
-                                std::to_string(flux.context_in_dim) + " features but T5 (" +
-                                paths.t5.front() + ") has d_model " +
-                                std::to_string(impl->t5->config().d_model));
+    throw FailedPrecondition("model set mismatch: the transformer's txt_in expects " +
+                             std::to_string(flux.context_in_dim) + " features but T5 (" +
+                             paths.t5.front() + ") has d_model " +
+                             std::to_string(impl->t5->config().d_model));
   }
   if (flux.vec_in_dim != impl->clip->config().hidden) {
-    throw std::invalid_argument("model set mismatch: the transformer's vector_in expects " +
-                                std::to_string(flux.vec_in_dim) + " features but CLIP (" +
-                                paths.clip.front() + ") has hidden size " +
-                                std::to_string(impl->clip->config().hidden));
+    throw FailedPrecondition("model set mismatch: the transformer's vector_in expects " +
+                             std::to_string(flux.vec_in_dim) + " features but CLIP (" +
+                             paths.clip.front() + ") has hidden size " +
+                             std::to_string(impl->clip->config().hidden));
   }
   if (flux.in_channels != 4 * impl->vae->config().z_channels || flux.in_channels != 64) {
-    throw std::invalid_argument("model set mismatch: the transformer works on " +
-                                std::to_string(flux.in_channels) +
-                                "-feature latent patches but the autoencoder (" + paths.ae.front() +
-                                ") has " + std::to_string(impl->vae->config().z_channels) +
-                                " latent channels (FLUX packs 16 channels x 2 x 2)");
+    throw FailedPrecondition("model set mismatch: the transformer works on " +
+                             std::to_string(flux.in_channels) +
+                             "-feature latent patches but the autoencoder (" + paths.ae.front() +
+                             ") has " + std::to_string(impl->vae->config().z_channels) +
+                             " latent channels (FLUX packs 16 channels x 2 x 2)");
   }
   if (impl->vae->config().upsample_factor() != 8) {
-    throw std::invalid_argument("the autoencoder (" + paths.ae.front() + ") upsamples by " +
-                                std::to_string(impl->vae->config().upsample_factor()) +
-                                ", FLUX latents need 8");
+    throw FailedPrecondition("the autoencoder (" + paths.ae.front() + ") upsamples by " +
+                             std::to_string(impl->vae->config().upsample_factor()) +
+                             ", FLUX latents need 8");
   }
 
   impl->family =
@@ -210,8 +228,8 @@ FluxPipeline FluxPipeline::Load(PipelineConfig config, WeightProviderFactory pro
   if (config.t5_max_length) impl->defaults.t5_max_length = *config.t5_max_length;
   impl->t5_max_length = impl->defaults.t5_max_length;
   if (impl->t5_max_length < 1) {
-    throw std::invalid_argument("t5_max_length must be at least 1, got " +
-                                std::to_string(impl->t5_max_length));
+    throw InvalidArgument("t5_max_length must be at least 1, got " +
+                          std::to_string(impl->t5_max_length));
   }
   ValidateTileOptions(TileOptions{config.vae_tile_latent, config.vae_overlap_latent});
   impl->cache = std::make_unique<PromptEmbeddingCache>(config.prompt_cache_bytes);
@@ -237,21 +255,29 @@ const T5Encoder& FluxPipeline::t5() const { return *impl_->t5; }
 const ClipTextEncoder& FluxPipeline::clip() const { return *impl_->clip; }
 const VaeDecoder& FluxPipeline::vae() const { return *impl_->vae; }
 
-torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job,
-                                          const PromptEmbedding& embedding,
+torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job, const BatchSamples& samples,
                                           const JobMemoryPlan* plan, JobMemoryReport& report,
                                           const GenerationCallbacks& callbacks,
                                           int& completed_steps, PhaseTimings& timings) const {
   const torch::ScalarType compute = config.compute_dtype;
   const torch::Device device = config.device;
   const Clock::time_point phase_start = Clock::now();
-  const int64_t batch = job.batch_size;
+  const int64_t batch = samples.size();
   const int64_t rows = (job.height + 15) / 16;
   const int64_t cols = (job.width + 15) / 16;
   torch::Tensor img =
-      PackLatent(FluxNoise(batch, job.height, job.width, job.seed)).to(device, compute);
-  const torch::Tensor txt = embedding.t5.to(device).expand({batch, -1, -1}).contiguous();
-  const torch::Tensor y = embedding.clip.to(device);
+      PackLatent(FluxNoiseForSeeds(samples.seeds, job.height, job.width)).to(device, compute);
+  // Each sample's T5 sequence, stacked (one prompt's: repeated).
+  torch::Tensor txt;
+  if (samples.one_prompt) {
+    txt = samples.embeddings[0]->t5.to(device).expand({batch, -1, -1}).contiguous();
+  } else {
+    std::vector<torch::Tensor> sequences;
+    for (const PromptEmbedding* embedding : samples.embeddings) {
+      sequences.push_back(embedding->t5.to(device));
+    }
+    txt = torch::cat(sequences, 0);
+  }
   const torch::Tensor img_ids = ImageIds(batch, rows, cols).to(device);
   const torch::Tensor txt_ids = TextIds(batch, txt.size(1)).to(device);
   const std::vector<double> schedule =
@@ -260,25 +286,36 @@ torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job,
   std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kTransformer, plan);
   // Every step's modulation in one pass over the modulation weights: row step * batch + b holds
   // step `step`'s timestep, built in the latent dtype as BFL builds t_vec (torch.full(..., t,
-  // dtype=img.dtype)).
+  // dtype=img.dtype)), sample b's guidance (rounded through float as torch.full rounds it) and
+  // sample b's pooled CLIP vector.
   FluxModulation modulation;
   {
     std::vector<double> step_times;
+    std::vector<float> guidance_rows;
     for (int step = 0; step < job.steps; ++step) {
-      for (int64_t b = 0; b < batch; ++b) step_times.push_back(schedule[step]);
+      for (int64_t b = 0; b < batch; ++b) {
+        step_times.push_back(schedule[step]);
+        guidance_rows.push_back(static_cast<float>(samples.guidance[b]));
+      }
     }
     const int64_t vec_rows = static_cast<int64_t>(step_times.size());
     const torch::Tensor timesteps = torch::tensor(step_times, torch::kDouble).to(device, compute);
-    const torch::Tensor guidance =
-        torch::full({vec_rows}, job.guidance, torch::TensorOptions().dtype(compute).device(device));
-    const torch::Tensor vec =
-        transformer->ComputeVec(timesteps, y.expand({vec_rows, -1}), guidance, *provider, compute);
+    const torch::Tensor guidance = torch::tensor(guidance_rows, torch::kFloat).to(device, compute);
+    torch::Tensor y;
+    if (samples.one_prompt) {
+      y = samples.embeddings[0]->clip.to(device).expand({vec_rows, -1});
+    } else {
+      std::vector<torch::Tensor> pooled;
+      for (const PromptEmbedding* embedding : samples.embeddings) {
+        pooled.push_back(embedding->clip.to(device));
+      }
+      y = torch::cat(pooled, 0).unsqueeze(0).expand({job.steps, batch, -1}).reshape({vec_rows, -1});
+    }
+    const torch::Tensor vec = transformer->ComputeVec(timesteps, y, guidance, *provider, compute);
     modulation = transformer->ComputeModulation(vec, *provider);
   }
   // From here on only the token path runs, every step in the same order.
-  if (auto* streaming = dynamic_cast<StreamingWeightProvider*>(provider.get())) {
-    streaming->SetOrder(transformer->weights().StepOrder(), job.steps);
-  }
+  provider->SetOrder(transformer->weights().StepOrder(), job.steps);
 
   Clock::time_point step_start = Clock::now();
   int predicted = 0;
@@ -317,7 +354,8 @@ torch::Tensor FluxPipeline::Impl::Decode(const ResolvedRequest& job,
   const torch::Tensor latents =
       UnpackLatent(latent_tokens, job.height, job.width).to(torch::kFloat);
   const TileOptions tiles{config.vae_tile_latent, config.vae_overlap_latent};
-  int64_t passes = job.batch_size;  // one pass over the decoder per image, per tile when tiled
+  const int64_t images = latents.size(0);
+  int64_t passes = images;  // one pass over the decoder per image, per tile when tiled
   if (config.tiled_decode) {
     passes *= static_cast<int64_t>(
         TileStarts(latents.size(2), tiles.tile_latent, tiles.overlap_latent).size() *
@@ -325,7 +363,7 @@ torch::Tensor FluxPipeline::Impl::Decode(const ResolvedRequest& job,
   }
   std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kVae, plan, passes);
   std::vector<torch::Tensor> decoded;
-  for (int64_t b = 0; b < job.batch_size; ++b) {
+  for (int64_t b = 0; b < images; ++b) {
     const torch::Tensor latent = latents.slice(0, b, b + 1);
     torch::Tensor image = config.tiled_decode
                               ? vae->DecodeTiled(latent, *provider, config.compute_dtype, tiles)
@@ -340,18 +378,29 @@ torch::Tensor FluxPipeline::Impl::Decode(const ResolvedRequest& job,
 
 JobModels FluxPipeline::models() const { return impl_->Models(); }
 
-JobMemoryPlan FluxPipeline::PlanMemory(const ResolvedRequest& request,
+JobMemoryPlan FluxPipeline::PlanMemory(const std::vector<ResolvedRequest>& batch,
                                        std::optional<int64_t> budget_bytes, int prefetch_depth,
-                                       bool prompt_cached) const {
+                                       int cached_prompts) const {
   const Impl& impl = *impl_;
+  if (batch.empty()) throw InvalidArgument("requests: a batch needs at least one request");
+  std::vector<std::string> prompts;
+  int images = 0;
+  for (const ResolvedRequest& request : batch) {
+    images += request.batch_size;
+    if (std::find(prompts.begin(), prompts.end(), request.prompt) == prompts.end()) {
+      prompts.push_back(request.prompt);
+    }
+  }
+  const ResolvedRequest& first = batch.front();
   JobMemoryShape shape;
-  shape.width = request.width;
-  shape.height = request.height;
-  shape.batch = request.batch_size;
-  shape.steps = request.steps;
+  shape.width = first.width;
+  shape.height = first.height;
+  shape.batch = images;
+  shape.steps = first.steps;
   shape.t5_tokens = impl.t5_max_length;
   shape.clip_tokens = impl.clip_tokenizer->max_length();
-  shape.encode = !prompt_cached;
+  shape.prompts = static_cast<int>(prompts.size());
+  shape.encoded_prompts = shape.prompts - std::clamp(cached_prompts, 0, shape.prompts);
   shape.compute = impl.config.compute_dtype;
   shape.tiled_decode = impl.config.tiled_decode;
   shape.tiles = TileOptions{impl.config.vae_tile_latent, impl.config.vae_overlap_latent};
@@ -361,6 +410,13 @@ JobMemoryPlan FluxPipeline::PlanMemory(const ResolvedRequest& request,
   return PlanJobMemory(impl.Models(), shape, budget_bytes, options);
 }
 
+JobMemoryPlan FluxPipeline::PlanMemory(const ResolvedRequest& request,
+                                       std::optional<int64_t> budget_bytes, int prefetch_depth,
+                                       bool prompt_cached) const {
+  return PlanMemory(std::vector<ResolvedRequest>{request}, budget_bytes, prefetch_depth,
+                    prompt_cached ? 1 : 0);
+}
+
 int64_t JobMemoryReport::measured_peak() const {
   return *std::max_element(measured_peak_bytes.begin(), measured_peak_bytes.end());
 }
@@ -368,17 +424,25 @@ int64_t JobMemoryReport::measured_peak() const {
 GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
                                         const GenerationCallbacks& callbacks,
                                         const JobMemoryOptions& memory) const {
+  BatchResult batch = GenerateBatch({request}, callbacks, memory);
+  return std::move(batch.results.front());
+}
+
+BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& requests,
+                                        const GenerationCallbacks& callbacks,
+                                        const JobMemoryOptions& memory) const {
   const Impl& impl = *impl_;
   const Clock::time_point start = Clock::now();
-  GenerationResult result;
-  result.request = ResolveGenerationRequest(request, impl.defaults, impl.limits);
-  const ResolvedRequest& job = result.request;
+  BatchResult batch;
+  const std::vector<ResolvedRequest> jobs =
+      ResolveGenerationBatch(requests, impl.defaults, impl.limits);
+  const ResolvedRequest& shape = jobs.front();  // width, height and steps of every request
   const torch::ScalarType compute = impl.config.compute_dtype;
   const FluxConfig& flux = impl.transformer->config();
   torch::NoGradGuard no_grad;
   if (memory.prefetch_depth < 0) {
-    throw std::invalid_argument("prefetch_depth must be >= 0, got " +
-                                std::to_string(memory.prefetch_depth));
+    throw InvalidArgument("prefetch_depth must be >= 0, got " +
+                          std::to_string(memory.prefetch_depth));
   }
 
   int completed_steps = 0;
@@ -389,15 +453,30 @@ GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
     if (callbacks.on_phase) callbacks.on_phase(phase, seconds);
   };
 
-  const std::string key = PromptEmbeddingCache::Key(job.prompt, impl.t5_max_length, compute);
-  std::shared_ptr<const PromptEmbedding> embedding = impl.cache->Find(key);
-  result.timings.prompt_cache_hit = embedding != nullptr;
+  // The distinct prompts, in order of first use; each looked up in the cache once.
+  std::vector<BatchPrompt> prompts;
+  std::vector<std::size_t> prompt_of;  // per request
+  int cached_prompts = 0;
+  for (const ResolvedRequest& job : jobs) {
+    const std::string key = PromptEmbeddingCache::Key(job.prompt, impl.t5_max_length, compute);
+    auto found = std::find_if(prompts.begin(), prompts.end(),
+                              [&](const BatchPrompt& p) { return p.key == key; });
+    if (found == prompts.end()) {
+      BatchPrompt prompt{key, job.prompt, impl.cache->Find(key), false};
+      prompt.cached = prompt.embedding != nullptr;
+      cached_prompts += prompt.cached ? 1 : 0;
+      prompts.push_back(std::move(prompt));
+      found = prompts.end() - 1;
+    }
+    prompt_of.push_back(static_cast<std::size_t>(found - prompts.begin()));
+  }
+  batch.timings.prompt_cache_hit = cached_prompts == static_cast<int>(prompts.size());
   // Planned before any work, so that a budget below the minimum fails with nothing done.
   if (memory.budget_bytes) {
-    result.memory.plan = PlanMemory(job, memory.budget_bytes, memory.prefetch_depth,
-                                    result.timings.prompt_cache_hit);
+    batch.memory.plan =
+        PlanMemory(jobs, memory.budget_bytes, memory.prefetch_depth, cached_prompts);
   }
-  const JobMemoryPlan* plan = result.memory.plan ? &*result.memory.plan : nullptr;
+  const JobMemoryPlan* plan = batch.memory.plan ? &*batch.memory.plan : nullptr;
   // The job's bytes are measured above what the device held when it started.
   CpuMemoryMeter* meter = impl.config.device.is_cpu() && CpuMemoryMeter::IsInstalled()
                               ? &CpuMemoryMeter::Install()
@@ -409,60 +488,90 @@ GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
   };
   auto close_window = [&](PipelinePhase phase) {
     if (!window) return;
-    result.memory.measured = true;
-    result.memory.measured_peak_bytes[static_cast<int>(phase)] =
+    batch.memory.measured = true;
+    batch.memory.measured_peak_bytes[static_cast<int>(phase)] =
         std::max<int64_t>(0, window->peak_bytes() - job_start_bytes);
     window.reset();
   };
 
-  // Encode.
+  // Encode: each distinct prompt once, one after the other.
   check_cancelled();
   Clock::time_point phase_start = Clock::now();
   open_window();
-  if (!embedding) {
-    embedding = impl.Encode(job.prompt, plan, result.memory);
-    impl.cache->Insert(key, embedding);
+  for (BatchPrompt& prompt : prompts) {
+    if (prompt.embedding) continue;
+    prompt.embedding = impl.Encode(prompt.text, plan, batch.memory);
+    impl.cache->Insert(prompt.key, prompt.embedding);
   }
   close_window(PipelinePhase::kEncode);
-  for (const std::string& warning : embedding->warnings) {
-    result.warnings.push_back(warning);
-    if (callbacks.on_warning) callbacks.on_warning(warning);
+  for (const BatchPrompt& prompt : prompts) {
+    for (const std::string& warning : prompt.embedding->warnings) {
+      if (callbacks.on_warning) callbacks.on_warning(warning);
+    }
   }
-  result.timings.encode_seconds = SecondsSince(phase_start);
-  finish_phase(PipelinePhase::kEncode, result.timings.encode_seconds);
+  batch.timings.encode_seconds = SecondsSince(phase_start);
+  finish_phase(PipelinePhase::kEncode, batch.timings.encode_seconds);
 
-  // Denoise.
+  BatchSamples samples;
+  samples.one_prompt = prompts.size() == 1;
+  for (std::size_t r = 0; r < jobs.size(); ++r) {
+    for (uint64_t seed : jobs[r].image_seeds) {
+      samples.seeds.push_back(seed);
+      samples.guidance.push_back(jobs[r].guidance);
+      samples.embeddings.push_back(prompts[prompt_of[r]].embedding.get());
+    }
+  }
+
+  // Denoise: every image of every request in one pass per step.
   check_cancelled();
   phase_start = Clock::now();
   open_window();
-  result.latents =
-      impl.Denoise(job, *embedding, plan, result.memory, callbacks, completed_steps, result.timings)
+  const torch::Tensor latents =
+      impl.Denoise(shape, samples, plan, batch.memory, callbacks, completed_steps, batch.timings)
           .to(torch::kCPU);
   close_window(PipelinePhase::kDenoise);
-  result.timings.denoise_seconds = SecondsSince(phase_start);
-  finish_phase(PipelinePhase::kDenoise, result.timings.denoise_seconds);
+  batch.timings.denoise_seconds = SecondsSince(phase_start);
+  finish_phase(PipelinePhase::kDenoise, batch.timings.denoise_seconds);
 
   // Decode, then PNG (counted with the decode phase: it reads the decoded images).
   check_cancelled();
   phase_start = Clock::now();
   open_window();
-  result.images = impl.Decode(job, result.latents.to(impl.config.device), plan, result.memory);
-  result.timings.decode_seconds = SecondsSince(phase_start);
-  finish_phase(PipelinePhase::kDecode, result.timings.decode_seconds);
+  const torch::Tensor images =
+      impl.Decode(shape, latents.to(impl.config.device), plan, batch.memory);
+  batch.timings.decode_seconds = SecondsSince(phase_start);
+  finish_phase(PipelinePhase::kDecode, batch.timings.decode_seconds);
 
   phase_start = Clock::now();
-  for (int64_t b = 0; b < job.batch_size; ++b) {
-    const std::string parameters = FormatGenerationParameters(
-        job, impl.config.model_name, flux.guidance_embed, static_cast<int>(b));
-    if (b == 0) result.parameters = parameters;
-    const std::vector<uint8_t> rgb = ImageToRgb8(result.images[b]);
-    result.png.push_back(
-        EncodePng(rgb.data(), job.width, job.height, {{kPngParametersKeyword, parameters}}));
+  int64_t first_image = 0;
+  for (std::size_t r = 0; r < jobs.size(); ++r) {
+    GenerationResult result;
+    result.request = jobs[r];
+    const ResolvedRequest& job = result.request;
+    result.latents = latents.slice(0, first_image, first_image + job.batch_size);
+    result.images = images.slice(0, first_image, first_image + job.batch_size);
+    first_image += job.batch_size;
+    for (int i = 0; i < job.batch_size; ++i) {
+      const std::string parameters =
+          FormatGenerationParameters(job, impl.config.model_name, flux.guidance_embed, i);
+      if (i == 0) result.parameters = parameters;
+      const std::vector<uint8_t> rgb = ImageToRgb8(result.images[i]);
+      result.png.push_back(
+          EncodePng(rgb.data(), job.width, job.height, {{kPngParametersKeyword, parameters}}));
+    }
+    result.warnings = prompts[prompt_of[r]].embedding->warnings;
+    batch.results.push_back(std::move(result));
   }
   close_window(PipelinePhase::kDecode);
-  result.timings.png_seconds = SecondsSince(phase_start);
-  result.timings.total_seconds = SecondsSince(start);
-  return result;
+  batch.timings.png_seconds = SecondsSince(phase_start);
+  batch.timings.total_seconds = SecondsSince(start);
+  for (std::size_t r = 0; r < jobs.size(); ++r) {
+    GenerationResult& result = batch.results[r];
+    result.timings = batch.timings;
+    result.timings.prompt_cache_hit = prompts[prompt_of[r]].cached;
+    result.memory = batch.memory;
+  }
+  return batch;
 }
 
 }  // namespace streamdit::engine

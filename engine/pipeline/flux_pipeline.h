@@ -6,6 +6,12 @@
 // The pipeline is built once per model set (files are memory-mapped, tokenizers loaded) and
 // serves any number of requests; Generate is const and may run concurrently from several threads
 // (the prompt cache is the only shared mutable state and is locked).
+//
+// A batch of requests (GenerateBatch: the scheduler's launch of several jobs) runs as one job:
+// each distinct prompt is encoded once, then one transformer pass per step denoises every image
+// of every request (the weights stream once per step for the whole batch), each image from its
+// own seed and with its request's guidance, so that each request gets the images it would get
+// alone (up to the kernels' blocking of larger matrices; see pipeline_batch_test.cc).
 #pragma once
 
 #include <torch/types.h>
@@ -40,7 +46,7 @@ struct JobMemoryOptions {
   // A hard ceiling on the job's device bytes (its peak above what the device held when it
   // started). nullopt: no ceiling; weights come from the pipeline's WeightProviderFactory. With a
   // budget, each component streams by the job's plan (job_memory_plan.h); a budget below the
-  // job's minimum is std::invalid_argument naming the minimum, before any work.
+  // job's minimum is StatusError RESOURCE_EXHAUSTED naming the minimum, before any work.
   std::optional<int64_t> budget_bytes;
   // Blocks copied ahead of the one computing (0: copy on demand).
   int prefetch_depth = 1;
@@ -76,7 +82,8 @@ struct GenerationCallbacks {
   // Polled before each phase and each step; true stops the job by throwing Cancelled
   // (engine/sampling/cancelled.h) with the number of finished steps.
   std::function<bool()> cancelled;
-  // Non-fatal problems (a prompt truncated to the encoders' token limits).
+  // Non-fatal problems (a prompt truncated to the encoders' token limits), once per distinct
+  // prompt of the batch; each result lists its own.
   std::function<void(const std::string&)> on_warning;
 };
 
@@ -87,28 +94,39 @@ struct PhaseTimings {
   double png_seconds = 0;
   double total_seconds = 0;
   std::vector<double> step_seconds;
+  // The request's prompt needed no encoding (for a batch: every distinct prompt).
   bool prompt_cache_hit = false;
 };
 
+// One request's outcome. In a batch, `timings` and `memory` are the whole batch's (shared by its
+// requests), except timings.prompt_cache_hit, which is the request's own.
 struct GenerationResult {
   ResolvedRequest request;       // with the defaults applied
-  std::vector<std::string> png;  // one encoded PNG per image of the batch
-  torch::Tensor images;          // float32 [batch, 3, height, width] in [-1, 1], on the CPU
-  // The denoised latent tokens [batch, h*w, 64] in the compute dtype, on the CPU: what the
+  std::vector<std::string> png;  // one encoded PNG per image of the request
+  torch::Tensor images;          // float32 [batch_size, 3, height, width] in [-1, 1], on the CPU
+  // The denoised latent tokens [batch_size, h*w, 64] in the compute dtype, on the CPU: what the
   // transformer produced, before the VAE.
   torch::Tensor latents;
-  std::string parameters;  // the "parameters" text of the first image
+  std::string parameters;  // the "parameters" text of the first image (each PNG has its own)
   std::vector<std::string> warnings;
   PhaseTimings timings;
   JobMemoryReport memory;
+};
+
+// A batch's outcome: one result per request, in the requests' order, and what the batch as one
+// job planned, measured and took.
+struct BatchResult {
+  std::vector<GenerationResult> results;
+  PhaseTimings timings;
+  JobMemoryReport memory;  // one plan and one measured peak for the whole batch
 };
 
 class FluxPipeline {
  public:
   // Opens every component (zero-copy mappings; no weight is converted yet). Throws CheckpointError
   // naming the file when a component file is missing, unreadable, corrupt or of an unknown
-  // layout, std::invalid_argument when the components do not fit together (e.g. the transformer's
-  // context width differs from T5's d_model).
+  // layout, StatusError FAILED_PRECONDITION when the components do not fit together (e.g. the
+  // transformer's context width differs from T5's d_model), INVALID_ARGUMENT for a bad setting.
   static FluxPipeline Load(PipelineConfig config,
                            WeightProviderFactory providers = DirectWeightProviderFactory());
 
@@ -116,14 +134,29 @@ class FluxPipeline {
   FluxPipeline& operator=(FluxPipeline&&) noexcept;
   ~FluxPipeline();
 
-  // Throws std::invalid_argument (request fields, see generation_request.h) before any work, and
-  // Cancelled when callbacks.cancelled() turns true.
+  // A batch of one: GenerateBatch({request}, ...).results[0].
   GenerationResult Generate(const GenerationRequest& request,
                             const GenerationCallbacks& callbacks = {},
                             const JobMemoryOptions& memory = {}) const;
 
-  // The job's memory plan for a resolved request under `budget_bytes` (nullopt: all resident),
-  // as Generate would run it. `prompt_cached`: the prompt's embeddings need no encoding.
+  // Runs the requests as one job (see the top of this file). Before any work, throws StatusError:
+  // INVALID_ARGUMENT for a request field, for requests that differ in width, height or steps
+  // (after defaults), for more than limits().max_batch_images images in all
+  // (ResolveGenerationBatch), RESOURCE_EXHAUSTED for a budget below the batch's minimum. Throws
+  // Cancelled when callbacks.cancelled() turns true. Progress is reported per step of the batch.
+  BatchResult GenerateBatch(const std::vector<GenerationRequest>& requests,
+                            const GenerationCallbacks& callbacks = {},
+                            const JobMemoryOptions& memory = {}) const;
+
+  // The memory plan of a batch of resolved requests (ResolveGenerationBatch) under `budget_bytes`
+  // (nullopt: all resident), as GenerateBatch would run it. `cached_prompts`: how many of the
+  // batch's distinct prompts need no encoding. Planning several requests with different prompts
+  // counts one held embedding per distinct prompt; an estimate made before the prompts are known
+  // should assume every request's prompt distinct.
+  JobMemoryPlan PlanMemory(const std::vector<ResolvedRequest>& batch,
+                           std::optional<int64_t> budget_bytes, int prefetch_depth = 1,
+                           int cached_prompts = 0) const;
+  // One request: `prompt_cached`: its prompt's embeddings need no encoding.
   JobMemoryPlan PlanMemory(const ResolvedRequest& request, std::optional<int64_t> budget_bytes,
                            int prefetch_depth = 1, bool prompt_cached = false) const;
   JobModels models() const;

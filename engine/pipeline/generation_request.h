@@ -1,11 +1,13 @@
-// A text-to-image request as the pipeline (and later the gRPC server) receives it, its limits, and
-// its validation. Unset optional fields take the model family's defaults (flux_defaults.h), so a
+// A text-to-image request as the pipeline (and the gRPC server) receives it, its limits, and its
+// validation. Unset optional fields take the model family's defaults (flux_defaults.h), so a
 // request can be checked before it reaches a worker and the same checks serve CLI and server.
+// Every validation failure is a StatusError with code INVALID_ARGUMENT (engine/status).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/sampling/flux_defaults.h"
 
@@ -18,8 +20,11 @@ struct GenerationRequest {
   std::optional<int> steps;   // denoising steps; default: the family's
   // Distilled guidance for models with guidance_in (dev); ignored by models without (schnell).
   std::optional<double> guidance;
+  // Image i is drawn from seed + i (the public API's consecutive seeds): each image's noise comes
+  // from its own seed alone, so image i is exactly the one-image request with seed + i. Only the
+  // low 32 bits select the noise (PyTorch's CPU generator, as in BFL; sampling/noise.h).
   uint64_t seed = 0;
-  int batch_size = 1;  // images drawn from one noise tensor, as BFL's num_samples
+  int batch_size = 1;  // images of this request
 };
 
 // Bounds a request must respect. Width and height must be multiples of 16 (one latent patch of
@@ -32,7 +37,8 @@ struct GenerationLimits {
   int max_steps = 100;
   double min_guidance = 0.0;
   double max_guidance = 100.0;
-  int max_batch_size = 4;
+  int max_batch_size = 4;     // images of one request
+  int max_batch_images = 16;  // images of one batch of requests (FluxPipeline::GenerateBatch)
   std::size_t max_prompt_bytes = 64 * 1024;
 };
 
@@ -43,11 +49,15 @@ struct ResolvedRequest {
   int height = 0;
   int steps = 0;
   double guidance = 0.0;
-  uint64_t seed = 0;
+  uint64_t seed = 0;  // the request's seed: the first image's
   int batch_size = 1;
+  std::vector<uint64_t> image_seeds;  // batch_size entries: seed + i (wrapping at 2^64)
 };
 
-// Throws std::invalid_argument naming the field, its limit and the value, e.g.
+// The seed of image `index` of a request with `seed`: seed + index.
+uint64_t ImageSeed(uint64_t seed, int index);
+
+// Throws InvalidArgument naming the field, its limit and the value, e.g.
 // "width must be a multiple of 16 in [64, 2048], got 100". Checks only what the request sets.
 void ValidateGenerationRequest(const GenerationRequest& request,
                                const GenerationLimits& limits = {});
@@ -56,5 +66,14 @@ void ValidateGenerationRequest(const GenerationRequest& request,
 ResolvedRequest ResolveGenerationRequest(const GenerationRequest& request,
                                          const FluxSamplingDefaults& defaults,
                                          const GenerationLimits& limits = {});
+
+// Resolves every request of a batch (one transformer pass over all their images). Each request
+// is validated alone (its error is prefixed "requests[i]: " when the batch has several); then
+// the batch must be non-empty, its requests must agree on width, height and steps after defaults
+// ("height must be the same for every request of a batch: requests[0] has 64, requests[2] has
+// 96"), and its images must number at most limits.max_batch_images. All InvalidArgument.
+std::vector<ResolvedRequest> ResolveGenerationBatch(const std::vector<GenerationRequest>& requests,
+                                                    const FluxSamplingDefaults& defaults,
+                                                    const GenerationLimits& limits = {});
 
 }  // namespace streamdit::engine

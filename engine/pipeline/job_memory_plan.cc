@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
-#include <stdexcept>
 #include <unordered_set>
 
 #include "engine/flux/flux_activation_memory.h"
 #include "engine/flux/flux_transformer.h"
+#include "engine/status/status_error.h"
 #include "engine/text/clip_text_encoder.h"
 #include "engine/text/t5_encoder.h"
 #include "engine/text/text_encoder_activation_memory.h"
@@ -108,7 +108,16 @@ std::vector<bool> ComponentPerStep(const JobModels& models, PipelineComponent co
 
 JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape,
                             std::optional<int64_t> budget, const StreamingOptions& options) {
-  if (!models.transformer) throw std::invalid_argument("a job plan needs the transformer");
+  if (!models.transformer) throw InvalidArgument("a job plan needs the transformer");
+  if (shape.prompts < 1 || shape.prompts > shape.batch) {
+    throw InvalidArgument("prompts must be in [1, batch = " + std::to_string(shape.batch) +
+                          "], got " + std::to_string(shape.prompts));
+  }
+  if (shape.encoded_prompts < 0 || shape.encoded_prompts > shape.prompts) {
+    throw InvalidArgument(
+        "encoded_prompts must be in [0, prompts = " + std::to_string(shape.prompts) + "], got " +
+        std::to_string(shape.encoded_prompts));
+  }
   JobMemoryPlan job;
   job.streaming = options;
   const torch::ScalarType compute = shape.compute;
@@ -117,30 +126,33 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
   const int64_t batch = shape.batch;
   const int64_t img_tokens = int64_t{(shape.height + 15) / 16} * ((shape.width + 15) / 16);
   const int64_t txt_tokens = shape.t5_tokens;
-  // The prompt's embeddings (T5 sequence and CLIP pooled vector) stay for the whole job once
-  // encoded; a cached prompt's were allocated before the job and are not the job's bytes.
-  const int64_t embedding =
-      shape.encode ? txt_tokens * flux.context_in_dim * e + flux.vec_in_dim * e : 0;
+  // Each encoded prompt's embeddings (T5 sequence and CLIP pooled vector) stay for the whole job;
+  // a cached prompt's were allocated before the job and are not the job's bytes. The prompts are
+  // encoded one after the other: the last one's encoders run beside the earlier ones' embeddings.
+  const bool encode = shape.encoded_prompts > 0;
+  const int64_t one_embedding = txt_tokens * flux.context_in_dim * e + flux.vec_in_dim * e;
+  const int64_t embedding = shape.encoded_prompts * one_embedding;
+  const int64_t earlier_embeddings = encode ? (shape.encoded_prompts - 1) * one_embedding : 0;
 
-  if (shape.encode && models.t5) {
+  if (encode && models.t5) {
     const std::size_t n = models.t5->blocks().size();
     const int64_t ids = txt_tokens * 8;
     const int64_t lookup = ids + 2 * txt_tokens * models.t5->config().d_model * e;
     const int64_t layers = T5ActivationBytes(models.t5->config(), 1, txt_tokens, compute) + ids;
     job.components.push_back(PlanComponent(models, PipelineComponent::kT5,
                                            {{"embedding", 0, 1, lookup}, {"layers", 1, n, layers}},
-                                           0, budget, options, compute));
+                                           earlier_embeddings, budget, options, compute));
   }
-  if (shape.encode && models.clip) {
+  if (encode && models.clip) {
     const std::size_t n = models.clip->blocks().size();
     const int64_t ids = shape.clip_tokens * 8 * 4;  // ids, positions, the EOS search
     const int64_t lookup = ids + 3 * shape.clip_tokens * models.clip->config().hidden * e;
     const int64_t layers =
         ClipActivationBytes(models.clip->config(), 1, shape.clip_tokens, compute) + ids;
     const int64_t t5_output = txt_tokens * flux.context_in_dim * e;
-    job.components.push_back(PlanComponent(models, PipelineComponent::kClip,
-                                           {{"embedding", 0, 1, lookup}, {"layers", 1, n, layers}},
-                                           t5_output, budget, options, compute));
+    job.components.push_back(PlanComponent(
+        models, PipelineComponent::kClip, {{"embedding", 0, 1, lookup}, {"layers", 1, n, layers}},
+        earlier_embeddings + t5_output, budget, options, compute));
   }
 
   // Denoising: the latent tokens (the caller's, the sampler's, the prediction and the update),
@@ -159,8 +171,12 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
   const int64_t forward = FluxForwardActivationBytes(flux, forward_shape);
   const std::size_t once = models.transformer->weights().VecAndModulationOrder().size();
   const std::size_t all = ComponentBlocks(models, PipelineComponent::kTransformer).size();
-  const int64_t modulation_pass = std::max(
-      FluxModulationPassBytes(flux, rows, compute) - modulation + rows * 16, noise + latent);
+  // With several prompts, each sample's pooled CLIP vector is stacked, then repeated per step
+  // (one prompt's is a broadcast view instead).
+  const int64_t pooled_rows = shape.prompts > 1 ? (rows + batch) * flux.vec_in_dim * e : 0;
+  const int64_t modulation_pass =
+      std::max(FluxModulationPassBytes(flux, rows, compute) - modulation + rows * 16 + pooled_rows,
+               noise + latent);
   job.components.push_back(PlanComponent(
       models, PipelineComponent::kTransformer,
       {{"modulation", 0, once, modulation_pass}, {"steps", once, all, forward + 4 * latent}},
@@ -193,7 +209,7 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
       for (const ComponentMemoryPlan& c : job.components) {
         if (c.minimum_budget_bytes == minimum) limiting = &c;
       }
-      throw std::invalid_argument(
+      throw ResourceExhausted(
           "memory budget " + std::to_string(*budget) + " bytes (" + FormatBytes(*budget) +
           ") is below this job's minimum of " + std::to_string(minimum) + " bytes (" +
           FormatBytes(minimum) + ", set by the " + PipelineComponentName(limiting->component) +
@@ -212,7 +228,7 @@ const ComponentMemoryPlan& JobMemoryPlan::component(PipelineComponent which) con
   for (const ComponentMemoryPlan& c : components) {
     if (c.component == which) return c;
   }
-  throw std::out_of_range(std::string("the job plan has no ") + PipelineComponentName(which));
+  throw Internal(std::string("the job plan has no ") + PipelineComponentName(which));
 }
 
 bool JobMemoryPlan::has(PipelineComponent which) const {

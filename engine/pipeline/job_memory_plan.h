@@ -38,11 +38,15 @@ struct JobModels {
 struct JobMemoryShape {
   int width = 1024;
   int height = 1024;
-  int batch = 1;
+  int batch = 1;  // every image of the job (a batch of requests: all their images)
   int steps = 50;
   int64_t t5_tokens = 512;
   int64_t clip_tokens = 77;
-  bool encode = true;  // false when the prompt's embeddings are cached (no encoder runs)
+  // Distinct prompts among the job's images, and how many of them the job encodes (the others'
+  // embeddings are cached: allocated before the job, not its bytes; 0: no encoder runs). Each
+  // encoded prompt's embeddings stay for the whole job.
+  int prompts = 1;
+  int encoded_prompts = 1;
   torch::ScalarType compute = torch::kFloat;
   bool tiled_decode = true;
   TileOptions tiles;
@@ -81,7 +85,7 @@ struct JobMemoryPlan {
   StreamingOptions streaming;
   std::vector<ComponentMemoryPlan> components;  // in execution order
 
-  // Throws std::out_of_range when the component is not part of the plan.
+  // Throws StatusError (INTERNAL) when the component is not part of the plan.
   const ComponentMemoryPlan& component(PipelineComponent component) const;
   bool has(PipelineComponent component) const;
   // The phase's predicted peak (encode: the larger of T5's and CLIP's); 0 when absent.
@@ -100,7 +104,9 @@ std::vector<const WeightBlock*> ComponentBlocks(const JobModels& models,
 std::vector<bool> ComponentPerStep(const JobModels& models, PipelineComponent component);
 
 // Plans every present component under `budget_bytes` (nullopt: everything resident). Throws
-// std::invalid_argument naming the minimum budget (in bytes and GiB) when the budget is below it.
+// StatusError: RESOURCE_EXHAUSTED naming the minimum budget (in bytes and GiB) when the budget is
+// below it; INVALID_ARGUMENT for a shape that is no job (no transformer, encoded_prompts outside
+// [0, prompts], prompts outside [1, batch]).
 JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape,
                             std::optional<int64_t> budget_bytes, const StreamingOptions& options);
 

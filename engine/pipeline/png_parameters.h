@@ -11,9 +11,10 @@
 namespace streamdit::engine {
 
 // `has_guidance`: whether the model reads guidance (dev); schnell ignores it, so it is left out.
-// With a batch, `batch_index` says which of the batch_size images this is.
+// `image_index`: which of the request's batch_size images this is; the text states that image's
+// own seed (request.seed + image_index), which alone reproduces it as a one-image request.
 std::string FormatGenerationParameters(const ResolvedRequest& request,
                                        const std::string& model_name, bool has_guidance,
-                                       int batch_index = 0);
+                                       int image_index = 0);
 
 }  // namespace streamdit::engine

@@ -3,6 +3,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace streamdit::engine {
 
@@ -19,7 +20,13 @@ namespace streamdit::engine {
 // exactly as they do in BFL.
 //
 // `height`/`width` are in pixels (any positive value; non-multiples of 16 round up).
-// Throws std::invalid_argument for batch, height or width < 1.
+// Throws StatusError (INVALID_ARGUMENT) for batch, height or width < 1.
 torch::Tensor FluxNoise(int64_t batch, int64_t height, int64_t width, uint64_t seed);
+
+// One image of noise per seed, each drawn alone: row i is FluxNoise(1, height, width, seeds[i]),
+// so an image of a batch is exactly the one-image job with its seed (what the public API's
+// consecutive seeds promise), whatever else shares the batch. Throws as FluxNoise, and for an
+// empty `seeds`.
+torch::Tensor FluxNoiseForSeeds(const std::vector<uint64_t>& seeds, int64_t height, int64_t width);
 
 }  // namespace streamdit::engine

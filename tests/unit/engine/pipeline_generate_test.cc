@@ -11,6 +11,7 @@
 #include "engine/flux/flux_transformer.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/sampling/cancelled.h"
+#include "engine/status/status_error.h"
 #include "engine/text/t5_encoder.h"
 #include "pipeline_test_support.h"
 
@@ -123,8 +124,9 @@ TEST(PipelineGenerateTest, LongPromptIsTruncatedWithAWarningPerEncoder) {
 void ExpectInvalid(GenerationRequest request, const std::string& field, const std::string& limit) {
   try {
     SharedPipeline().Generate(request);
-    FAIL() << "expected std::invalid_argument for " << field;
-  } catch (const std::invalid_argument& error) {
+    FAIL() << "expected INVALID_ARGUMENT for " << field;
+  } catch (const StatusError& error) {
+    EXPECT_EQ(error.code(), absl::StatusCode::kInvalidArgument) << error.what();
     const std::string message = error.what();
     EXPECT_EQ(message.rfind(field, 0), 0u) << message;
     EXPECT_NE(message.find(limit), std::string::npos) << message;
@@ -193,13 +195,17 @@ TEST(PipelineGenerateTest, CancellationStopsBetweenSteps) {
   EXPECT_EQ(finished, 0);
 }
 
-TEST(PipelineGenerateTest, BatchGivesDistinctImagesFromOneNoiseTensor) {
+// Image i of a request comes from seed + i (pipeline_batch_test.cc checks it is exactly that
+// seed's one-image result), and its PNG says so.
+TEST(PipelineGenerateTest, BatchGivesDistinctImagesFromConsecutiveSeeds) {
   GenerationRequest request = Request("two of them", 11);
   request.batch_size = 2;
   const GenerationResult batch = SharedPipeline().Generate(request);
   ASSERT_EQ(batch.png.size(), 2u);
   EXPECT_NE(batch.png[0], batch.png[1]);
-  EXPECT_NE(ReadPngInfo(batch.png[1]).text.at("parameters").find("Batch: 2/2"), std::string::npos);
+  EXPECT_EQ(batch.request.image_seeds, (std::vector<uint64_t>{11, 12}));
+  EXPECT_NE(ReadPngInfo(batch.png[0]).text.at("parameters").find("Seed: 11,"), std::string::npos);
+  EXPECT_NE(ReadPngInfo(batch.png[1]).text.at("parameters").find("Seed: 12,"), std::string::npos);
 }
 
 // Records which component asked for weights, wrapping the real DirectWeightProvider.

@@ -13,6 +13,7 @@
 #include "engine/pipeline/model_paths.h"
 #include "engine/pipeline/png_parameters.h"
 #include "engine/pipeline/prompt_cache.h"
+#include "engine/status/status_error.h"
 #include "pipeline_test_support.h"
 
 namespace streamdit::engine {
@@ -23,7 +24,8 @@ namespace fs = std::filesystem;
 std::string ValidationError(const GenerationRequest& request) {
   try {
     ValidateGenerationRequest(request);
-  } catch (const std::invalid_argument& error) {
+  } catch (const StatusError& error) {
+    EXPECT_EQ(error.code(), absl::StatusCode::kInvalidArgument) << error.what();
     return error.what();
   }
   return "";
@@ -63,7 +65,72 @@ TEST(PipelineRequestTest, DefaultsFillOnlyUnsetFieldsAndAreValidatedToo) {
   EXPECT_EQ(dev.guidance, 3.5);
   GenerationLimits small;
   small.max_size = 512;
-  EXPECT_THROW(ResolveGenerationRequest(request, FluxDevDefaults(), small), std::invalid_argument);
+  try {
+    ResolveGenerationRequest(request, FluxDevDefaults(), small);
+    FAIL() << "a default above the limits must be refused";
+  } catch (const StatusError& error) {
+    EXPECT_EQ(error.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(std::string(error.what()), "width must be a multiple of 16 in [64, 512], got 1024");
+  }
+}
+
+TEST(PipelineRequestTest, ImageSeedsAreConsecutiveFromTheRequestSeed) {
+  GenerationRequest request;
+  request.seed = 41;
+  request.batch_size = 3;
+  const ResolvedRequest resolved = ResolveGenerationRequest(request, FluxDevDefaults());
+  EXPECT_EQ(resolved.seed, 41u);
+  EXPECT_EQ(resolved.image_seeds, (std::vector<uint64_t>{41, 42, 43}));
+  // 64-bit seeds wrap like unsigned arithmetic; the noise reads their low 32 bits.
+  EXPECT_EQ(ImageSeed(UINT64_MAX, 1), 0u);
+  EXPECT_EQ(ImageSeed((uint64_t{1} << 32) - 1, 1), uint64_t{1} << 32);
+}
+
+std::string BatchError(const std::vector<GenerationRequest>& requests,
+                       const GenerationLimits& limits = {}) {
+  try {
+    ResolveGenerationBatch(requests, FluxDevDefaults(), limits);
+  } catch (const StatusError& error) {
+    EXPECT_EQ(error.code(), absl::StatusCode::kInvalidArgument) << error.what();
+    return error.what();
+  }
+  return "";
+}
+
+TEST(PipelineRequestTest, BatchRequestsMustShareSizeAndStepsAfterDefaults) {
+  GenerationRequest a;
+  a.width = 64;
+  a.height = 64;
+  a.steps = 2;
+  GenerationRequest b = a;
+  b.prompt = "another prompt";
+  b.seed = 9;
+  b.guidance = 1.5;
+  EXPECT_EQ(BatchError({a, b}), "");
+  b.height = 96;
+  EXPECT_EQ(BatchError({a, a, b}),
+            "height must be the same for every request of a batch: requests[0] has 64, "
+            "requests[2] has 96");
+  b = a;
+  b.width.reset();  // the default (1024) differs
+  EXPECT_EQ(BatchError({a, b}),
+            "width must be the same for every request of a batch: requests[0] has 64, "
+            "requests[1] has 1024");
+  b = a;
+  b.steps = 3;
+  EXPECT_EQ(BatchError({a, b}),
+            "steps must be the same for every request of a batch: requests[0] has 2, "
+            "requests[1] has 3");
+  b = a;
+  b.steps = 0;  // a bad field names its request
+  EXPECT_EQ(BatchError({a, b}), "requests[1]: steps must be in [1, 100], got 0");
+  EXPECT_EQ(BatchError({}), "requests: a batch needs at least one request");
+  a.batch_size = 4;
+  GenerationLimits limits;
+  limits.max_batch_images = 10;
+  EXPECT_EQ(BatchError({a, a, a}, limits),
+            "a batch's images must number at most 10, got 12 from 3 requests");
+  EXPECT_EQ(BatchError({a, a}, limits), "");
 }
 
 TEST(PipelineRequestTest, ParametersTextFollowsTheA1111Style) {
@@ -78,9 +145,10 @@ TEST(PipelineRequestTest, ParametersTextFollowsTheA1111Style) {
             "a cat\nSteps: 4, Seed: 42, Guidance: 3.5, Size: 512x768, Model: flux1-dev");
   EXPECT_EQ(FormatGenerationParameters(request, "flux1-schnell", false),
             "a cat\nSteps: 4, Seed: 42, Size: 512x768, Model: flux1-schnell");
+  // Image i of a request states its own seed, which alone reproduces it.
   request.batch_size = 3;
-  EXPECT_EQ(FormatGenerationParameters(request, "m", false, 1),
-            "a cat\nSteps: 4, Seed: 42, Size: 512x768, Model: m, Batch: 2/3");
+  EXPECT_EQ(FormatGenerationParameters(request, "m", false, 2),
+            "a cat\nSteps: 4, Seed: 44, Size: 512x768, Model: m");
 }
 
 std::shared_ptr<const PromptEmbedding> Embedding(int64_t floats) {

@@ -2,10 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "engine/sampling/noise.h"
+#include "engine/status/status_error.h"
 #include "tests/unit/engine/sampling_python_reference.h"
 
 namespace streamdit::engine {
@@ -57,10 +59,36 @@ TEST(SamplingNoise, SameSeedSameNoiseDifferentSeedDifferentNoise) {
   EXPECT_NEAR(f.std().item<double>(), 1.0, 0.12);
 }
 
+// A batch's noise is each seed's one-image noise, whatever shares the batch: image i of a request
+// with seed s is the one-image request with seed s + i.
+TEST(SamplingNoise, NoiseForSeedsDrawsEveryImageFromItsOwnSeed) {
+  const std::vector<uint64_t> seeds = {42, 7, 43, (1ull << 40) + 7};
+  const at::Tensor noise = FluxNoiseForSeeds(seeds, 200, 120);
+  ASSERT_EQ(noise.scalar_type(), at::kBFloat16);
+  ASSERT_EQ(noise.sizes(), (std::vector<int64_t>{4, 16, 26, 16}));
+  for (std::size_t i = 0; i < seeds.size(); ++i) {
+    EXPECT_TRUE(at::equal(noise.slice(0, i, i + 1), FluxNoise(1, 200, 120, seeds[i]))) << i;
+  }
+  EXPECT_TRUE(at::equal(FluxNoiseForSeeds({42}, 64, 64), FluxNoise(1, 64, 64, 42)));
+  // Not BFL's batched draw, whose rows continue one stream.
+  EXPECT_FALSE(at::equal(FluxNoiseForSeeds({42, 43}, 64, 64), FluxNoise(2, 64, 64, 42)));
+}
+
+void ExpectInvalid(const std::function<void()>& call, const std::string& message) {
+  try {
+    call();
+    FAIL() << "expected INVALID_ARGUMENT: " << message;
+  } catch (const StatusError& error) {
+    EXPECT_EQ(error.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(std::string(error.what()), message);
+  }
+}
+
 TEST(SamplingNoise, RejectsNonPositiveSizes) {
-  EXPECT_THROW(FluxNoise(0, 64, 64, 1), std::invalid_argument);
-  EXPECT_THROW(FluxNoise(1, 0, 64, 1), std::invalid_argument);
-  EXPECT_THROW(FluxNoise(1, 64, -16, 1), std::invalid_argument);
+  ExpectInvalid([] { FluxNoise(0, 64, 64, 1); }, "batch must be at least 1, got 0");
+  ExpectInvalid([] { FluxNoise(1, 0, 64, 1); }, "height must be at least 1, got 0");
+  ExpectInvalid([] { FluxNoise(1, 64, -16, 1); }, "width must be at least 1, got -16");
+  ExpectInvalid([] { FluxNoiseForSeeds({}, 64, 64); }, "batch must be at least 1, got 0");
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "engine/flux/flux_weights.h"
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/pipeline/flux_pipeline.h"
+#include "engine/status/status_error.h"
 #include "pipeline_test_support.h"
 
 namespace streamdit::engine {
@@ -90,7 +91,8 @@ void ExpectEveryBudgetHolds(const FluxPipeline& pipeline, const GenerationReques
   try {
     pipeline.Generate(request, {}, too_small);
     FAIL() << "a budget below the minimum must be refused";
-  } catch (const std::invalid_argument& e) {
+  } catch (const StatusError& e) {
+    EXPECT_EQ(e.code(), absl::StatusCode::kResourceExhausted) << e.what();
     EXPECT_NE(std::string(e.what()).find(std::to_string(minimum)), std::string::npos) << e.what();
   }
 }
