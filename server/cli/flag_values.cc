@@ -1,48 +1,30 @@
 #include "server/cli/flag_values.h"
 
-#include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <exception>
-#include <map>
 #include <optional>
 #include <sstream>
 
 #include "engine/status/status_error.h"
+#include "server/config/config_values.h"
 
 namespace streamdit::server::cli {
 
 int64_t ParseByteSize(const std::string& flag, const std::string& text) {
-  double value = 0;
-  std::size_t used = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
+  // The configuration's parser (server/config/config_values.h), so that a size means the same in
+  // a flag, the YAML file and the environment. Flags also take a bare K/M/G/T as binary units.
+  std::string normalized = text;
+  if (!normalized.empty() && std::string("kKmMgGtT").find(normalized.back()) != std::string::npos &&
+      (normalized.size() < 2 || std::isdigit(static_cast<unsigned char>(normalized.end()[-2])) ||
+       normalized.end()[-2] == '.')) {
+    normalized += "iB";
   }
-  std::string unit = used ? text.substr(used) : "";
-  std::transform(unit.begin(), unit.end(), unit.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static const std::map<std::string, double> kUnits = {{"", 1},
-                                                       {"b", 1},
-                                                       {"k", 1024.0},
-                                                       {"kib", 1024.0},
-                                                       {"kb", 1e3},
-                                                       {"m", 1048576.0},
-                                                       {"mib", 1048576.0},
-                                                       {"mb", 1e6},
-                                                       {"g", 1073741824.0},
-                                                       {"gib", 1073741824.0},
-                                                       {"gb", 1e9},
-                                                       {"t", 1099511627776.0},
-                                                       {"tib", 1099511627776.0},
-                                                       {"tb", 1e12}};
-  auto found = kUnits.find(unit);
-  if (used == 0 || found == kUnits.end() || !(value > 0) || value * found->second > 9e18) {
-    throw engine::InvalidArgument(flag + " expects a positive size such as 24GiB, 16G, 500MB or " +
-                                  "a byte count, got '" + text + "'");
+  const absl::StatusOr<int64_t> bytes = server::ParseByteSize(normalized);
+  if (!bytes.ok()) {
+    throw engine::InvalidArgument(flag + ": " + std::string(bytes.status().message()));
   }
-  return static_cast<int64_t>(std::llround(value * found->second));
+  if (*bytes <= 0) throw engine::InvalidArgument(flag + " must be positive, got '" + text + "'");
+  return *bytes;
 }
 
 torch::ScalarType ParseDtype(const std::string& flag, const std::string& text) {

@@ -13,7 +13,8 @@
 namespace streamdit::server::cli {
 
 // "24GiB", "24G" (binary), "24GB" (decimal), "512MiB", "1.5GiB", "1048576": a positive byte
-// count. Throws engine::StatusError INVALID_ARGUMENT naming `flag` and the text otherwise.
+// count, read by the configuration's parser (server::ParseByteSize) plus the bare K/M/G/T binary
+// shorthand. Throws engine::StatusError INVALID_ARGUMENT naming `flag` and the text otherwise.
 int64_t ParseByteSize(const std::string& flag, const std::string& text);
 
 // "f32"/"float32", "bf16"/"bfloat16", "f16"/"float16". Throws INVALID_ARGUMENT naming `flag`.
