@@ -8,8 +8,9 @@
 //   - a batch of 3 requests (different prompts, seeds and guidance; GenerateBatch) against the
 //     same 3 requests run one by one, measured side by side in interleaved rounds (the order
 //     alternates), prompts cached: median seconds per image of the denoising phase and of the
-//     whole job for each, and the ratio batch / single (below 1: the batch is cheaper per image,
-//     its weights are read once per step for all images).
+//     whole job for each, and the ratio batch / single (below 1: the batch is cheaper per image),
+//     all weights resident, then each job at its minimum budget (every per-step block streamed:
+//     the batch copies the weights once per step for all its images).
 //
 //   build/bench/bench_pipeline [--model-dir DIR] [--threads N] [--sizes 512,1024]
 //                              [--vae-sizes 1024,2048] [--skip-vae]
@@ -67,8 +68,19 @@ double Median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
-// Batch of 3 vs the 3 requests alone, interleaved; per-image medians over `rounds`.
-void CompareBatchWithSingles(const FluxPipeline& pipeline, int size, int rounds) {
+// The least budget a batch of requests runs in (everything streamed).
+JobMemoryOptions MinimumBudget(const FluxPipeline& pipeline,
+                               const std::vector<GenerationRequest>& requests) {
+  const std::vector<ResolvedRequest> jobs =
+      ResolveGenerationBatch(requests, pipeline.defaults(), pipeline.limits());
+  JobMemoryOptions memory;
+  memory.budget_bytes = pipeline.PlanMemory(jobs, std::nullopt).minimum_budget_bytes();
+  return memory;
+}
+
+// Batch of 3 vs the 3 requests alone, interleaved; per-image medians over `rounds`. `streamed`:
+// each job runs at its own minimum budget.
+void CompareBatchWithSingles(const FluxPipeline& pipeline, int size, int rounds, bool streamed) {
   std::vector<GenerationRequest> requests(3);
   const char* prompts[] = {"a red fox in the snow", "a blue whale under the ice",
                            "a lighthouse on a cliff at dusk"};
@@ -80,17 +92,21 @@ void CompareBatchWithSingles(const FluxPipeline& pipeline, int size, int rounds)
     requests[r].width = requests[r].height = size;
     requests[r].steps = 4;
   }
+  const JobMemoryOptions batch_memory =
+      streamed ? MinimumBudget(pipeline, requests) : JobMemoryOptions{};
   pipeline.GenerateBatch(requests);  // warm-up: caches the prompts, touches every weight
   std::vector<double> batch_denoise, batch_total, single_denoise, single_total;
   auto run_batch = [&] {
-    const BatchResult batch = pipeline.GenerateBatch(requests);
+    const BatchResult batch = pipeline.GenerateBatch(requests, {}, batch_memory);
     batch_denoise.push_back(batch.timings.denoise_seconds / 3);
     batch_total.push_back(batch.timings.total_seconds / 3);
   };
   auto run_singles = [&] {
     double denoise = 0, total = 0;
     for (const GenerationRequest& request : requests) {
-      const GenerationResult result = pipeline.Generate(request);
+      const JobMemoryOptions memory =
+          streamed ? MinimumBudget(pipeline, {request}) : JobMemoryOptions{};
+      const GenerationResult result = pipeline.Generate(request, {}, memory);
       denoise += result.timings.denoise_seconds;
       total += result.timings.total_seconds;
     }
@@ -108,11 +124,12 @@ void CompareBatchWithSingles(const FluxPipeline& pipeline, int size, int rounds)
   }
   const double bd = Median(batch_denoise), bt = Median(batch_total);
   const double sd = Median(single_denoise), st = Median(single_total);
+  const char* mode = streamed ? "streamed" : "resident";
   std::printf(
-      "batch of 3  %4dx%-4d  per image: denoise %6.3f  total %6.3f s   (%d rounds, medians)\n"
-      "3 singles   %4dx%-4d  per image: denoise %6.3f  total %6.3f s\n"
-      "batch/single            ratio: denoise %6.3f  total %6.3f\n",
-      size, size, bd, bt, rounds, size, size, sd, st, bd / sd, bt / st);
+      "%s batch of 3  %4dx%-4d  per image: denoise %6.3f  total %6.3f s   (%d rounds, medians)\n"
+      "%s 3 singles   %4dx%-4d  per image: denoise %6.3f  total %6.3f s\n"
+      "%s batch/single            ratio: denoise %6.3f  total %6.3f\n",
+      mode, size, size, bd, bt, rounds, mode, size, size, sd, st, mode, bd / sd, bt / st);
 }
 
 int Main(int argc, char** argv) {
@@ -200,7 +217,11 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  if (!skip_batch) CompareBatchWithSingles(pipeline, batch_size, batch_rounds);
+  if (!skip_batch) {
+    for (bool streamed : {false, true}) {
+      CompareBatchWithSingles(pipeline, batch_size, batch_rounds, streamed);
+    }
+  }
   return 0;
 }
 
