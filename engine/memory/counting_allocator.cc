@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "engine/memory/device_charge.h"
+
 namespace streamdit::engine {
 namespace {
 
@@ -13,6 +15,7 @@ struct BlockHeader {
   void* wrapped_context;
   c10::DeleterFnPtr wrapped_deleter;
   MemoryMeter* meter;
+  MemoryMeter* device_meter;  // the device the block is charged to, or nullptr
   int64_t counted_bytes;
 };
 
@@ -37,7 +40,20 @@ c10::DataPtr CountingAllocator::allocate(size_t bytes) const {
                   bytes + kHeaderBytes <= static_cast<size_t>(std::numeric_limits<int64_t>::max()),
               "CountingAllocator: allocation of ", bytes, " bytes is too large");
   const size_t block_bytes = bytes + kHeaderBytes;
-  c10::DataPtr block = wrapped_->allocate(block_bytes);
+  // The device's ceiling is checked (and the bytes reserved) before the memory is taken.
+  MemoryMeter* device_meter = ScopedDeviceCharge::Current();
+  if (device_meter && !device_meter->TryAllocated(static_cast<int64_t>(block_bytes))) {
+    TORCH_CHECK_WITH(OutOfMemoryError, false, "out of memory on the device: allocating ",
+                     block_bytes, " bytes with ", device_meter->current_bytes(), " of ",
+                     device_meter->limit_bytes(), " bytes in use");
+  }
+  c10::DataPtr block;
+  try {
+    block = wrapped_->allocate(block_bytes);
+  } catch (...) {
+    if (device_meter) device_meter->Freed(static_cast<int64_t>(block_bytes));
+    throw;
+  }
   auto* base = static_cast<char*>(block.get());
   TORCH_CHECK(base != nullptr, "CountingAllocator: wrapped allocator returned no memory for ",
               block_bytes, " bytes");
@@ -46,6 +62,7 @@ c10::DataPtr CountingAllocator::allocate(size_t bytes) const {
   header->wrapped_deleter = block.get_deleter();
   header->wrapped_context = block.release_context();
   header->meter = meter_;
+  header->device_meter = device_meter;
   header->counted_bytes = static_cast<int64_t>(block_bytes);
   meter_->Allocated(header->counted_bytes);
   void* data = base + kHeaderBytes;
@@ -58,6 +75,7 @@ void CountingAllocator::DeleteBlock(void* data) {
   const BlockHeader header =
       *reinterpret_cast<const BlockHeader*>(static_cast<char*>(data) - kHeaderBytes);
   header.meter->Freed(header.counted_bytes);
+  if (header.device_meter != nullptr) header.device_meter->Freed(header.counted_bytes);
   if (header.wrapped_deleter != nullptr) header.wrapped_deleter(header.wrapped_context);
 }
 

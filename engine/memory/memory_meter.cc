@@ -21,7 +21,24 @@ void MemoryMeter::RestartPeak(std::atomic<int64_t>& peak) {
 }
 
 void MemoryMeter::Allocated(int64_t bytes) {
-  const int64_t now = current_bytes_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  RaisePeaks(current_bytes_.fetch_add(bytes, std::memory_order_relaxed) + bytes);
+}
+
+bool MemoryMeter::TryAllocated(int64_t bytes) {
+  const int64_t limit = limit_bytes();
+  if (limit <= 0) {
+    Allocated(bytes);
+    return true;
+  }
+  int64_t seen = current_bytes_.load(std::memory_order_relaxed);
+  do {
+    if (seen + bytes > limit) return false;
+  } while (!current_bytes_.compare_exchange_weak(seen, seen + bytes, std::memory_order_relaxed));
+  RaisePeaks(seen + bytes);
+  return true;
+}
+
+void MemoryMeter::RaisePeaks(int64_t now) {
   RaiseTo(peak_bytes_, now);
   uint64_t open = open_windows_.load(std::memory_order_acquire);
   while (open != 0) {

@@ -52,6 +52,15 @@ class MemoryMeter {
   // Hot path: called by the allocator for every allocation and every free.
   void Allocated(int64_t bytes);
   void Freed(int64_t bytes);
+  // Allocated, unless it would take current_bytes() above the limit: then nothing is counted and
+  // the result is false (the allocator fails the allocation, as a CUDA allocation fails when the
+  // card is full). Two racing allocations can never both pass the limit.
+  bool TryAllocated(int64_t bytes);
+
+  // A hard ceiling on current_bytes() for TryAllocated; 0 (the default) means none. Lowering it
+  // below current_bytes() frees nothing; later allocations fail until enough is freed.
+  void set_limit_bytes(int64_t limit) { limit_bytes_.store(limit, std::memory_order_relaxed); }
+  int64_t limit_bytes() const { return limit_bytes_.load(std::memory_order_relaxed); }
 
   int64_t current_bytes() const { return current_bytes_.load(std::memory_order_relaxed); }
   // The largest value current_bytes() has had since construction or the last ResetPeak().
@@ -74,8 +83,12 @@ class MemoryMeter {
   // Restarts a peak at the current bytes without losing an allocation that races with it.
   void RestartPeak(std::atomic<int64_t>& peak);
 
+  // Raises the process peak and every open window's peak to `now`.
+  void RaisePeaks(int64_t now);
+
   std::atomic<int64_t> current_bytes_{0};
   std::atomic<int64_t> peak_bytes_{0};
+  std::atomic<int64_t> limit_bytes_{0};
   std::atomic<uint64_t> open_windows_{0};
   std::array<WindowPeak, kMaxOpenWindows> window_peaks_{};
 };

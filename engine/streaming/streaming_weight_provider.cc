@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "engine/memory/device_charge.h"
 #include "engine/status/status_error.h"
 
 namespace streamdit::engine {
@@ -28,7 +29,11 @@ StreamingWeightProvider::StreamingWeightProvider(const ResidencyPlan& plan,
         torch::empty({plan.slot_bytes}, torch::TensorOptions().dtype(torch::kByte).device(device_));
   }
   if (options_.prefetch_depth > 0 && !slots_.empty()) {
-    worker_ = std::thread([this] { WorkerLoop(); });
+    // The prefetch worker works for this job: its allocations go to the job's device.
+    worker_ = std::thread([this, device = ScopedDeviceCharge::Current()] {
+      ScopedDeviceCharge charge(device);
+      WorkerLoop();
+    });
   }
 }
 

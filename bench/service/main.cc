@@ -1,0 +1,213 @@
+// bench_service: what the gRPC front end costs and how much traffic it sustains.
+//  1. The same generations (demo model, 64x64, 2 steps) through GenerationService in-process and
+//     through gRPC over loopback, interleaved, one at a time: the median overhead per request
+//     (target: <= 5% + 5 ms).
+//  2. 64 concurrent clients calling GenerateImage against an engine-free runner (every launch
+//     returns at once): the requests per second the front end (gRPC, validation, scheduler,
+//     workers) sustains on this machine (target: >= 2000/s on 2 cores).
+// usage: bench_service [--rounds N] [--seconds S] [--clients N]
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/demo/demo_model.h"
+#include "engine/pipeline/model_paths.h"
+#include "server/api/grpc_server.h"
+#include "server/runtime/engine_launch_runner.h"
+#include "server/runtime/engine_memory_estimator.h"
+#include "server/runtime/generation_service.h"
+#include "streamdit/v1/image_generation.grpc.pb.h"
+
+namespace streamdit::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Every launch "succeeds" at once with a one-byte image per requested image.
+class InstantRunner final : public LaunchRunner {
+ public:
+  LaunchReport Run(const scheduler::Launch& launch, const std::vector<LaunchMember>& members,
+                   const std::atomic<bool>& /*stop*/,
+                   const std::function<void(const LaunchProgress&)>& /*on_step*/) override {
+    LaunchReport report;
+    report.budget_bytes = launch.budget_bytes;
+    for (const LaunchMember& member : members) {
+      JobOutput output;
+      for (int i = 0; i < member.request.batch_size; ++i) {
+        output.png.push_back("x");
+        output.seeds.push_back(member.request.seed + i);
+      }
+      output.width = *member.request.width;
+      output.height = *member.request.height;
+      report.outputs.push_back(std::move(output));
+    }
+    return report;
+  }
+};
+
+ModelSettings DemoModel(const std::string& dir) {
+  ModelSettings settings;
+  settings.name = "flux1-demo";
+  settings.pipeline.paths = engine::FindModelFiles(dir);
+  settings.pipeline.t5_max_length = 32;
+  settings.pipeline.default_steps = 2;
+  settings.pipeline.default_width = 64;
+  settings.pipeline.default_height = 64;
+  return settings;
+}
+
+absl::StatusOr<JobResult> RunInProcess(GenerationService& service, GenerationJob job) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<absl::StatusOr<JobResult>> outcome;
+  JobEvents events;
+  events.on_done = [&](absl::StatusOr<JobResult> result) {
+    std::lock_guard<std::mutex> lock(mu);
+    outcome = std::move(result);
+    cv.notify_one();
+  };
+  absl::StatusOr<scheduler::JobId> id = service.Submit(std::move(job), std::move(events));
+  if (!id.ok()) return id.status();
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return outcome.has_value(); });
+  return std::move(*outcome);
+}
+
+struct Server {
+  std::unique_ptr<GenerationService> service;
+  std::unique_ptr<GrpcServer> grpc;
+  std::unique_ptr<v1::ImageGeneration::Stub> stub;
+  std::shared_ptr<grpc::Channel> channel;
+};
+
+Server Start(const ModelRegistry& models, std::unique_ptr<LaunchRunner> runner,
+             int max_concurrent_streams) {
+  Server server;
+  ServiceSettings settings;
+  settings.devices = {{"cpu:0", 8ll << 30}};
+  settings.scheduler.queue_capacity_per_priority = 100000;
+  server.service = std::make_unique<GenerationService>(
+      models, settings, std::make_unique<EngineMemoryEstimator>(models), std::move(runner));
+  GrpcServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.max_concurrent_streams = max_concurrent_streams;
+  server.grpc = *GrpcServer::Start(options);
+  server.grpc->SetBackend(server.service.get());
+  server.channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server.grpc->port()),
+                                       grpc::InsecureChannelCredentials());
+  server.stub = v1::ImageGeneration::NewStub(server.channel);
+  return server;
+}
+
+int Main(int argc, char** argv) {
+  int rounds = 7;
+  double seconds = 5;
+  int clients = 64;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--rounds") rounds = std::atoi(argv[i + 1]);
+    if (flag == "--seconds") seconds = std::atof(argv[i + 1]);
+    if (flag == "--clients") clients = std::atoi(argv[i + 1]);
+  }
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / "streamdit_bench_service_model").string();
+  if (!engine::DemoModelExists(dir)) engine::WriteDemoModel(dir);
+  std::unique_ptr<ModelRegistry> models = *ModelRegistry::Load({DemoModel(dir)});
+
+  // 1. Overhead per request, interleaved.
+  {
+    Server server = Start(*models, std::make_unique<EngineLaunchRunner>(*models), 256);
+    std::vector<double> direct_times, grpc_times;
+    for (int round = 0; round <= rounds; ++round) {
+      GenerationJob job;
+      job.request.prompt = "bench";
+      job.request.seed = 1 + round;
+      Clock::time_point start = Clock::now();
+      if (!RunInProcess(*server.service, job).ok()) return 1;
+      const double direct = Seconds(Clock::now() - start);
+      v1::GenerateImageRequest request;
+      request.set_prompt("bench");
+      request.set_seed(1 + round);
+      v1::GenerateImageResponse response;
+      grpc::ClientContext context;
+      start = Clock::now();
+      if (!server.stub->GenerateImage(&context, request, &response).ok()) return 1;
+      const double remote = Seconds(Clock::now() - start);
+      if (round == 0) continue;  // warm-up (prompt cache, first-touch)
+      direct_times.push_back(direct);
+      grpc_times.push_back(remote);
+    }
+    const double direct = Median(direct_times), remote = Median(grpc_times);
+    std::printf(
+        "overhead: in-process %.1f ms, gRPC %.1f ms per request (median of %d), "
+        "overhead %.2f ms = %.1f%% (target <= 5%% + 5 ms: %s)\n",
+        direct * 1e3, remote * 1e3, rounds, (remote - direct) * 1e3,
+        100 * (remote - direct) / direct,
+        remote - direct <= 0.05 * direct + 0.005 ? "met" : "NOT met");
+    server.grpc->Drain(server.service.get(), std::chrono::seconds(10));
+  }
+
+  // 2. Front-end throughput with an engine-free runner.
+  {
+    Server server = Start(*models, std::make_unique<InstantRunner>(), clients * 2);
+    std::atomic<bool> stop{false};
+    std::atomic<int64_t> completed{0}, failed{0};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, c] {
+        auto stub = v1::ImageGeneration::NewStub(server.channel);
+        uint64_t seed = 1 + c;
+        while (!stop.load()) {
+          v1::GenerateImageRequest request;
+          request.set_prompt("front end");
+          request.set_seed(seed);
+          seed += clients;
+          v1::GenerateImageResponse response;
+          grpc::ClientContext context;
+          if (stub->GenerateImage(&context, request, &response).ok()) {
+            ++completed;
+          } else {
+            ++failed;
+          }
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds / 5));  // warm-up
+    const int64_t before = completed.load();
+    const Clock::time_point start = Clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    const int64_t done = completed.load() - before;
+    const double elapsed = Seconds(Clock::now() - start);
+    stop = true;
+    for (auto& thread : threads) thread.join();
+    std::printf(
+        "front end: %d clients, %.0f requests/s over %.1f s (%lld failed; target >= "
+        "2000/s: %s)\n",
+        clients, done / elapsed, elapsed, static_cast<long long>(failed.load()),
+        done / elapsed >= 2000 ? "met" : "NOT met");
+    server.grpc->Drain(server.service.get(), std::chrono::seconds(10));
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace streamdit::server
+
+int main(int argc, char** argv) { return streamdit::server::Main(argc, argv); }

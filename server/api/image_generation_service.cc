@@ -1,0 +1,263 @@
+#include "server/api/image_generation_service.h"
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "server/api/grpc_status.h"
+#include "server/api/request_conversion.h"
+#include "server/api/wire_messages.h"
+
+namespace streamdit::server {
+namespace {
+
+// The call's deadline on the steady clock (none when the client set none).
+std::optional<std::chrono::steady_clock::time_point> SteadyDeadline(
+    const grpc::CallbackServerContext& context) {
+  const auto deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return std::nullopt;
+  const auto remaining = deadline - std::chrono::system_clock::now();
+  if (remaining > std::chrono::hours(24 * 365)) return std::nullopt;
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(remaining);
+}
+
+// GenerateImage: finishes when the job ends; a client cancel cancels the job.
+class GenerateReactor final : public grpc::ServerUnaryReactor {
+ public:
+  GenerateReactor(GenerationService& service, grpc::CallbackServerContext* context,
+                  const grpc::ByteBuffer* request, grpc::ByteBuffer* response)
+      : service_(service) {
+    absl::StatusOr<v1::GenerateImageRequest> parsed = ParseGenerateRequest(*request);
+    if (!parsed.ok()) {
+      Finish(ToGrpcStatus(parsed.status()));
+      return;
+    }
+    absl::StatusOr<GenerationJob> job = JobFromProto(*parsed, SteadyDeadline(*context));
+    if (!job.ok()) {
+      Finish(ToGrpcStatus(job.status()));
+      return;
+    }
+    JobEvents events;
+    events.on_done = [this, response](absl::StatusOr<JobResult> result) {
+      if (result.ok()) {
+        v1::GenerateImageResponse message;
+        ResponseFromResult(*result, &message);
+        *response = ToByteBuffer(message);
+        Finish(grpc::Status::OK);
+      } else {
+        Finish(ToGrpcStatus(result.status()));
+      }
+    };
+    // Submitted with the lock held so that OnCancel, which may run at once, sees the id.
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::StatusOr<scheduler::JobId> id = service_.Submit(*std::move(job), std::move(events));
+    if (!id.ok()) {
+      Finish(ToGrpcStatus(id.status()));
+      return;
+    }
+    id_ = *id;
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (id_) service_.Cancel(*id_);  // on_done then finishes the call with CANCELLED
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  GenerationService& service_;
+  std::mutex mu_;
+  std::optional<scheduler::JobId> id_;
+};
+
+// StreamGenerateImage: queue position, start, per-step progress, then the result. Events come
+// from other threads; they are queued and written one at a time (gRPC allows one write in
+// flight). The shared state outlives the reactor, so that a late progress event of a cancelled
+// job finds it gone rather than a freed reactor.
+class StreamReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  StreamReactor(GenerationService& service, grpc::CallbackServerContext* context,
+                const grpc::ByteBuffer* request)
+      : service_(service), state_(std::make_shared<State>()) {
+    state_->reactor = this;
+    absl::StatusOr<v1::GenerateImageRequest> parsed = ParseGenerateRequest(*request);
+    if (!parsed.ok()) {
+      Finish(ToGrpcStatus(parsed.status()));
+      return;
+    }
+    absl::StatusOr<GenerationJob> job = JobFromProto(*parsed, SteadyDeadline(*context));
+    if (!job.ok()) {
+      Finish(ToGrpcStatus(job.status()));
+      return;
+    }
+    std::shared_ptr<State> state = state_;
+    JobEvents events;
+    events.on_queued = [state](int position) {
+      v1::GenerateImageEvent event;
+      event.mutable_queued()->set_position(static_cast<uint32_t>(position));
+      Push(state, std::move(event));
+    };
+    events.on_step = [state](const LaunchProgress& progress) {
+      v1::GenerateImageEvent event;
+      v1::StepProgress* step = event.mutable_progress();
+      step->set_step(static_cast<uint32_t>(progress.step));
+      step->set_total_steps(static_cast<uint32_t>(progress.num_steps));
+      step->set_elapsed_seconds(progress.elapsed_seconds);
+      Push(state, std::move(event));
+    };
+    events.on_done = [state](absl::StatusOr<JobResult> result) {
+      if (result.ok()) {
+        v1::GenerateImageEvent event;
+        ResponseFromResult(*result, event.mutable_result());
+        Push(state, std::move(event), grpc::Status::OK);
+      } else {
+        Push(state, std::nullopt, ToGrpcStatus(result.status()));
+      }
+    };
+    // Not under the state's lock: on_queued runs inside Submit and pushes an event.
+    absl::StatusOr<scheduler::JobId> id = service_.Submit(*std::move(job), std::move(events));
+    bool cancel_now = false;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      if (!id.ok()) {
+        state_->finishing = true;
+        Finish(ToGrpcStatus(id.status()));
+        return;
+      }
+      state_->id = *id;
+      cancel_now = state_->cancel_requested;
+    }
+    if (cancel_now) service_.Cancel(*id);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->writing = false;
+    if (!ok) {
+      // The client is gone: nothing more can be written; OnCancel cancels the job.
+      state_->pending.clear();
+      return;
+    }
+    WriteNextLocked(*state_);
+  }
+
+  void OnCancel() override {
+    std::optional<scheduler::JobId> id;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      id = state_->id;
+      state_->cancel_requested = true;  // for a cancel that beats Submit's return
+    }
+    if (id) service_.Cancel(*id);
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->reactor = nullptr;
+    }
+    delete this;
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    StreamReactor* reactor = nullptr;  // null once the call is done
+    std::optional<scheduler::JobId> id;
+    std::deque<grpc::ByteBuffer> pending;
+    grpc::ByteBuffer in_flight;
+    bool writing = false;
+    std::optional<grpc::Status> final_status;  // finish once the pending events are written
+    bool finishing = false;
+    bool cancel_requested = false;
+  };
+
+  static void Push(const std::shared_ptr<State>& state, std::optional<v1::GenerateImageEvent> event,
+                   std::optional<grpc::Status> finish = std::nullopt) {
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (!state->reactor || state->finishing || state->final_status) return;
+    if (event) state->pending.push_back(ToByteBuffer(*event));
+    if (finish) state->final_status = std::move(finish);
+    if (!state->writing) state->reactor->WriteNextLocked(*state);
+  }
+
+  void WriteNextLocked(State& state) {
+    if (state.finishing) return;
+    if (!state.pending.empty()) {
+      state.in_flight = std::move(state.pending.front());
+      state.pending.pop_front();
+      state.writing = true;
+      StartWrite(&state.in_flight);
+      return;
+    }
+    if (state.final_status) {
+      state.finishing = true;
+      Finish(*state.final_status);
+    }
+  }
+
+  GenerationService& service_;
+  std::shared_ptr<State> state_;
+};
+
+const grpc::Status& Loading() {
+  static const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
+                                   "the server is loading its models; retry shortly");
+  return status;
+}
+
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(Loading());
+  return reactor;
+}
+
+class RefusedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  RefusedStream() { Finish(Loading()); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ImageGenerationService::GenerateImage(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  GenerationService* service = service_.load();
+  if (!service) return Refuse(context);
+  return new GenerateReactor(*service, context, request, response);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* ImageGenerationService::StreamGenerateImage(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  GenerationService* service = service_.load();
+  if (!service) return new RefusedStream();
+  return new StreamReactor(*service, context, request);
+}
+
+grpc::ServerUnaryReactor* ImageGenerationService::ListModels(
+    grpc::CallbackServerContext* context, const v1::ListModelsRequest* /*request*/,
+    v1::ListModelsResponse* response) {
+  GenerationService* service = service_.load();
+  if (!service) return Refuse(context);
+  ModelsToProto(service->models(), response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ImageGenerationService::GetServerStatus(
+    grpc::CallbackServerContext* context, const v1::GetServerStatusRequest* /*request*/,
+    v1::ServerStatus* response) {
+  GenerationService* service = service_.load();
+  if (!service) return Refuse(context);
+  StatusToProto(service->Status(), response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace streamdit::server

@@ -1,0 +1,42 @@
+// The ImageGeneration gRPC service on the callback API: no handler ever blocks. A request is
+// converted, submitted to the GenerationService, and its reactor finishes from the job's on_done
+// callback (on the scheduler's thread); a client cancel or an expired deadline cancels the job
+// (queued: it leaves at once; running: it stops at the next step and its memory returns).
+#pragma once
+
+#include <atomic>
+
+#include "server/runtime/generation_service.h"
+#include "streamdit/v1/image_generation.grpc.pb.h"
+
+namespace streamdit::server {
+
+// GenerateImage and StreamGenerateImage take raw bytes (wire_messages.h: a malformed request gets
+// INVALID_ARGUMENT from us rather than gRPC's bare refusal); the others take typed messages.
+using ImageGenerationBase = v1::ImageGeneration::WithRawCallbackMethod_GenerateImage<
+    v1::ImageGeneration::WithRawCallbackMethod_StreamGenerateImage<
+        v1::ImageGeneration::CallbackService>>;
+
+class ImageGenerationService final : public ImageGenerationBase {
+ public:
+  // Until a backend is set (while the models load) every call is UNAVAILABLE.
+  ImageGenerationService() = default;
+  void SetBackend(GenerationService* service) { service_.store(service); }
+
+  grpc::ServerUnaryReactor* GenerateImage(grpc::CallbackServerContext* context,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* StreamGenerateImage(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const v1::ListModelsRequest* request,
+                                       v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* GetServerStatus(grpc::CallbackServerContext* context,
+                                            const v1::GetServerStatusRequest* request,
+                                            v1::ServerStatus* response) override;
+
+ private:
+  std::atomic<GenerationService*> service_{nullptr};
+};
+
+}  // namespace streamdit::server

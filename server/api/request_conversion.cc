@@ -1,0 +1,97 @@
+#include "server/api/request_conversion.h"
+
+#include <string>
+
+#include "engine/pipeline/model_paths.h"
+#include "server/api/wire_messages.h"
+
+namespace streamdit::server {
+
+absl::StatusOr<GenerationJob> JobFromProto(
+    const v1::GenerateImageRequest& request,
+    std::optional<std::chrono::steady_clock::time_point> deadline) {
+  if (request.loras_size() > 0) {
+    return absl::UnimplementedError("loras: LoRA adapters are not supported yet by this server (" +
+                                    std::to_string(request.loras_size()) + " given)");
+  }
+  if (!IsValidUtf8(request.prompt())) {
+    return absl::InvalidArgumentError("prompt must be valid UTF-8");
+  }
+  GenerationJob job;
+  job.model = request.model();
+  job.request.prompt = request.prompt();
+  if (request.width() != 0)
+    job.request.width = static_cast<int>(std::min(request.width(), 1u << 30));
+  if (request.height() != 0) {
+    job.request.height = static_cast<int>(std::min(request.height(), 1u << 30));
+  }
+  if (request.steps() != 0)
+    job.request.steps = static_cast<int>(std::min(request.steps(), 1u << 30));
+  if (request.guidance() != 0) job.request.guidance = request.guidance();
+  job.request.seed = request.seed();
+  job.request.batch_size =
+      request.batch_size() == 0 ? 1 : static_cast<int>(std::min(request.batch_size(), 1u << 30));
+  job.priority = request.priority() < 0   ? scheduler::Priority::kLow
+                 : request.priority() > 0 ? scheduler::Priority::kHigh
+                                          : scheduler::Priority::kNormal;
+  job.deadline = deadline;
+  return job;
+}
+
+void ResponseFromResult(const JobResult& result, v1::GenerateImageResponse* response) {
+  const JobOutput& output = result.output;
+  for (std::size_t i = 0; i < output.png.size(); ++i) {
+    v1::Image* image = response->add_images();
+    image->set_png(output.png[i]);
+    image->set_seed(i < output.seeds.size() ? output.seeds[i] : 0);
+    image->set_width(static_cast<uint32_t>(output.width));
+    image->set_height(static_cast<uint32_t>(output.height));
+  }
+  v1::GenerationStats* stats = response->mutable_stats();
+  stats->set_queue_seconds(result.queue_seconds);
+  stats->set_encode_seconds(output.encode_seconds);
+  stats->set_denoise_seconds(output.denoise_seconds);
+  stats->set_decode_seconds(output.decode_seconds);
+  stats->set_memory_peak_bytes(static_cast<uint64_t>(result.peak_bytes));
+  stats->set_memory_predicted_bytes(static_cast<uint64_t>(result.predicted_bytes));
+  stats->set_memory_budget_bytes(static_cast<uint64_t>(result.budget_bytes));
+  stats->set_device(result.device);
+  stats->set_batch_images(static_cast<uint32_t>(result.batch_images));
+}
+
+void StatusToProto(const ServiceStatus& status, v1::ServerStatus* proto) {
+  proto->set_draining(status.draining);
+  proto->set_queue_depth(static_cast<uint32_t>(status.queue_depth));
+  for (int depth : status.queue_depth_by_priority) {
+    proto->add_queue_depth_by_priority(static_cast<uint32_t>(depth));
+  }
+  for (const DeviceStatusView& device : status.devices) {
+    v1::DeviceStatus* out = proto->add_devices();
+    out->set_name(device.name);
+    out->set_budget_bytes(static_cast<uint64_t>(device.budget_bytes));
+    out->set_reserved_bytes(static_cast<uint64_t>(device.reserved_bytes));
+    out->set_resident_bytes(static_cast<uint64_t>(device.resident_bytes));
+    out->set_peak_bytes(static_cast<uint64_t>(device.peak_bytes));
+    out->set_used_bytes(static_cast<uint64_t>(device.used_bytes));
+    for (const std::string& model : device.resident_models) out->add_resident_models(model);
+    out->set_running_jobs(static_cast<uint32_t>(device.running_launches));
+    out->set_healthy(device.healthy);
+  }
+}
+
+void ModelsToProto(const ModelRegistry& models, v1::ListModelsResponse* proto) {
+  for (const auto& model : models.models()) {
+    v1::ModelInfo* info = proto->add_models();
+    const engine::FluxPipeline& pipeline = *model->pipeline;
+    info->set_name(model->name);
+    info->set_family(std::string("flux-") + engine::FluxFamilyName(pipeline.family()));
+    info->set_default_width(static_cast<uint32_t>(pipeline.defaults().width));
+    info->set_default_height(static_cast<uint32_t>(pipeline.defaults().height));
+    info->set_default_steps(static_cast<uint32_t>(pipeline.defaults().num_steps));
+    info->set_default_guidance(static_cast<float>(pipeline.defaults().guidance));
+    info->set_weight_bytes(static_cast<uint64_t>(model->weight_bytes));
+    info->set_min_budget_bytes(static_cast<uint64_t>(model->min_budget_bytes));
+  }
+}
+
+}  // namespace streamdit::server

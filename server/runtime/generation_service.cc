@@ -1,0 +1,333 @@
+#include "server/runtime/generation_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include "engine/memory/device_charge.h"
+#include "engine/status/exception_status.h"
+
+namespace streamdit::server {
+
+struct GenerationService::JobRecord {
+  GenerationJob job;
+  JobEvents events;
+  std::string model;
+  scheduler::TimePoint submitted;
+  std::optional<scheduler::TimePoint> started;
+  std::string device;  // where it ran (or last tried to)
+  std::optional<JobResult> result;
+};
+
+// The scheduler's Executor: posts each launch to its device's worker (never blocks) and flags
+// stops for the runner to notice at its next step.
+class GenerationService::Executor final : public scheduler::Executor {
+ public:
+  explicit Executor(GenerationService& service) : service_(service) {}
+
+  void Start(const scheduler::Launch& launch) override {
+    auto stop = std::make_shared<std::atomic<bool>>(false);
+    {
+      std::lock_guard<std::mutex> lock(service_.mu_);
+      service_.stops_[launch.id] = stop;
+    }
+    service_.workers_->Post(launch.device,
+                            [this, launch, stop] { service_.RunLaunch(launch, stop); });
+  }
+
+  void Stop(scheduler::LaunchId id) override {
+    std::lock_guard<std::mutex> lock(service_.mu_);
+    auto found = service_.stops_.find(id);
+    if (found != service_.stops_.end()) found->second->store(true);
+  }
+
+ private:
+  GenerationService& service_;
+};
+
+namespace {
+
+uint64_t RandomSeed() {
+  static std::mutex mu;
+  static std::mt19937_64 generator{std::random_device{}()};
+  std::lock_guard<std::mutex> lock(mu);
+  std::uniform_int_distribution<uint64_t> seeds(1, 0xffffffffull);
+  return seeds(generator);
+}
+
+absl::Status OutOfRange(const std::string& field, const std::string& limit, int64_t value) {
+  return absl::InvalidArgumentError(field + " must be " + limit + ", got " + std::to_string(value));
+}
+
+}  // namespace
+
+GenerationService::GenerationService(const ModelRegistry& models, ServiceSettings settings,
+                                     std::unique_ptr<scheduler::MemoryEstimator> estimator,
+                                     std::unique_ptr<LaunchRunner> runner)
+    : models_(models),
+      settings_(std::move(settings)),
+      estimator_(std::move(estimator)),
+      runner_(std::move(runner)) {
+  std::vector<scheduler::DeviceConfig> devices;
+  for (const DeviceSettings& device : settings_.devices) {
+    devices.push_back({device.name, device.budget_bytes});
+    device_meters_.push_back(new engine::MemoryMeter());
+    device_meters_.back()->set_limit_bytes(device.budget_bytes);
+  }
+  workers_ = std::make_unique<DeviceWorkers>(static_cast<int>(devices.size()));
+  executor_ = std::make_unique<Executor>(*this);
+  scheduler_ = std::make_unique<scheduler::Scheduler>(settings_.scheduler, std::move(devices),
+                                                      *estimator_, *executor_, clock_);
+}
+
+GenerationService::~GenerationService() {
+  // The scheduler ends what is pending (its callbacks still find the records), then the workers
+  // finish their current task and join.
+  scheduler_.reset();
+  workers_.reset();
+}
+
+absl::Status GenerationService::Validate(const GenerationJob& job, const LoadedModel& model) const {
+  const RequestLimits& limits = settings_.limits;
+  const engine::GenerationRequest& request = job.request;
+  if (request.prompt.size() > limits.max_prompt_bytes) {
+    return OutOfRange("prompt", "at most " + std::to_string(limits.max_prompt_bytes) + " bytes",
+                      static_cast<int64_t>(request.prompt.size()));
+  }
+  if (request.seed > 0xffffffffull) {
+    return absl::InvalidArgumentError(
+        "seed must be in [0, 4294967295] (32 bits, as BFL's CPU generator uses; 0 = random), "
+        "got " +
+        std::to_string(request.seed));
+  }
+  if (request.batch_size < 1 || request.batch_size > limits.max_images_per_request) {
+    return OutOfRange("batch_size", "in [1, " + std::to_string(limits.max_images_per_request) + "]",
+                      request.batch_size);
+  }
+  const engine::FluxSamplingDefaults& defaults = model.pipeline->defaults();
+  const int width = request.width.value_or(defaults.width);
+  const int height = request.height.value_or(defaults.height);
+  const std::string sizes = "a multiple of 16 in [" + std::to_string(limits.min_size) + ", " +
+                            std::to_string(limits.max_size) + "]";
+  if (width < limits.min_size || width > limits.max_size || width % 16 != 0) {
+    return OutOfRange("width", sizes, width);
+  }
+  if (height < limits.min_size || height > limits.max_size || height % 16 != 0) {
+    return OutOfRange("height", sizes, height);
+  }
+  if (static_cast<int64_t>(width) * height > limits.max_pixels) {
+    return OutOfRange("width x height", "at most " + std::to_string(limits.max_pixels) + " pixels",
+                      static_cast<int64_t>(width) * height);
+  }
+  const int steps = request.steps.value_or(defaults.num_steps);
+  if (steps < 1 || steps > limits.max_steps) {
+    return OutOfRange("steps", "in [1, " + std::to_string(limits.max_steps) + "]", steps);
+  }
+  // The model's own checks (guidance range, ...), as the engine will apply them.
+  engine::GenerationLimits engine_limits = model.pipeline->limits();
+  engine_limits.max_batch_size = std::max(engine_limits.max_batch_size, request.batch_size);
+  engine_limits.max_prompt_bytes = std::max(engine_limits.max_prompt_bytes, request.prompt.size());
+  return engine::StatusOfCall([&] { engine::ValidateGenerationRequest(request, engine_limits); });
+}
+
+absl::StatusOr<scheduler::JobId> GenerationService::Submit(GenerationJob job, JobEvents events) {
+  const LoadedModel* model = job.model.empty() ? &models_.default_model() : models_.Find(job.model);
+  if (!model) return absl::NotFoundError("model: no model named '" + job.model + "'");
+  if (absl::Status valid = Validate(job, *model); !valid.ok()) return valid;
+
+  engine::GenerationRequest& request = job.request;
+  const engine::FluxSamplingDefaults& defaults = model->pipeline->defaults();
+  request.width = request.width.value_or(defaults.width);
+  request.height = request.height.value_or(defaults.height);
+  request.steps = request.steps.value_or(defaults.num_steps);
+  if (request.seed == 0) request.seed = RandomSeed();
+
+  scheduler::JobRequest scheduled;
+  scheduled.shape.model = model->name;
+  scheduled.shape.width = *request.width;
+  scheduled.shape.height = *request.height;
+  scheduled.shape.steps = *request.steps;
+  scheduled.shape.batch = request.batch_size;
+  scheduled.priority = job.priority;
+  if (job.deadline) {
+    const auto remaining = *job.deadline - std::chrono::steady_clock::now();
+    scheduled.deadline = clock_.Now() + std::chrono::duration_cast<scheduler::Duration>(remaining);
+  }
+
+  auto record = std::make_shared<JobRecord>();
+  record->model = model->name;
+  record->submitted = clock_.Now();
+  record->events = std::move(events);
+  record->job = std::move(job);
+
+  scheduler::JobId id = 0;
+  {
+    // Held across Submit so that a worker that starts the job at once finds its record.
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::Status admitted = scheduler_->Submit(
+        scheduled,
+        [this](scheduler::JobId ended, const absl::Status& status) { OnJobEnded(ended, status); },
+        &id);
+    if (!admitted.ok()) return admitted;
+    jobs_[id] = record;
+  }
+  if (record->events.on_queued) {
+    int position = 0;
+    scheduler_->Inspect([&](const scheduler::SchedulerCore& core) {
+      const auto queue = core.QueueInRankOrder(core.queued());
+      position = static_cast<int>(queue.size());
+      for (std::size_t i = 0; i < queue.size(); ++i) {
+        if (queue[i].id == id) position = static_cast<int>(i);
+      }
+    });
+    record->events.on_queued(position);
+  }
+  return id;
+}
+
+bool GenerationService::Cancel(scheduler::JobId id) { return scheduler_->Cancel(id); }
+
+void GenerationService::RunLaunch(const scheduler::Launch& launch,
+                                  std::shared_ptr<std::atomic<bool>> stop) {
+  std::vector<LaunchMember> members;
+  std::vector<std::shared_ptr<JobRecord>> records;
+  const scheduler::TimePoint started = clock_.Now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (scheduler::JobId id : launch.jobs) {
+      auto found = jobs_.find(id);
+      if (found == jobs_.end()) continue;  // cancelled between placement and start
+      records.push_back(found->second);
+      members.push_back({id, found->second->job.request});
+      found->second->device = settings_.devices[launch.device].name;
+      if (!found->second->started) found->second->started = started;
+    }
+  }
+  const std::string& device = settings_.devices[launch.device].name;
+  for (const auto& record : records) {
+    if (record->events.on_started) record->events.on_started(device, launch.budget_bytes);
+  }
+  LaunchReport report;
+  if (members.empty()) {
+    report.outcome = scheduler::LaunchOutcome::kStopped;
+  } else {
+    // Every byte the launch allocates is charged to its device, and measured there: the peak is
+    // the launch's own even while other devices run theirs.
+    engine::MemoryMeter& meter = *device_meters_[launch.device];
+    engine::ScopedDeviceCharge charge(&meter);
+    engine::MemoryMeter::Window window = meter.OpenWindow();
+    report = runner_->Run(launch, members, *stop, [&](const LaunchProgress& progress) {
+      for (const auto& record : records) {
+        if (record->events.on_step) record->events.on_step(progress);
+      }
+    });
+    const int64_t device_peak = window.peak_above_start_bytes();
+    if (device_peak > 0) {
+      if (report.working_peak_bytes > 0) {
+        report.working_peak_bytes += device_peak - report.peak_bytes;
+      }
+      report.peak_bytes = device_peak;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (report.outcome == scheduler::LaunchOutcome::kSucceeded) {
+      for (std::size_t i = 0; i < records.size() && i < report.outputs.size(); ++i) {
+        JobResult result;
+        result.output = std::move(report.outputs[i]);
+        result.model = records[i]->model;
+        result.device = device;
+        result.queue_seconds = scheduler::ToSeconds(started - records[i]->submitted);
+        result.budget_bytes = report.budget_bytes;
+        result.predicted_bytes = report.predicted_bytes;
+        result.peak_bytes = report.peak_bytes;
+        result.batch_images = launch.shape.batch;
+        records[i]->result = std::move(result);
+      }
+    }
+    stops_.erase(launch.id);
+  }
+  scheduler::LaunchResult result;
+  result.id = launch.id;
+  result.outcome = report.outcome;
+  result.peak_bytes = report.peak_bytes;
+  result.working_peak_bytes = report.working_peak_bytes;
+  result.message = std::string(report.status.message());
+  scheduler_->OnLaunchFinished(result);
+}
+
+void GenerationService::OnJobEnded(scheduler::JobId id, const absl::Status& status) {
+  std::shared_ptr<JobRecord> record;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto found = jobs_.find(id);
+    if (found == jobs_.end()) return;
+    record = std::move(found->second);
+    jobs_.erase(found);
+  }
+  // One line per request; the prompt is not logged at info level.
+  const engine::GenerationRequest& request = record->job.request;
+  const double queue_seconds =
+      scheduler::ToSeconds(record->started.value_or(clock_.Now()) - record->submitted);
+  spdlog::info(
+      "job {} model={} size={}x{} steps={} images={} device={} queue={:.3f}s peak={} "
+      "budget={} outcome={}{}{}",
+      id, record->model, request.width.value_or(0), request.height.value_or(0),
+      request.steps.value_or(0), request.batch_size, record->device.empty() ? "-" : record->device,
+      queue_seconds, record->result ? record->result->peak_bytes : 0,
+      record->result ? record->result->budget_bytes : 0, absl::StatusCodeToString(status.code()),
+      status.ok() ? "" : ": ", std::string(status.message()));
+  spdlog::debug("job {} prompt: {}", id, request.prompt);
+  if (!record->events.on_done) return;
+  if (!status.ok()) {
+    record->events.on_done(status);
+  } else if (!record->result) {
+    record->events.on_done(absl::InternalError("the job ended without a result"));
+  } else {
+    record->events.on_done(std::move(*record->result));
+  }
+}
+
+ServiceStatus GenerationService::Status() const {
+  ServiceStatus status;
+  scheduler_->Inspect([&](const scheduler::SchedulerCore& core) {
+    status.draining = core.draining();
+    status.queue_depth = static_cast<int>(core.queued());
+    for (const scheduler::QueuedJobView& job : core.QueueInRankOrder(core.queued())) {
+      ++status.queue_depth_by_priority[static_cast<int>(job.priority)];
+    }
+    for (const scheduler::DeviceState& device : core.devices()) {
+      DeviceStatusView view;
+      view.name = device.config().name;
+      view.budget_bytes = device.budget();
+      view.reserved_bytes = device.reserved_bytes();
+      view.resident_bytes = device.resident_bytes();
+      view.used_bytes = device_meters_[device.index()]->current_bytes();
+      view.peak_bytes = device_meters_[device.index()]->peak_bytes();
+      for (const scheduler::ResidentModel& resident : device.resident()) {
+        view.resident_models.push_back(core.ModelName(resident.model));
+      }
+      view.running_launches = device.running_launches();
+      view.healthy = device.healthy();
+      status.devices.push_back(std::move(view));
+    }
+  });
+  return status;
+}
+
+void GenerationService::Drain() { scheduler_->Drain(); }
+
+int GenerationService::CancelAll() {
+  std::vector<scheduler::JobId> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, record] : jobs_) ids.push_back(id);
+  }
+  int cancelled = 0;
+  for (scheduler::JobId id : ids) cancelled += scheduler_->Cancel(id) ? 1 : 0;
+  return cancelled;
+}
+
+}  // namespace streamdit::server

@@ -1,0 +1,48 @@
+// The models a server serves: one loaded FluxPipeline per configured model, shared by every device
+// and every job (FluxPipeline::Generate is const and thread-safe). Loading maps the files and
+// reads the tokenizers; no weight is converted until a job runs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/pipeline/flux_pipeline.h"
+
+namespace streamdit::server {
+
+// What a model is called and how its pipeline is built.
+struct ModelSettings {
+  std::string name;
+  engine::PipelineConfig pipeline;
+};
+
+struct LoadedModel {
+  std::string name;
+  std::unique_ptr<engine::FluxPipeline> pipeline;
+  // Every weight of every component in its host storage dtype (what a device holds resident).
+  int64_t weight_bytes = 0;
+  // The least budget a job of the default size needs (everything streamed).
+  int64_t min_budget_bytes = 0;
+};
+
+class ModelRegistry {
+ public:
+  // Loads every model in order; the first is the default. A missing or corrupt file is the
+  // engine's error (NOT_FOUND / DATA_LOSS naming the file), prefixed with the model's name.
+  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Load(std::vector<ModelSettings> models);
+
+  // nullptr when no model has that name.
+  const LoadedModel* Find(std::string_view name) const;
+  // The model an empty name means.
+  const LoadedModel& default_model() const { return *models_.front(); }
+  const std::vector<std::unique_ptr<LoadedModel>>& models() const { return models_; }
+
+ private:
+  std::vector<std::unique_ptr<LoadedModel>> models_;
+};
+
+}  // namespace streamdit::server

@@ -1,0 +1,183 @@
+#include "server/serve/serve.h"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include "engine/demo/demo_model.h"
+#include "engine/pipeline/model_paths.h"
+#include "engine/status/exception_status.h"
+#include "server/runtime/engine_launch_runner.h"
+#include "server/runtime/engine_memory_estimator.h"
+
+namespace streamdit::server {
+namespace {
+
+std::atomic<bool> stop_signal{false};
+
+extern "C" void OnStopSignal(int /*signal*/) { stop_signal.store(true); }
+
+spdlog::level::level_enum SpdlogLevel(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace:
+      return spdlog::level::trace;
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarn:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ModelSettings>> ModelSettingsFromConfig(const ServerConfig& config) {
+  std::vector<ModelSettings> models;
+  // The default model first: the registry serves its first model to requests that name none.
+  std::vector<const ModelSpec*> ordered;
+  for (const ModelSpec& spec : config.models) {
+    if (spec.name == config.default_model)
+      ordered.insert(ordered.begin(), &spec);
+    else
+      ordered.push_back(&spec);
+  }
+  for (const ModelSpec* spec : ordered) {
+    ModelSettings settings;
+    settings.name = spec->name;
+    engine::PipelineConfig& pipeline = settings.pipeline;
+    const absl::Status described = engine::StatusOfCall([&] {
+      if (spec->create_demo && !engine::DemoModelExists(spec->dir)) {
+        spdlog::info("creating the demo model in {}", spec->dir);
+        engine::WriteDemoModel(spec->dir);
+      }
+      engine::ModelPaths found;
+      const ModelPathsSpec& paths = spec->paths;
+      const bool all_given = !paths.transformer.empty() && !paths.ae.empty() && !paths.t5.empty() &&
+                             !paths.clip.empty() && !paths.t5_tokenizer.empty() &&
+                             !paths.clip_vocab.empty() && !paths.clip_merges.empty();
+      if (!all_given) found = engine::FindModelFiles(spec->dir);
+      auto pick = [](const auto& given, const auto& fallback) {
+        return given.empty() ? fallback : given;
+      };
+      pipeline.paths.transformer = pick(paths.transformer, found.transformer);
+      pipeline.paths.ae = pick(paths.ae, found.ae);
+      pipeline.paths.t5 = pick(paths.t5, found.t5);
+      pipeline.paths.clip = pick(paths.clip, found.clip);
+      pipeline.paths.t5_tokenizer = pick(paths.t5_tokenizer, found.t5_tokenizer);
+      pipeline.paths.clip_vocab = pick(paths.clip_vocab, found.clip_vocab);
+      pipeline.paths.clip_merges = pick(paths.clip_merges, found.clip_merges);
+    });
+    if (!described.ok()) {
+      return absl::Status(described.code(),
+                          "model '" + spec->name + "': " + std::string(described.message()));
+    }
+    if (spec->family) {
+      pipeline.family = *spec->family == ModelFamily::kDev ? engine::FluxFamily::kDev
+                                                           : engine::FluxFamily::kSchnell;
+    }
+    pipeline.default_steps = spec->defaults.steps;
+    pipeline.default_width = spec->defaults.width;
+    pipeline.default_height = spec->defaults.height;
+    pipeline.t5_max_length = spec->defaults.t5_max_length;
+    pipeline.compute_dtype =
+        spec->compute_dtype == ComputeDtype::kBf16 ? torch::kBFloat16 : torch::kFloat;
+    pipeline.weight_storage = spec->storage == HostStorage::kFp8 ? engine::WeightStorage::kFp8
+                                                                 : engine::WeightStorage::kAsStored;
+    models.push_back(std::move(settings));
+  }
+  return models;
+}
+
+absl::StatusOr<ServiceSettings> ServiceSettingsFromConfig(const ServerConfig& config) {
+  ServiceSettings settings;
+  for (const DeviceConfigSpec& device : config.devices) {
+    if (device.kind == DeviceKind::kCuda) {
+      return absl::FailedPreconditionError(
+          "devices: " + device.name +
+          " is a CUDA device, and this build of streamdit runs on the CPU only");
+    }
+    absl::StatusOr<int64_t> budget = device.EffectiveBudget(0);
+    if (!budget.ok()) return budget.status();
+    settings.devices.push_back({device.name, *budget});
+  }
+  scheduler::SchedulerConfig& scheduler = settings.scheduler;
+  scheduler.queue_capacity_per_priority = static_cast<std::size_t>(config.scheduler.queue_capacity);
+  scheduler.max_batch_images = config.scheduler.max_batch_images;
+  scheduler.aging_step = config.scheduler.aging;
+  scheduler.head_reservation_after = config.scheduler.head_reservation_after;
+  scheduler.max_oom_retries = config.scheduler.max_oom_retries;
+  scheduler.max_failure_retries = config.scheduler.max_failure_retries;
+  RequestLimits& limits = settings.limits;
+  limits.min_size = config.limits.min_size;
+  limits.max_size = config.limits.max_size;
+  limits.max_pixels = config.limits.max_pixels;
+  limits.max_steps = config.limits.max_steps;
+  limits.max_prompt_bytes = static_cast<std::size_t>(config.limits.max_prompt_bytes);
+  limits.max_images_per_request = config.limits.max_images_per_request;
+  return settings;
+}
+
+GrpcServerOptions GrpcOptionsFromConfig(const ServerConfig& config) {
+  GrpcServerOptions options;
+  options.listen = config.listen;
+  options.max_message_bytes = config.limits.max_message_bytes;
+  options.max_concurrent_streams = config.limits.max_concurrent_streams;
+  if (config.tls) options.tls = TlsFiles{config.tls->cert, config.tls->key, config.tls->client_ca};
+  return options;
+}
+
+absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
+  spdlog::set_level(SpdlogLevel(config.log_level));
+  absl::StatusOr<ServiceSettings> settings = ServiceSettingsFromConfig(config);
+  if (!settings.ok()) return settings.status();
+
+  stop_signal.store(false);
+  std::signal(SIGTERM, OnStopSignal);
+  std::signal(SIGINT, OnStopSignal);
+  const std::function<bool()> stop_requested =
+      hooks.stop_requested ? hooks.stop_requested : [] { return stop_signal.load(); };
+
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
+      GrpcServer::Start(GrpcOptionsFromConfig(config));
+  if (!server.ok()) return server.status();
+  spdlog::info("listening on {} (port {}){}; loading {} model(s)", config.listen, (*server)->port(),
+               config.tls ? " with TLS" : "", config.models.size());
+
+  absl::StatusOr<std::vector<ModelSettings>> model_settings = ModelSettingsFromConfig(config);
+  if (!model_settings.ok()) return model_settings.status();
+  absl::StatusOr<std::unique_ptr<ModelRegistry>> models =
+      ModelRegistry::Load(*std::move(model_settings));
+  if (!models.ok()) return models.status();
+  for (const auto& model : (*models)->models()) {
+    spdlog::info("model {}: {:.1f} MiB of weights, minimum budget {:.1f} MiB", model->name,
+                 model->weight_bytes / 1048576.0, model->min_budget_bytes / 1048576.0);
+  }
+  for (const DeviceSettings& device : settings->devices) {
+    spdlog::info("device {}: budget {:.1f} MiB", device.name, device.budget_bytes / 1048576.0);
+  }
+
+  GenerationService service(**models, *settings, std::make_unique<EngineMemoryEstimator>(**models),
+                            std::make_unique<EngineLaunchRunner>(**models));
+  (*server)->SetBackend(&service);
+  spdlog::info("serving");
+  if (hooks.on_serving) hooks.on_serving((*server)->port());
+
+  while (!stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+
+  spdlog::info("draining (grace period {} ms)", config.grace_period.count());
+  const int cancelled = (*server)->Drain(&service, config.grace_period);
+  if (cancelled > 0) {
+    spdlog::warn("grace period over: {} job(s) cancelled", cancelled);
+  }
+  (*server)->SetBackend(nullptr);
+  spdlog::info("stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace streamdit::server

@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+"""A client of streamdit's gRPC API written with Debian's python3-grpcio, as a user would.
+
+Messages come from the public proto (compiled with protoc at run time into a temporary folder);
+calls go through grpcio's generic channel methods. Checks health, ListModels, GenerateImage (a
+PNG with the seed echoed), StreamGenerateImage (queued, progress, result) and a bad request
+(INVALID_ARGUMENT naming the field).
+
+usage: python_client.py ADDRESS PROTO_ROOT
+"""
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+
+import grpc
+
+
+def load_messages(proto_root):
+    out = tempfile.mkdtemp(prefix="streamdit_py_")
+    subprocess.run(["protoc", f"-I{proto_root}", f"--python_out={out}",
+                    "streamdit/v1/image_generation.proto"], check=True)
+    sys.path.insert(0, out)
+    return importlib.import_module("streamdit.v1.image_generation_pb2")
+
+
+def health(channel):
+    # grpc.health.v1.HealthCheckResponse {ServingStatus status = 1}: b"\x08\x01" is SERVING.
+    check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                request_serializer=lambda raw: raw,
+                                response_deserializer=lambda raw: raw)
+    return check(b"", timeout=10)
+
+
+def main():
+    address, proto_root = sys.argv[1], sys.argv[2]
+    pb = load_messages(proto_root)
+    channel = grpc.insecure_channel(address)
+    service = "/streamdit.v1.ImageGeneration/"
+
+    def unary(name, response_type):
+        return channel.unary_unary(service + name,
+                                   request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=response_type.FromString)
+
+    assert health(channel) == b"\x08\x01", "health is not SERVING"
+
+    models = unary("ListModels", pb.ListModelsResponse)(pb.ListModelsRequest(), timeout=30)
+    assert len(models.models) >= 1, models
+    name = models.models[0].name
+
+    request = pb.GenerateImageRequest(model=name, prompt="a lighthouse at dusk", seed=1234)
+    response = unary("GenerateImage", pb.GenerateImageResponse)(request, timeout=300)
+    assert len(response.images) == 1, response
+    image = response.images[0]
+    assert image.png.startswith(b"\x89PNG\r\n\x1a\n"), "not a PNG"
+    assert image.seed == 1234, image.seed
+    assert response.stats.memory_peak_bytes <= response.stats.memory_budget_bytes
+    assert response.stats.device, "no device in the stats"
+
+    stream = channel.unary_stream(service + "StreamGenerateImage",
+                                  request_serializer=lambda m: m.SerializeToString(),
+                                  response_deserializer=pb.GenerateImageEvent.FromString)
+    kinds = [event.WhichOneof("event") for event in stream(request, timeout=300)]
+    assert kinds[0] == "queued" and kinds[-1] == "result" and "progress" in kinds, kinds
+
+    bad = pb.GenerateImageRequest(model=name, prompt="x", width=100)
+    try:
+        unary("GenerateImage", pb.GenerateImageResponse)(bad, timeout=30)
+        raise AssertionError("width 100 was accepted")
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+        assert "width" in error.details(), error.details()
+
+    print(f"python client: OK ({len(image.png)} byte PNG, {len(kinds)} stream events)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+// A real streamdit server for integration tests: the demo model (written once per test binary),
+// a GenerationService over one or more `cpu` devices, and the gRPC server on a free loopback
+// port, with a client stub over a real channel.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/demo/demo_model.h"
+#include "engine/pipeline/model_paths.h"
+#include "server/api/grpc_server.h"
+#include "server/runtime/engine_launch_runner.h"
+#include "server/runtime/engine_memory_estimator.h"
+#include "server/runtime/generation_service.h"
+#include "server/runtime/model_registry.h"
+#include "streamdit/v1/image_generation.grpc.pb.h"
+
+namespace streamdit::server::testing {
+
+// The demo model, written on first use into a temp folder left for the system's cleanup.
+inline const std::string& DemoModelDir() {
+  static const std::string path = [] {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "streamdit_server_XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    engine::WriteDemoModel(pattern);
+    return pattern;
+  }();
+  return path;
+}
+
+// The demo model at a test size: 64x64, 2 steps, 32 T5 tokens.
+inline ModelSettings DemoModel(const std::string& name = "flux1-demo") {
+  ModelSettings settings;
+  settings.name = name;
+  engine::PipelineConfig& config = settings.pipeline;
+  config.paths = engine::FindModelFiles(DemoModelDir());
+  config.t5_max_length = 32;
+  config.default_steps = 2;
+  config.default_width = 64;
+  config.default_height = 64;
+  return settings;
+}
+
+struct RigOptions {
+  std::vector<DeviceSettings> devices = {{"cpu:0", 4ll << 30}};
+  scheduler::SchedulerConfig scheduler;
+  RequestLimits limits;
+  GrpcServerOptions grpc;
+};
+
+class ServerRig {
+ public:
+  explicit ServerRig(RigOptions options = {}) {
+    absl::StatusOr<std::unique_ptr<ModelRegistry>> models = ModelRegistry::Load({DemoModel()});
+    if (!models.ok()) throw std::runtime_error(models.status().ToString());
+    models_ = *std::move(models);
+    ServiceSettings settings;
+    settings.devices = options.devices;
+    settings.scheduler = options.scheduler;
+    settings.limits = options.limits;
+    service_ = std::make_unique<GenerationService>(
+        *models_, settings, std::make_unique<EngineMemoryEstimator>(*models_),
+        std::make_unique<EngineLaunchRunner>(*models_));
+    options.grpc.listen = "127.0.0.1:0";
+    absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(options.grpc);
+    if (!server.ok()) throw std::runtime_error(server.status().ToString());
+    server_ = *std::move(server);
+    server_->SetBackend(service_.get());
+    channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+    stub_ = v1::ImageGeneration::NewStub(channel_);
+  }
+  ~ServerRig() {
+    server_->Drain(service_.get(), std::chrono::seconds(30));
+    server_.reset();
+    service_.reset();
+  }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
+  v1::ImageGeneration::Stub& stub() { return *stub_; }
+  std::shared_ptr<grpc::Channel> channel() { return channel_; }
+  GenerationService& service() { return *service_; }
+  GrpcServer& server() { return *server_; }
+  const ModelRegistry& models() { return *models_; }
+
+  grpc::Status Generate(const v1::GenerateImageRequest& request,
+                        v1::GenerateImageResponse* response,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(300)) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + timeout);
+    return stub_->GenerateImage(&context, request, response);
+  }
+
+ private:
+  std::unique_ptr<ModelRegistry> models_;
+  std::unique_ptr<GenerationService> service_;
+  std::unique_ptr<GrpcServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::ImageGeneration::Stub> stub_;
+};
+
+}  // namespace streamdit::server::testing
