@@ -24,18 +24,21 @@ std::optional<std::chrono::steady_clock::time_point> SteadyDeadline(
          std::chrono::duration_cast<std::chrono::steady_clock::duration>(remaining);
 }
 
+// The call's request bytes as a job, its deadline included.
+absl::StatusOr<GenerationJob> JobFromCall(const grpc::CallbackServerContext& context,
+                                          const grpc::ByteBuffer& request) {
+  absl::StatusOr<v1::GenerateImageRequest> parsed = ParseGenerateRequest(request);
+  if (!parsed.ok()) return parsed.status();
+  return JobFromProto(*parsed, SteadyDeadline(context));
+}
+
 // GenerateImage: finishes when the job ends; a client cancel cancels the job.
 class GenerateReactor final : public grpc::ServerUnaryReactor {
  public:
   GenerateReactor(GenerationService& service, grpc::CallbackServerContext* context,
                   const grpc::ByteBuffer* request, grpc::ByteBuffer* response)
       : service_(service) {
-    absl::StatusOr<v1::GenerateImageRequest> parsed = ParseGenerateRequest(*request);
-    if (!parsed.ok()) {
-      Finish(ToGrpcStatus(parsed.status()));
-      return;
-    }
-    absl::StatusOr<GenerationJob> job = JobFromProto(*parsed, SteadyDeadline(*context));
+    absl::StatusOr<GenerationJob> job = JobFromCall(*context, *request);
     if (!job.ok()) {
       Finish(ToGrpcStatus(job.status()));
       return;
@@ -83,12 +86,7 @@ class StreamReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
                 const grpc::ByteBuffer* request)
       : service_(service), state_(std::make_shared<State>()) {
     state_->reactor = this;
-    absl::StatusOr<v1::GenerateImageRequest> parsed = ParseGenerateRequest(*request);
-    if (!parsed.ok()) {
-      Finish(ToGrpcStatus(parsed.status()));
-      return;
-    }
-    absl::StatusOr<GenerationJob> job = JobFromProto(*parsed, SteadyDeadline(*context));
+    absl::StatusOr<GenerationJob> job = JobFromCall(*context, *request);
     if (!job.ok()) {
       Finish(ToGrpcStatus(job.status()));
       return;

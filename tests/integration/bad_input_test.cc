@@ -4,6 +4,8 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <limits>
 #include <thread>
 
 #include "tests/integration/server_test_rig.h"
@@ -17,6 +19,7 @@ class BadInput : public ::testing::Test {
   static void SetUpTestSuite() {
     RigOptions options;
     options.limits.max_prompt_bytes = 1024;
+    options.limits.max_pixels = 512 * 512;
     options.limits.max_images_per_request = 4;
     options.grpc.max_message_bytes = 1 << 20;
     rig_ = new ServerRig(options);
@@ -92,77 +95,58 @@ class BadInput : public ::testing::Test {
 
 ServerRig* BadInput::rig_ = nullptr;
 
-TEST_F(BadInput, WidthNotAMultipleOf16) {
+// One refused field per case: each case is its own test (BadInput/Refused.Run/<case>).
+struct RefusedCase {
+  const char* name;
+  std::function<void(v1::GenerateImageRequest&)> spoil;
+  grpc::StatusCode code;
+  const char* message;  // a part the error message must contain
+};
+
+class Refused : public BadInput, public ::testing::WithParamInterface<RefusedCase> {};
+
+TEST_P(Refused, Run) {
   v1::GenerateImageRequest request = Valid();
-  request.set_width(100);
-  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT, "width must be a multiple of 16");
+  GetParam().spoil(request);
+  ExpectRefused(request, GetParam().code, GetParam().message);
 }
 
-TEST_F(BadInput, WidthTooLarge) {
-  v1::GenerateImageRequest request = Valid();
-  request.set_width(4096);
-  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT, "width");
-}
+const RefusedCase kRefusedCases[] = {
+    {"WidthNotAMultipleOf16", [](auto& r) { r.set_width(100); }, grpc::StatusCode::INVALID_ARGUMENT,
+     "width must be a multiple of 16 in [64, 2048], got 100"},
+    {"WidthTooLarge", [](auto& r) { r.set_width(4096); }, grpc::StatusCode::INVALID_ARGUMENT,
+     "width must be a multiple of 16 in [64, 2048], got 4096"},
+    {"WidthHuge", [](auto& r) { r.set_width(0xffffffffu); }, grpc::StatusCode::INVALID_ARGUMENT,
+     "width must be"},
+    {"HeightTooSmall", [](auto& r) { r.set_height(32); }, grpc::StatusCode::INVALID_ARGUMENT,
+     "height must be a multiple of 16 in [64, 2048], got 32"},
+    {"TooManyPixels",
+     [](auto& r) {
+       r.set_width(1024);
+       r.set_height(512);
+     },
+     grpc::StatusCode::INVALID_ARGUMENT,
+     "width x height must be at most 262144 pixels, got 524288"},
+    {"TooManySteps", [](auto& r) { r.set_steps(1000); }, grpc::StatusCode::INVALID_ARGUMENT,
+     "steps must be in [1, 100], got 1000"},
+    {"GuidanceOutOfRange", [](auto& r) { r.set_guidance(-1); }, grpc::StatusCode::INVALID_ARGUMENT,
+     "guidance"},
+    {"GuidanceNotANumber", [](auto& r) { r.set_guidance(std::numeric_limits<float>::quiet_NaN()); },
+     grpc::StatusCode::INVALID_ARGUMENT, "guidance"},
+    {"TooManyImages", [](auto& r) { r.set_batch_size(5); }, grpc::StatusCode::INVALID_ARGUMENT,
+     "batch_size must be in [1, 4], got 5"},
+    {"SeedAbove32Bits", [](auto& r) { r.set_seed(1ull << 32); }, grpc::StatusCode::INVALID_ARGUMENT,
+     "seed must be in [0, 4294967295]"},
+    {"UnknownModel", [](auto& r) { r.set_model("flux9"); }, grpc::StatusCode::NOT_FOUND,
+     "no model named 'flux9'"},
+    {"LoraGiven", [](auto& r) { r.add_loras()->set_name("style"); },
+     grpc::StatusCode::UNIMPLEMENTED, "loras: LoRA adapters are not supported yet"},
+    {"HugePrompt", [](auto& r) { r.set_prompt(std::string(2000, 'a')); },
+     grpc::StatusCode::INVALID_ARGUMENT, "prompt must be at most 1024 bytes, got 2000"},
+};
 
-TEST_F(BadInput, WidthHuge) {
-  v1::GenerateImageRequest request = Valid();
-  request.set_width(0xffffffffu);
-  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT, "width");
-}
-
-TEST_F(BadInput, HeightTooSmall) {
-  v1::GenerateImageRequest request = Valid();
-  request.set_height(32);
-  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT, "height");
-}
-
-TEST_F(BadInput, TooManySteps) {
-  v1::GenerateImageRequest request = Valid();
-  request.set_steps(1000);
-  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT, "steps must be in [1, 100]");
-}
-
-TEST_F(BadInput, GuidanceOutOfRange) {
-  v1::GenerateImageRequest request = Valid();
-  request.set_guidance(-1);
-  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT, "guidance");
-}
-
-TEST_F(BadInput, GuidanceNotANumber) {
-  v1::GenerateImageRequest request = Valid();
-  request.set_guidance(std::numeric_limits<float>::quiet_NaN());
-  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT, "guidance");
-}
-
-TEST_F(BadInput, TooManyImages) {
-  v1::GenerateImageRequest request = Valid();
-  request.set_batch_size(5);
-  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT, "batch_size must be in [1, 4]");
-}
-
-TEST_F(BadInput, SeedAbove32Bits) {
-  v1::GenerateImageRequest request = Valid();
-  request.set_seed(1ull << 32);
-  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT, "seed must be in [0, 4294967295]");
-}
-
-TEST_F(BadInput, UnknownModel) {
-  v1::GenerateImageRequest request = Valid();
-  request.set_model("flux9");
-  ExpectRefused(request, grpc::StatusCode::NOT_FOUND, "flux9");
-}
-
-TEST_F(BadInput, LoraGiven) {
-  v1::GenerateImageRequest request = Valid();
-  request.add_loras()->set_name("style");
-  ExpectRefused(request, grpc::StatusCode::UNIMPLEMENTED, "loras");
-}
-
-TEST_F(BadInput, HugePrompt) {
-  v1::GenerateImageRequest request = Valid();
-  request.set_prompt(std::string(2000, 'a'));
-  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT, "prompt must be at most 1024 bytes");
-}
+INSTANTIATE_TEST_SUITE_P(Field, Refused, ::testing::ValuesIn(kRefusedCases),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(BadInput, EmptyPromptIsAllowed) {
   v1::GenerateImageRequest request = Valid();

@@ -99,6 +99,20 @@ TEST(Placement, TheModelStaysResidentWhereItWasLoaded) {
   }
 }
 
+TEST(Placement, AJobThatFitsNoDeviceIsRefusedWithWhatItNeeds) {
+  const scheduler::MemoryDemand demand = Demand(64);
+  RigOptions options;
+  options.devices = {{"cpu:0", demand.minimum() / 2}};
+  ServerRig rig(options);
+  v1::GenerateImageResponse response;
+  const grpc::Status status = rig.Generate(Request(64, 1), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(status.error_message().find("the job needs at least"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("largest healthy device budget"), std::string::npos)
+      << status.error_message();
+}
+
 // An estimator that claims half of what a job needs.
 class Underestimate final : public scheduler::MemoryEstimator {
  public:

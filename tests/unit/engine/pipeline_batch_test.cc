@@ -33,15 +33,7 @@ using pipeline_testing::SmallDemoConfig;
 
 GenerationRequest Request(const std::string& prompt, uint64_t seed, double guidance,
                           int images = 1) {
-  GenerationRequest request;
-  request.prompt = prompt;
-  request.seed = seed;
-  request.guidance = guidance;
-  request.batch_size = images;
-  request.width = 96;
-  request.height = 64;
-  request.steps = 3;
-  return request;
+  return pipeline_testing::MakeRequest(prompt, seed, 96, 64, 3, images, guidance);
 }
 
 // Three requests that differ in everything a batch lets them differ in.

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,13 +30,7 @@ const FluxPipeline& SharedPipeline() {
 }
 
 GenerationRequest Request(const std::string& prompt, uint64_t seed) {
-  GenerationRequest request;
-  request.prompt = prompt;
-  request.seed = seed;
-  request.width = 64;
-  request.height = 64;
-  request.steps = 2;
-  return request;
+  return pipeline_testing::MakeRequest(prompt, seed);
 }
 
 TEST(PipelineGenerateTest, WritesAPngOfTheRequestedSizeWithParameters) {
@@ -134,24 +129,26 @@ void ExpectInvalid(GenerationRequest request, const std::string& field, const st
 }
 
 TEST(PipelineGenerateTest, BadSizesAndStepsAreClearErrors) {
-  GenerationRequest request = Request("x", 1);
-  request.width = 100;
-  ExpectInvalid(request, "width", "multiple of 16 in [64, 2048], got 100");
-  request = Request("x", 1);
-  request.height = 4096;
-  ExpectInvalid(request, "height", "multiple of 16 in [64, 2048], got 4096");
-  request = Request("x", 1);
-  request.height = 48;
-  ExpectInvalid(request, "height", "[64, 2048], got 48");
-  request = Request("x", 1);
-  request.steps = 0;
-  ExpectInvalid(request, "steps", "[1, 100], got 0");
-  request = Request("x", 1);
-  request.guidance = -1;
-  ExpectInvalid(request, "guidance", "[0, 100]");
-  request = Request("x", 1);
-  request.batch_size = 0;
-  ExpectInvalid(request, "batch_size", "[1, 4]");
+  struct Case {
+    std::function<void(GenerationRequest&)> spoil;
+    const char* field;
+    const char* limit;
+  };
+  const Case cases[] = {
+      {[](GenerationRequest& r) { r.width = 100; }, "width",
+       "multiple of 16 in [64, 2048], got 100"},
+      {[](GenerationRequest& r) { r.height = 4096; }, "height",
+       "multiple of 16 in [64, 2048], got 4096"},
+      {[](GenerationRequest& r) { r.height = 48; }, "height", "[64, 2048], got 48"},
+      {[](GenerationRequest& r) { r.steps = 0; }, "steps", "[1, 100], got 0"},
+      {[](GenerationRequest& r) { r.guidance = -1; }, "guidance", "[0, 100]"},
+      {[](GenerationRequest& r) { r.batch_size = 0; }, "batch_size", "[1, 4]"},
+  };
+  for (const Case& bad : cases) {
+    GenerationRequest request = Request("x", 1);
+    bad.spoil(request);
+    ExpectInvalid(request, bad.field, bad.limit);
+  }
 }
 
 TEST(PipelineGenerateTest, ReportsEveryStepAndPhaseAndTimesThem) {

@@ -2,18 +2,20 @@
 // folder, a small pipeline config over it, and a PNG chunk reader (independent of the writer).
 #pragma once
 
-#include <stdlib.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 
 #include "engine/demo/demo_model.h"
+#include "engine/pipeline/generation_request.h"
 #include "engine/pipeline/model_paths.h"
+#include "tests/support/file_bytes.h"
+#include "tests/support/scratch_dir.h"
 
 namespace streamdit::engine::pipeline_testing {
 
@@ -21,28 +23,8 @@ inline std::string SourcePath(const std::string& relative) {
   return std::string(STREAMDIT_SOURCE_DIR) + "/" + relative;
 }
 
-// A fresh folder under the system temp dir, removed with everything in it at destruction.
-class PipelineScratchDir {
- public:
-  PipelineScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "streamdit_pipeline_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~PipelineScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  PipelineScratchDir(const PipelineScratchDir&) = delete;
-  PipelineScratchDir& operator=(const PipelineScratchDir&) = delete;
-
-  std::string path() const { return path_.string(); }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+// The engine tests' scratch folder (tests/support/scratch_dir.h), under its old name.
+using PipelineScratchDir = test_support::ScratchDir;
 
 // The demo model (default sizes, the shipped corpus), written on first use and shared by every
 // test of the binary: writing it takes a second or two.
@@ -69,18 +51,23 @@ inline PipelineConfig SmallDemoConfig(const std::string& directory) {
   return config;
 }
 
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
+using test_support::ReadFile;
+using test_support::WriteFile;
 
-inline void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-  if (!out.flush()) throw std::runtime_error("cannot write " + path);
+// A request at the test sizes (64x64, 2 steps unless given); the pipeline tests each fill it
+// their way.
+inline GenerationRequest MakeRequest(const std::string& prompt, uint64_t seed, int width = 64,
+                                     int height = 64, int steps = 2, int images = 1,
+                                     std::optional<double> guidance = std::nullopt) {
+  GenerationRequest request;
+  request.prompt = prompt;
+  request.seed = seed;
+  request.width = width;
+  request.height = height;
+  request.steps = steps;
+  request.batch_size = images;
+  request.guidance = guidance;
+  return request;
 }
 
 // The chunks of a PNG file as (type, payload), read by the format's definition: 8-byte signature,

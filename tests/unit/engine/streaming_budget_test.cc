@@ -35,13 +35,7 @@ PipelineConfig UncachedConfig(const std::string& directory) {
 
 GenerationRequest Request(const std::string& prompt, int width, int height, int steps,
                           int batch = 1) {
-  GenerationRequest request;
-  request.prompt = prompt;
-  request.width = width;
-  request.height = height;
-  request.steps = steps;
-  request.batch_size = batch;
-  return request;
+  return pipeline_testing::MakeRequest(prompt, 0, width, height, steps, batch);
 }
 
 void ExpectEveryBudgetHolds(const FluxPipeline& pipeline, const GenerationRequest& request) {
