@@ -11,6 +11,10 @@
 #include "server/cli/flux_forward_command.h"
 #include "server/cli/generate_command.h"
 #include "server/cli/plan_command.h"
+#if STREAMDIT_CLI_SERVICE
+#include "server/cli/service/inspect_commands.h"
+#include "server/cli/service/serve_command.h"
+#endif
 
 namespace streamdit::server::cli {
 
@@ -30,6 +34,11 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
   AddGenerateCommand(app, table, global);
   AddPlanCommand(app, table);
   AddDemoModelCommand(app, table);
+#if STREAMDIT_CLI_SERVICE
+  AddServeCommand(app, table, global);
+  AddStatusCommand(app, table, global);
+  AddModelsCommand(app, table, global);
+#endif
   CLI::App* debug = app.add_subcommand("debug", "Developer tools");
   debug->require_subcommand(1);
   AddFluxForwardCommand(*debug, table);

@@ -1,7 +1,8 @@
-// `streamdit generate`: text to PNG. Without --server (which arrives with the gRPC server) it runs
-// the whole FLUX pipeline in this process; `--local` says so explicitly. Progress goes to `out`
-// one line per step and phase; `--batch N` writes N images of one request, image i drawn from
-// seed + i, as FILE for one image and STEM-i.EXT for several, each printed with its seed.
+// `streamdit generate`: text to PNG, in this process (--local, the default; generate_local.h) or
+// as the client of a running server (--server ADDR; service/remote_generate.h). The flags of one
+// mode are refused with the other's (a parse error, exit 2). `--batch N` writes N images of one
+// request, image i drawn from seed + i, as FILE for one image and STEM-i.EXT for several, each
+// printed with its seed.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -17,19 +17,24 @@ using testing::CliRun;
 using testing::ScratchDir;
 
 TEST(Cli, HelpOnEveryCommandExits0) {
-  for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{{"--help"},
-                                             {"generate", "--help"},
-                                             {"plan", "--help"},
-                                             {"demo-model", "--help"},
-                                             {"debug", "--help"},
-                                             {"debug", "flux-forward", "--help"}}) {
+  std::vector<std::vector<std::string>> commands = {
+      {"--help"},          {"generate", "--help"},
+      {"plan", "--help"},  {"demo-model", "--help"},
+      {"debug", "--help"}, {"debug", "flux-forward", "--help"}};
+#if STREAMDIT_CLI_SERVICE
+  for (const char* command : {"serve", "status", "models"}) commands.push_back({command, "--help"});
+#endif
+  for (const std::vector<std::string>& args : commands) {
     const CliRun run = Cli(args);
     EXPECT_EQ(run.code, 0) << args[0] << ": " << run.err;
     EXPECT_NE(run.out.find("Usage:"), std::string::npos) << run.out;
   }
   EXPECT_NE(Cli({"plan", "--help"}).out.find("--model-dir"), std::string::npos);
   EXPECT_NE(Cli({"generate", "--help"}).out.find("--batch"), std::string::npos);
+#if STREAMDIT_CLI_SERVICE
+  EXPECT_NE(Cli({"generate", "--help"}).out.find("--server"), std::string::npos);
+  EXPECT_NE(Cli({"serve", "--help"}).out.find("--grace-period"), std::string::npos);
+#endif
 }
 
 TEST(Cli, NoOrUnknownCommandIsAParseError) {
