@@ -137,6 +137,12 @@ void RunRemoteGenerate(const GenerateOptions& o, const ClientOptions& client,
   if (status.error_code() == grpc::StatusCode::CANCELLED && InterruptRequested()) {
     throw engine::StatusError(absl::CancelledError("interrupted; the server stops the job"));
   }
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && o.timeout_seconds) {
+    std::ostringstream message;
+    message << "no image within --timeout " << *o.timeout_seconds
+            << " s (the server stops the job): " << status.error_message();
+    throw engine::StatusError(absl::DeadlineExceededError(message.str()));
+  }
   ThrowIfFailed(status, address);
   if (!result) throw engine::Internal("server " + address + " ended the stream without an image");
 
