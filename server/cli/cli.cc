@@ -26,6 +26,9 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
       ->capture_default_str()
       ->each([&global](const std::string&) { global.config_given = true; });
   app.require_subcommand(1);
+  // `streamdit serve --config F` as well as `streamdit --config F serve`: the subcommands pass the
+  // options they do not know (the global --config) up to the app.
+  app.fallthrough();
   // A flag given twice takes its last value, so that wrappers (scripts/run) can pass defaults
   // that the user's extra flags override.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

@@ -3,9 +3,9 @@
 // written once per test binary (from the corpus compiled into the engine).
 #pragma once
 
-#include <stdlib.h>
 #include <sys/wait.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -15,6 +15,8 @@
 
 #include "engine/demo/demo_model.h"
 #include "server/cli/cli.h"
+#include "tests/support/file_bytes.h"
+#include "tests/support/scratch_dir.h"
 
 namespace streamdit::server::cli::testing {
 
@@ -33,28 +35,12 @@ inline CliRun Cli(const std::vector<std::string>& args) {
   return run;
 }
 
-// A fresh folder under the system temp dir, removed with everything in it at destruction.
-class ScratchDir {
+// The suites' scratch folder and whole-file reads (tests/support/).
+class ScratchDir : public test_support::ScratchDir {
  public:
-  ScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "streamdit_cli_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  std::string path() const { return path_.string(); }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
+  ScratchDir() : test_support::ScratchDir("streamdit_cli") {}
 };
+using test_support::ReadFile;
 
 // The demo model, written on first use and shared by every test of the binary (never removed
 // before exit: tests use it to the end).
@@ -65,14 +51,6 @@ inline const std::string& SharedDemoModelDir() {
     return created->path();
   }();
   return path;
-}
-
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
 }
 
 // The built binary (cli_tests depends on it).
