@@ -152,7 +152,9 @@ int main(int argc, char** argv) {
   std::printf("measured matmul rate: f32 %.1f GFLOP/s (2048^3), bf16 %.1f GFLOP/s (1024^3)\n", f32,
               bf16);
   std::printf("%-5s %-50s %10s %17s %7s\n", "dtype", "what", "time", "achieved", "of peak");
-  if (which == "f32" || which == "both") streamdit::engine::Run(torch::kFloat, "f32", f32, img, txt);
-  if (which == "bf16" || which == "both") streamdit::engine::Run(torch::kBFloat16, "bf16", bf16, img, txt);
+  if (which == "f32" || which == "both")
+    streamdit::engine::Run(torch::kFloat, "f32", f32, img, txt);
+  if (which == "bf16" || which == "both")
+    streamdit::engine::Run(torch::kBFloat16, "bf16", bf16, img, txt);
   return 0;
 }

@@ -17,8 +17,9 @@ std::string FormatMessage(CheckpointError::Code code, const std::string& file,
 
 CheckpointError::CheckpointError(Code code, std::string file, std::string tensor,
                                  const std::string& detail)
-    : StatusError(code == Code::kIo ? absl::NotFoundError(FormatMessage(code, file, tensor, detail))
-                                    : absl::DataLossError(FormatMessage(code, file, tensor, detail))),
+    : StatusError(code == Code::kIo
+                      ? absl::NotFoundError(FormatMessage(code, file, tensor, detail))
+                      : absl::DataLossError(FormatMessage(code, file, tensor, detail))),
       code_(code),
       file_(std::move(file)),
       tensor_(std::move(tensor)) {}

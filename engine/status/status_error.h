@@ -6,7 +6,8 @@
 //
 // Codes, as the engine uses them:
 //   INVALID_ARGUMENT     a request field or option out of range; the message names the field, the
-//                        limit and the value ("width must be a multiple of 16 in [64, 2048], got 100")
+//                        limit and the value ("width must be a multiple of 16 in [64, 2048], got
+//                        100")
 //   NOT_FOUND            a model file that does not exist
 //   DATA_LOSS            a model file that exists but is corrupt, truncated or of an unknown layout
 //   FAILED_PRECONDITION  components that do not fit together (T5's width is not the transformer's)

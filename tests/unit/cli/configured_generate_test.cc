@@ -15,13 +15,8 @@
 namespace streamdit::server::cli {
 namespace {
 
-using testing::Cli;
-using testing::CliRun;
-using testing::DemoConfigYaml;
-using testing::ReadFile;
-using testing::ScratchDir;
-using testing::SharedDemoModelDir;
-using testing::WriteText;
+// The CLI suites' helpers (cli_test_support.h, served_test_support.h).
+using namespace testing;  // NOLINT(build/namespaces)
 
 // A second model "broken" whose folder does not exist, after the demo model (the default).
 std::string TwoModels(const std::string& broken_dir) {
