@@ -1,6 +1,7 @@
 #include "scheduler/scheduler_core.h"
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 #include <tuple>
 
@@ -124,7 +125,7 @@ absl::Status SchedulerCore::Submit(const JobRequest& request, TimePoint now, Job
   *id = job.id;
   Enqueue(jobs_.emplace(job.id, std::move(job)).first->second);
   observer_->OnAdmitted(*id, request);
-  observer_->OnQueueDepth(queue_.size());
+  ReportQueueDepth();
   return absl::OkStatus();
 }
 
@@ -154,14 +155,14 @@ void SchedulerCore::Unqueue(JobRecord& job) {
 
 void SchedulerCore::RemoveFromQueue(JobRecord& job) {
   Unqueue(job);
-  observer_->OnQueueDepth(queue_.size());
+  ReportQueueDepth();
 }
 
 void SchedulerCore::Requeue(JobRecord& job) {
   job.state = JobState::kQueued;
   job.launch = 0;
   Enqueue(job);
-  observer_->OnQueueDepth(queue_.size());
+  ReportQueueDepth();
 }
 
 std::int64_t SchedulerCore::SmallestQueuedMinimum() {
@@ -365,7 +366,7 @@ void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint
   launch.shape = std::move(shape);
   launch.jobs = members;
   observer_->OnLaunchPlaced(launch, longest_wait);
-  observer_->OnQueueDepth(queue_.size());
+  ReportQueueDepth();
   ReportDevice(device);
   LaunchRecord record{launch,       head.model,         std::move(memory_key),
                       base_working, std::move(members), false};
@@ -374,6 +375,14 @@ void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint
 }
 
 void SchedulerCore::ClearHeadReservation() { reservation_.reset(); }
+
+void SchedulerCore::ReportQueueDepth() {
+  std::array<std::size_t, kPriorityClasses> by_priority{};
+  for (int p = 0; p < kPriorityClasses; ++p) {
+    by_priority[static_cast<std::size_t>(p)] = queue_.CountIn(static_cast<Priority>(p));
+  }
+  observer_->OnQueueDepth(queue_.size(), by_priority);
+}
 
 bool SchedulerCore::UpdateHeadReservation(JobRecord& head, TimePoint now) {
   std::optional<HeadReservation> before = reservation_;

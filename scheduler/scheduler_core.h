@@ -86,6 +86,7 @@ class SchedulerCore {
   bool draining() const { return draining_; }
   bool Idle() const { return queue_.empty() && launches_.empty(); }
   std::size_t queued() const { return queue_.size(); }
+  std::size_t queued_in(Priority priority) const { return queue_.CountIn(priority); }
   std::size_t running_launches() const { return launches_.size(); }
   const SchedulerConfig& config() const { return config_; }
   const std::vector<DeviceState>& devices() const { return devices_; }
@@ -142,6 +143,7 @@ class SchedulerCore {
   // Gives the reservation to `head` (or drops it while the head is young); true if it changed.
   bool UpdateHeadReservation(JobRecord& head, TimePoint now);
   void ClearHeadReservation();
+  void ReportQueueDepth();
   void ExpireDeadlines(TimePoint now);
   void Enqueue(JobRecord& job);
   void Unqueue(JobRecord& job);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,7 +19,9 @@ class SchedulerObserver {
  public:
   virtual ~SchedulerObserver() = default;
 
-  virtual void OnQueueDepth(std::size_t /*depth*/) {}
+  // After every change of the queue: its length, and per priority class [low, normal, high].
+  virtual void OnQueueDepth(std::size_t /*depth*/,
+                            const std::array<std::size_t, kPriorityClasses>& /*by_priority*/) {}
   virtual void OnAdmitted(JobId /*job*/, const JobRequest& /*request*/) {}
   // An admission refusal; status carries the code and, via ReasonOf(status), the reason
   // (never_fits, queue_full, ...): see Scheduler::Submit.

@@ -45,7 +45,7 @@ class InstantRunner final : public LaunchRunner {
  public:
   LaunchReport Run(const scheduler::Launch& launch, const std::vector<LaunchMember>& members,
                    const std::atomic<bool>& /*stop*/,
-                   const std::function<void(const LaunchProgress&)>& /*on_step*/) override {
+                   const LaunchCallbacks& /*callbacks*/) override {
     LaunchReport report;
     report.budget_bytes = launch.budget_bytes;
     for (const LaunchMember& member : members) {

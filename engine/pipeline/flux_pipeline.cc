@@ -13,6 +13,7 @@
 #include "engine/image/rgb8.h"
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/pipeline/png_parameters.h"
+#include "engine/pipeline/resident_weights.h"
 #include "engine/sampling/cancelled.h"
 #include "engine/sampling/euler.h"
 #include "engine/sampling/latent_packing.h"
@@ -57,6 +58,13 @@ void CollectStreamingStats(const WeightProvider& provider, JobMemoryReport& repo
   report.stall_seconds += stats.stall_seconds;
 }
 
+// Where a job's weights come from: a resident copy, else streaming by its plan, else the
+// pipeline's factory.
+struct JobWeights {
+  const ResidentWeights* resident = nullptr;
+  const JobMemoryPlan* plan = nullptr;
+};
+
 // The images of a batch, sample by sample (a request's images are consecutive).
 struct BatchSamples {
   std::vector<uint64_t> seeds;
@@ -96,11 +104,13 @@ struct FluxPipeline::Impl {
 
   JobModels Models() const { return JobModels{transformer.get(), t5.get(), clip.get(), vae.get()}; }
 
-  // The component's weight provider: streaming by the job's plan when it has one, else the
-  // factory's. The blocks are announced in the order the component's pass acquires them.
-  std::unique_ptr<WeightProvider> Provider(PipelineComponent component, const JobMemoryPlan* plan,
+  // The component's weight provider: the job's resident weights when it has them, streaming by
+  // the job's plan when it has one, else the factory's. The blocks are announced in the order the
+  // component's pass acquires them.
+  std::unique_ptr<WeightProvider> Provider(PipelineComponent component, const JobWeights& weights,
                                            int64_t passes = 1) const {
-    if (plan) {
+    if (weights.resident) return weights.resident->Provider();
+    if (const JobMemoryPlan* plan = weights.plan) {
       StreamingOptions options = plan->streaming;
       options.compute_dtype = config.compute_dtype;
       auto streaming = std::make_unique<StreamingWeightProvider>(
@@ -118,19 +128,19 @@ struct FluxPipeline::Impl {
   }
 
   std::shared_ptr<const PromptEmbedding> Encode(const std::string& prompt,
-                                                const JobMemoryPlan* plan,
+                                                const JobWeights& weights,
                                                 JobMemoryReport& report) const;
   // `job`: the batch's size and steps (shared by its requests).
   torch::Tensor Denoise(const ResolvedRequest& job, const BatchSamples& samples,
-                        const JobMemoryPlan* plan, JobMemoryReport& report,
+                        const JobWeights& weights, JobMemoryReport& report,
                         const GenerationCallbacks& callbacks, int& completed_steps,
                         PhaseTimings& timings) const;
   torch::Tensor Decode(const ResolvedRequest& job, const torch::Tensor& latents,
-                       const JobMemoryPlan* plan, JobMemoryReport& report) const;
+                       const JobWeights& weights, JobMemoryReport& report) const;
 };
 
 std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::string& prompt,
-                                                                  const JobMemoryPlan* plan,
+                                                                  const JobWeights& weights,
                                                                   JobMemoryReport& report) const {
   auto embedding = std::make_shared<PromptEmbedding>();
   torch::NoGradGuard no_grad;
@@ -142,7 +152,7 @@ std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::str
                                   " tokens and was truncated for T5");
   }
   {
-    std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kT5, plan);
+    std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kT5, weights);
     torch::Tensor ids = torch::tensor(t5_ids.ids, torch::kLong).unsqueeze(0);
     embedding->t5 = t5->Forward(ids, *provider).to(config.compute_dtype);
     CollectStreamingStats(*provider, report);
@@ -156,7 +166,7 @@ std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::str
                                   " tokens and was truncated for CLIP");
   }
   {
-    std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kClip, plan);
+    std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kClip, weights);
     torch::Tensor ids = torch::tensor(clip_ids, torch::kLong).unsqueeze(0);
     embedding->clip =
         clip->Forward(ids, clip_tokenizer->eos_id(), *provider).pooled.to(config.compute_dtype);
@@ -256,7 +266,7 @@ const ClipTextEncoder& FluxPipeline::clip() const { return *impl_->clip; }
 const VaeDecoder& FluxPipeline::vae() const { return *impl_->vae; }
 
 torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job, const BatchSamples& samples,
-                                          const JobMemoryPlan* plan, JobMemoryReport& report,
+                                          const JobWeights& weights, JobMemoryReport& report,
                                           const GenerationCallbacks& callbacks,
                                           int& completed_steps, PhaseTimings& timings) const {
   const torch::ScalarType compute = config.compute_dtype;
@@ -283,7 +293,7 @@ torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job, const Batc
   const std::vector<double> schedule =
       FluxSchedule(job.steps, rows * cols, defaults.shift, defaults.base_shift, defaults.max_shift);
 
-  std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kTransformer, plan);
+  std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kTransformer, weights);
   // Every step's modulation in one pass over the modulation weights: row step * batch + b holds
   // step `step`'s timestep, built in the latent dtype as BFL builds t_vec (torch.full(..., t,
   // dtype=img.dtype)), sample b's guidance (rounded through float as torch.full rounds it) and
@@ -348,7 +358,7 @@ torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job, const Batc
 
 torch::Tensor FluxPipeline::Impl::Decode(const ResolvedRequest& job,
                                          const torch::Tensor& latent_tokens,
-                                         const JobMemoryPlan* plan, JobMemoryReport& report) const {
+                                         const JobWeights& weights, JobMemoryReport& report) const {
   // BFL unpacks, then decodes from float32; one image at a time so that the activation peak does
   // not grow with the batch.
   const torch::Tensor latents =
@@ -361,7 +371,7 @@ torch::Tensor FluxPipeline::Impl::Decode(const ResolvedRequest& job,
         TileStarts(latents.size(2), tiles.tile_latent, tiles.overlap_latent).size() *
         TileStarts(latents.size(3), tiles.tile_latent, tiles.overlap_latent).size());
   }
-  std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kVae, plan, passes);
+  std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kVae, weights, passes);
   std::vector<torch::Tensor> decoded;
   for (int64_t b = 0; b < images; ++b) {
     const torch::Tensor latent = latents.slice(0, b, b + 1);
@@ -472,11 +482,23 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
   }
   batch.timings.prompt_cache_hit = cached_prompts == static_cast<int>(prompts.size());
   // Planned before any work, so that a budget below the minimum fails with nothing done.
-  if (memory.budget_bytes) {
+  JobWeights weights;
+  if (memory.resident_weights) {
+    // The weights are on the device already: the job's bytes are its activations alone.
+    weights.resident = memory.resident_weights.get();
+    batch.memory.plan = PlanMemory(jobs, std::nullopt, memory.prefetch_depth, cached_prompts);
+    batch.memory.predicted_peak_bytes = batch.memory.plan->predicted_working_peak_bytes();
+    if (memory.budget_bytes && batch.memory.predicted_peak_bytes > *memory.budget_bytes) {
+      throw ResourceExhausted("the job needs " + FormatBytes(batch.memory.predicted_peak_bytes) +
+                              " beside the resident weights; its budget is " +
+                              FormatBytes(*memory.budget_bytes));
+    }
+  } else if (memory.budget_bytes) {
     batch.memory.plan =
         PlanMemory(jobs, memory.budget_bytes, memory.prefetch_depth, cached_prompts);
+    batch.memory.predicted_peak_bytes = batch.memory.plan->predicted_peak_bytes();
+    weights.plan = &*batch.memory.plan;
   }
-  const JobMemoryPlan* plan = batch.memory.plan ? &*batch.memory.plan : nullptr;
   // The job's bytes are measured above what the device held when it started.
   CpuMemoryMeter* meter = impl.config.device.is_cpu() && CpuMemoryMeter::IsInstalled()
                               ? &CpuMemoryMeter::Install()
@@ -500,7 +522,7 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
   open_window();
   for (BatchPrompt& prompt : prompts) {
     if (prompt.embedding) continue;
-    prompt.embedding = impl.Encode(prompt.text, plan, batch.memory);
+    prompt.embedding = impl.Encode(prompt.text, weights, batch.memory);
     impl.cache->Insert(prompt.key, prompt.embedding);
   }
   close_window(PipelinePhase::kEncode);
@@ -527,7 +549,7 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
   phase_start = Clock::now();
   open_window();
   const torch::Tensor latents =
-      impl.Denoise(shape, samples, plan, batch.memory, callbacks, completed_steps, batch.timings)
+      impl.Denoise(shape, samples, weights, batch.memory, callbacks, completed_steps, batch.timings)
           .to(torch::kCPU);
   close_window(PipelinePhase::kDenoise);
   batch.timings.denoise_seconds = SecondsSince(phase_start);
@@ -538,7 +560,7 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
   phase_start = Clock::now();
   open_window();
   const torch::Tensor images =
-      impl.Decode(shape, latents.to(impl.config.device), plan, batch.memory);
+      impl.Decode(shape, latents.to(impl.config.device), weights, batch.memory);
   batch.timings.decode_seconds = SecondsSince(phase_start);
   finish_phase(PipelinePhase::kDecode, batch.timings.decode_seconds);
 

@@ -37,6 +37,7 @@ namespace streamdit::engine {
 class ClipTextEncoder;
 class ClipTokenizer;
 class FluxTransformer;
+class ResidentWeights;
 class T5Encoder;
 class T5Tokenizer;
 class VaeDecoder;
@@ -50,11 +51,20 @@ struct JobMemoryOptions {
   std::optional<int64_t> budget_bytes;
   // Blocks copied ahead of the one computing (0: copy on demand).
   int prefetch_depth = 1;
+  // The model's weights already on the device in the compute dtype (ResidentWeights::Load of this
+  // pipeline), shared with other jobs: every component reads them and nothing streams. The
+  // budget then bounds the job's own bytes beside them (RESOURCE_EXHAUSTED before any work when
+  // the prediction exceeds it).
+  std::shared_ptr<const ResidentWeights> resident_weights;
 };
 
 // What a job planned and what it measured.
 struct JobMemoryReport {
-  std::optional<JobMemoryPlan> plan;  // set when the job ran under a budget
+  // Set when the job ran under a budget or on resident weights (then: the all-resident plan).
+  std::optional<JobMemoryPlan> plan;
+  // The job's predicted peak above its start (with resident weights: without them); 0 when
+  // there is no plan.
+  int64_t predicted_peak_bytes = 0;
   // Peak device bytes above the job's start, per phase (encode, denoise, decode), when the
   // device's meter is installed (CpuMemoryMeter::Install() on the CPU). The meter counts the
   // whole device: with several jobs running at once on it, each job's figure includes the others'

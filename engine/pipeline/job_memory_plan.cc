@@ -257,6 +257,16 @@ int64_t JobMemoryPlan::predicted_peak_bytes() const {
   return peak;
 }
 
+int64_t JobMemoryPlan::predicted_working_peak_bytes() const {
+  int64_t peak = 0;
+  for (const ComponentMemoryPlan& c : components) {
+    // Safe: a stage's working bytes still count a block conversion that resident compute-dtype
+    // weights do not need.
+    peak = std::max(peak, c.predicted_peak_bytes() - c.residency.resident_bytes);
+  }
+  return peak;
+}
+
 int64_t JobMemoryPlan::minimum_budget_bytes() const {
   int64_t bytes = 0;
   for (const ComponentMemoryPlan& c : components) bytes = std::max(bytes, c.minimum_budget_bytes);

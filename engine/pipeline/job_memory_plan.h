@@ -91,6 +91,9 @@ struct JobMemoryPlan {
   // The phase's predicted peak (encode: the larger of T5's and CLIP's); 0 when absent.
   int64_t predicted_peak_bytes(PipelinePhase phase) const;
   int64_t predicted_peak_bytes() const;
+  // The worst phase without its component's planned resident weights: a job whose weights are
+  // all on the device before it starts (ResidentWeights). Meant for the all-resident plan.
+  int64_t predicted_working_peak_bytes() const;
   // The least budget with which every component can run, and the one that keeps all resident.
   int64_t minimum_budget_bytes() const;
   int64_t resident_budget_bytes() const;

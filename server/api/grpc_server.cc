@@ -7,6 +7,10 @@
 #include <future>
 #include <sstream>
 #include <thread>
+#include <utility>
+#include <vector>
+
+#include "server/api/request_counting.h"
 
 namespace streamdit::server {
 namespace {
@@ -50,6 +54,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   builder.SetMaxReceiveMessageSize(max_message);
   builder.SetMaxSendMessageSize(max_message);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  if (options.request_observer) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(RequestCountingFactory(options.request_observer));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || server->port_ == 0) {
     return absl::UnavailableError("listen: cannot bind '" + options.listen + "'");

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/api/image_generation_service.h"
+#include "server/runtime/request_observer.h"
 
 namespace streamdit::server {
 
@@ -27,6 +28,8 @@ struct GrpcServerOptions {
   int64_t max_message_bytes = 64ll << 20;
   int max_concurrent_streams = 256;
   std::optional<TlsFiles> tls;
+  // Told every RPC's final status (the metrics' requests_total); must outlive the server.
+  RequestObserver* request_observer = nullptr;
 };
 
 class GrpcServer {

@@ -74,6 +74,11 @@ void StatusToProto(const ServiceStatus& status, v1::ServerStatus* proto) {
     out->set_peak_bytes(static_cast<uint64_t>(device.peak_bytes));
     out->set_used_bytes(static_cast<uint64_t>(device.used_bytes));
     for (const std::string& model : device.resident_models) out->add_resident_models(model);
+    for (const ResidentWeightsView& weights : device.resident_weights) {
+      v1::ResidentWeights* resident = out->add_resident_weights();
+      resident->set_model(weights.model);
+      resident->set_bytes(static_cast<uint64_t>(weights.bytes));
+    }
     out->set_running_jobs(static_cast<uint32_t>(device.running_launches));
     out->set_healthy(device.healthy);
   }

@@ -14,22 +14,73 @@ EngineLaunchRunner::EngineLaunchRunner(const ModelRegistry& models) : models_(mo
   }
 }
 
-int64_t EngineLaunchRunner::EngineBudget(const scheduler::Launch& launch) {
-  if (launch.mode == scheduler::WeightMode::kStreamed) return launch.budget_bytes;
-  return launch.budget_bytes + launch.model_bytes;
+std::shared_ptr<const engine::ResidentWeights> EngineLaunchRunner::FindResident(
+    int device, const std::string& model) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto found = resident_.find({device, model});
+  return found == resident_.end() ? nullptr : found->second;
+}
+
+absl::Status EngineLaunchRunner::PrepareWeights(const scheduler::Launch& launch) {
+  for (const std::string& model : launch.evict) {
+    std::shared_ptr<const engine::ResidentWeights> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto found = resident_.find({launch.device, model});
+      if (found == resident_.end()) continue;
+      evicted = std::move(found->second);
+      resident_.erase(found);
+    }
+    // Freed here, outside the lock (the last holder: launches on this device run one at a time).
+  }
+  if (launch.mode == scheduler::WeightMode::kStreamed) return absl::OkStatus();
+  if (FindResident(launch.device, launch.shape.model)) return absl::OkStatus();
+  const LoadedModel* model = models_.Find(launch.shape.model);
+  if (!model) return absl::NotFoundError("model: unknown '" + launch.shape.model + "'");
+  std::shared_ptr<const engine::ResidentWeights> loaded;
+  const absl::Status status =
+      engine::StatusOfCall([&] { loaded = engine::ResidentWeights::Load(*model->pipeline); });
+  if (!status.ok()) {
+    return absl::Status(status.code(), "loading the weights of '" + model->name +
+                                           "' onto the device: " + std::string(status.message()));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  resident_[{launch.device, launch.shape.model}] = std::move(loaded);
+  return absl::OkStatus();
+}
+
+std::vector<ResidentWeightsView> EngineLaunchRunner::ResidentWeights(int device) const {
+  std::vector<ResidentWeightsView> views;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, weights] : resident_) {
+    if (key.first == device) views.push_back({key.second, weights->bytes()});
+  }
+  return views;
 }
 
 LaunchReport EngineLaunchRunner::Run(const scheduler::Launch& launch,
                                      const std::vector<LaunchMember>& members,
                                      const std::atomic<bool>& stop,
-                                     const std::function<void(const LaunchProgress&)>& on_step) {
+                                     const LaunchCallbacks& launch_callbacks) {
   LaunchReport report;
-  report.budget_bytes = EngineBudget(launch);
+  report.budget_bytes = launch.budget_bytes;
   const LoadedModel* model = models_.Find(launch.shape.model);
   if (!model) {
     report.outcome = scheduler::LaunchOutcome::kFailed;
     report.status = absl::NotFoundError("model: unknown '" + launch.shape.model + "'");
     return report;
+  }
+  engine::JobMemoryOptions memory;
+  memory.budget_bytes = launch.budget_bytes;
+  if (launch.mode != scheduler::WeightMode::kStreamed) {
+    memory.resident_weights = FindResident(launch.device, launch.shape.model);
+    if (!memory.resident_weights) {
+      report.outcome = scheduler::LaunchOutcome::kFailed;
+      report.status = absl::InternalError("the weights of '" + model->name +
+                                          "' are not resident on the device (" +
+                                          scheduler::WeightModeName(launch.mode) + " launch)");
+      return report;
+    }
   }
   std::vector<engine::GenerationRequest> requests;
   for (const LaunchMember& member : members) requests.push_back(member.request);
@@ -37,16 +88,23 @@ LaunchReport EngineLaunchRunner::Run(const scheduler::Launch& launch,
   engine::GenerationCallbacks callbacks;
   callbacks.cancelled = [&stop] { return stop.load(); };
   callbacks.on_step = [&](const engine::GenerationProgress& progress) {
-    if (on_step) on_step({progress.step, progress.num_steps, progress.denoise_seconds});
+    if (launch_callbacks.on_step) {
+      launch_callbacks.on_step(
+          {progress.step, progress.num_steps, progress.denoise_seconds, progress.step_seconds});
+    }
   };
-  engine::JobMemoryOptions memory;
-  memory.budget_bytes = report.budget_bytes;
+  callbacks.on_phase = launch_callbacks.on_phase;
 
   const absl::Status status = engine::StatusOfCall([&] {
     const engine::BatchResult batch = model->pipeline->GenerateBatch(requests, callbacks, memory);
-    if (batch.memory.plan) report.predicted_bytes = batch.memory.plan->predicted_peak_bytes();
+    report.predicted_bytes = batch.memory.predicted_peak_bytes;
+    report.streamed_bytes = batch.memory.streamed_bytes;
+    report.stall_seconds = batch.memory.stall_seconds;
+    report.denoise_seconds = batch.timings.denoise_seconds;
     if (batch.memory.measured) report.peak_bytes = batch.memory.measured_peak();
-    if (batch.memory.plan && batch.memory.measured) {
+    if (memory.resident_weights) {
+      report.working_peak_bytes = report.peak_bytes;  // the shared weights are not the job's
+    } else if (batch.memory.plan && batch.memory.measured) {
       const int64_t kept = report.predicted_bytes - batch.memory.plan->minimum_budget_bytes();
       report.working_peak_bytes =
           std::max<int64_t>(0, report.peak_bytes - std::max<int64_t>(0, kept));

@@ -32,8 +32,11 @@ absl::StatusOr<scheduler::MemoryDemand> EngineMemoryEstimator::Estimate(
                                                one);
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].prompt = std::to_string(i);
     const engine::JobMemoryPlan plan = model->pipeline->PlanMemory(batch, std::nullopt);
-    demand.working_bytes = plan.minimum_budget_bytes();
-    demand.weight_bytes = plan.resident_budget_bytes() - plan.minimum_budget_bytes();
+    // Working: enough to run with every weight streamed (and more than a launch on resident
+    // weights needs). Weights: what a resident copy takes on the device (compute dtype).
+    demand.working_bytes =
+        std::max(plan.minimum_budget_bytes(), plan.predicted_working_peak_bytes());
+    demand.weight_bytes = model->weight_bytes;
   });
   if (!planned.ok()) return planned;
   std::lock_guard<std::mutex> lock(mu_);

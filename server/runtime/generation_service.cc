@@ -65,11 +65,13 @@ absl::Status OutOfRange(const std::string& field, const std::string& limit, int6
 
 GenerationService::GenerationService(const ModelRegistry& models, ServiceSettings settings,
                                      std::unique_ptr<scheduler::MemoryEstimator> estimator,
-                                     std::unique_ptr<LaunchRunner> runner)
+                                     std::unique_ptr<LaunchRunner> runner,
+                                     ServiceObservers observers)
     : models_(models),
       settings_(std::move(settings)),
       estimator_(std::move(estimator)),
-      runner_(std::move(runner)) {
+      runner_(std::move(runner)),
+      observer_(observers.service ? *observers.service : no_service_observer_) {
   std::vector<scheduler::DeviceConfig> devices;
   for (const DeviceSettings& device : settings_.devices) {
     devices.push_back({device.name, device.budget_bytes});
@@ -78,8 +80,24 @@ GenerationService::GenerationService(const ModelRegistry& models, ServiceSetting
   }
   workers_ = std::make_unique<DeviceWorkers>(static_cast<int>(devices.size()));
   executor_ = std::make_unique<Executor>(*this);
-  scheduler_ = std::make_unique<scheduler::Scheduler>(settings_.scheduler, std::move(devices),
-                                                      *estimator_, *executor_, clock_);
+  scheduler_ =
+      std::make_unique<scheduler::Scheduler>(settings_.scheduler, std::move(devices), *estimator_,
+                                             *executor_, clock_, observers.scheduler);
+  for (int d = 0; d < static_cast<int>(settings_.devices.size()); ++d) ReportDeviceMemory(d);
+}
+
+void GenerationService::ReportDeviceMemory(int device) const {
+  const engine::MemoryMeter& meter = *device_meters_[static_cast<std::size_t>(device)];
+  observer_.OnDeviceMemory(settings_.devices[static_cast<std::size_t>(device)].name,
+                           meter.current_bytes(), meter.peak_bytes());
+}
+
+void GenerationService::ReportResidentWeights(const scheduler::Launch& launch) const {
+  const std::string& device = settings_.devices[static_cast<std::size_t>(launch.device)].name;
+  for (const std::string& model : launch.evict) observer_.OnResidentWeights(device, model, 0);
+  for (const ResidentWeightsView& weights : runner_->ResidentWeights(launch.device)) {
+    observer_.OnResidentWeights(device, weights.model, weights.bytes);
+  }
 }
 
 GenerationService::~GenerationService() {
@@ -206,7 +224,9 @@ void GenerationService::RunLaunch(const scheduler::Launch& launch,
     }
   }
   const std::string& device = settings_.devices[launch.device].name;
+  const std::string& model = launch.shape.model;
   for (const auto& record : records) {
+    observer_.OnRequestStarted(model, device, scheduler::ToSeconds(started - record->submitted));
     if (record->events.on_started) record->events.on_started(device, launch.budget_bytes);
   }
   LaunchReport report;
@@ -217,18 +237,38 @@ void GenerationService::RunLaunch(const scheduler::Launch& launch,
     // the launch's own even while other devices run theirs.
     engine::MemoryMeter& meter = *device_meters_[launch.device];
     engine::ScopedDeviceCharge charge(&meter);
-    engine::MemoryMeter::Window window = meter.OpenWindow();
-    report = runner_->Run(launch, members, *stop, [&](const LaunchProgress& progress) {
-      for (const auto& record : records) {
-        if (record->events.on_step) record->events.on_step(progress);
+    // Evictions and loads of resident weights first: they are the device's, not the launch's.
+    const absl::Status prepared = runner_->PrepareWeights(launch);
+    ReportResidentWeights(launch);
+    ReportDeviceMemory(launch.device);
+    if (!prepared.ok()) {
+      report.status = prepared;
+      report.budget_bytes = launch.budget_bytes;
+      report.outcome = prepared.code() == absl::StatusCode::kResourceExhausted
+                           ? scheduler::LaunchOutcome::kOutOfMemory
+                           : scheduler::LaunchOutcome::kFailed;
+    } else {
+      engine::MemoryMeter::Window window = meter.OpenWindow();
+      LaunchCallbacks callbacks;
+      callbacks.on_step = [&](const LaunchProgress& progress) {
+        observer_.OnStep(device, model, progress.step_seconds);
+        ReportDeviceMemory(launch.device);
+        for (const auto& record : records) {
+          if (record->events.on_step) record->events.on_step(progress);
+        }
+      };
+      callbacks.on_phase = [&](engine::PipelinePhase phase, double seconds) {
+        observer_.OnPhase(device, model, phase, seconds);
+        ReportDeviceMemory(launch.device);
+      };
+      report = runner_->Run(launch, members, *stop, callbacks);
+      const int64_t device_peak = window.peak_above_start_bytes();
+      if (device_peak > 0) {
+        if (report.working_peak_bytes > 0) {
+          report.working_peak_bytes += device_peak - report.peak_bytes;
+        }
+        report.peak_bytes = device_peak;
       }
-    });
-    const int64_t device_peak = window.peak_above_start_bytes();
-    if (device_peak > 0) {
-      if (report.working_peak_bytes > 0) {
-        report.working_peak_bytes += device_peak - report.peak_bytes;
-      }
-      report.peak_bytes = device_peak;
     }
   }
   {
@@ -248,6 +288,21 @@ void GenerationService::RunLaunch(const scheduler::Launch& launch,
       }
     }
     stops_.erase(launch.id);
+  }
+  {
+    if (!members.empty()) ReportDeviceMemory(launch.device);
+    LaunchStats stats;  // every placed launch ends here, even one whose members had all left
+    stats.device = device;
+    stats.model = model;
+    stats.outcome = report.outcome;
+    stats.images = launch.shape.batch;
+    stats.budget_bytes = report.budget_bytes;
+    stats.predicted_bytes = report.predicted_bytes;
+    stats.peak_bytes = report.peak_bytes;
+    stats.streamed_bytes = report.streamed_bytes;
+    stats.stall_seconds = report.stall_seconds;
+    stats.denoise_seconds = report.denoise_seconds;
+    observer_.OnLaunchFinished(stats);
   }
   scheduler::LaunchResult result;
   result.id = launch.id;
@@ -280,6 +335,19 @@ void GenerationService::OnJobEnded(scheduler::JobId id, const absl::Status& stat
       record->result ? record->result->budget_bytes : 0, absl::StatusCodeToString(status.code()),
       status.ok() ? "" : ": ", std::string(status.message()));
   spdlog::debug("job {} prompt: {}", id, request.prompt);
+  if (status.ok() && record->result) {
+    const JobResult& result = *record->result;
+    RequestStats stats;
+    stats.model = record->model;
+    stats.device = result.device;
+    stats.images = static_cast<int>(result.output.png.size());
+    stats.queue_seconds = result.queue_seconds;
+    stats.encode_seconds = result.output.encode_seconds;
+    stats.denoise_seconds = result.output.denoise_seconds;
+    stats.decode_seconds = result.output.decode_seconds;
+    stats.total_seconds = scheduler::ToSeconds(clock_.Now() - record->submitted);
+    observer_.OnRequestSucceeded(stats);
+  }
   if (!record->events.on_done) return;
   if (!status.ok()) {
     record->events.on_done(status);
@@ -295,8 +363,9 @@ ServiceStatus GenerationService::Status() const {
   scheduler_->Inspect([&](const scheduler::SchedulerCore& core) {
     status.draining = core.draining();
     status.queue_depth = static_cast<int>(core.queued());
-    for (const scheduler::QueuedJobView& job : core.QueueInRankOrder(core.queued())) {
-      ++status.queue_depth_by_priority[static_cast<int>(job.priority)];
+    for (int p = 0; p < scheduler::kPriorityClasses; ++p) {
+      status.queue_depth_by_priority[p] =
+          static_cast<int>(core.queued_in(static_cast<scheduler::Priority>(p)));
     }
     for (const scheduler::DeviceState& device : core.devices()) {
       DeviceStatusView view;
@@ -309,6 +378,7 @@ ServiceStatus GenerationService::Status() const {
       for (const scheduler::ResidentModel& resident : device.resident()) {
         view.resident_models.push_back(core.ModelName(resident.model));
       }
+      view.resident_weights = runner_->ResidentWeights(device.index());
       view.running_launches = device.running_launches();
       view.healthy = device.healthy();
       status.devices.push_back(std::move(view));

@@ -27,6 +27,7 @@
 #include "server/runtime/device_workers.h"
 #include "server/runtime/launch_runner.h"
 #include "server/runtime/model_registry.h"
+#include "server/runtime/service_observer.h"
 
 namespace streamdit::server {
 
@@ -91,6 +92,8 @@ struct DeviceStatusView {
   int64_t used_bytes = 0;      // measured now (the device's meter)
   int64_t peak_bytes = 0;      // measured high-water mark since the service started
   std::vector<std::string> resident_models;
+  // The resident copies the device holds, measured (what each allocated there), by model.
+  std::vector<ResidentWeightsView> resident_weights;
   int running_launches = 0;
   bool healthy = true;
 };
@@ -102,11 +105,17 @@ struct ServiceStatus {
   std::vector<DeviceStatusView> devices;
 };
 
+// Who watches the service (metrics): both optional, both must outlive the service.
+struct ServiceObservers {
+  scheduler::SchedulerObserver* scheduler = nullptr;
+  ServiceObserver* service = nullptr;
+};
+
 class GenerationService {
  public:
   GenerationService(const ModelRegistry& models, ServiceSettings settings,
                     std::unique_ptr<scheduler::MemoryEstimator> estimator,
-                    std::unique_ptr<LaunchRunner> runner);
+                    std::unique_ptr<LaunchRunner> runner, ServiceObservers observers = {});
   // Ends whatever is still pending with UNAVAILABLE.
   ~GenerationService();
   GenerationService(const GenerationService&) = delete;
@@ -135,11 +144,15 @@ class GenerationService {
   absl::Status Validate(const GenerationJob& job, const LoadedModel& model) const;
   void RunLaunch(const scheduler::Launch& launch, std::shared_ptr<std::atomic<bool>> stop);
   void OnJobEnded(scheduler::JobId id, const absl::Status& status);
+  void ReportDeviceMemory(int device) const;
+  void ReportResidentWeights(const scheduler::Launch& launch) const;
 
   const ModelRegistry& models_;
   ServiceSettings settings_;
   std::unique_ptr<scheduler::MemoryEstimator> estimator_;
   std::unique_ptr<LaunchRunner> runner_;
+  ServiceObserver no_service_observer_;
+  ServiceObserver& observer_;
   scheduler::SteadyClock clock_;
   std::unique_ptr<DeviceWorkers> workers_;
   std::unique_ptr<Executor> executor_;

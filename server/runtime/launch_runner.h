@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "engine/pipeline/generation_request.h"
+#include "engine/pipeline/weight_provider_factory.h"
 #include "scheduler/executor.h"
 
 namespace streamdit::server {
@@ -44,22 +45,52 @@ struct LaunchReport {
   // The measured peak less the weights the launch kept resident beyond its plan's minimum: what
   // the scheduler's estimator learns its corrections from (0 when unknown).
   int64_t working_peak_bytes = 0;
+  int64_t streamed_bytes = 0;  // weight bytes copied into streaming slots
+  double stall_seconds = 0;    // time compute waited for them
+  double denoise_seconds = 0;
 };
 
 struct LaunchProgress {
   int step = 0;  // 1-based
   int num_steps = 0;
   double elapsed_seconds = 0;
+  double step_seconds = 0;  // this step's wall time
+};
+
+// What a runner reports while a launch runs, from the device's worker thread.
+struct LaunchCallbacks {
+  std::function<void(const LaunchProgress&)> on_step;  // after every denoising step
+  std::function<void(engine::PipelinePhase, double seconds)> on_phase;  // after every phase
+};
+
+// A model's weights held resident on a device (kLoad loaded them; kShared launches use them).
+struct ResidentWeightsView {
+  std::string model;
+  int64_t bytes = 0;  // measured: what the copy allocated on the device
 };
 
 class LaunchRunner {
  public:
   virtual ~LaunchRunner() = default;
+  // Runs on the device's worker thread before Run, charged to the device but outside the
+  // launch's measured peak: frees the resident weights of launch.evict and, for a kLoad launch
+  // (or a kShared one whose copy is missing), loads the model's weights onto the device.
+  // RESOURCE_EXHAUSTED when they do not fit; the launch then reports out of memory.
+  virtual absl::Status PrepareWeights(const scheduler::Launch& launch) {
+    (void)launch;
+    return absl::OkStatus();
+  }
+  // The weights held resident on `device` (the scheduler's device index), by model.
+  virtual std::vector<ResidentWeightsView> ResidentWeights(int device) const {
+    (void)device;
+    return {};
+  }
+
   // Runs on the device's worker thread. `stop` turns true when the scheduler asks the launch to
   // stop (all its members were cancelled or expired): return kStopped at the next step.
   virtual LaunchReport Run(const scheduler::Launch& launch,
                            const std::vector<LaunchMember>& members, const std::atomic<bool>& stop,
-                           const std::function<void(const LaunchProgress&)>& on_step) = 0;
+                           const LaunchCallbacks& callbacks) = 0;
 };
 
 }  // namespace streamdit::server

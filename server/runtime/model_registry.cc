@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "engine/pipeline/job_memory_plan.h"
+#include "engine/pipeline/resident_weights.h"
 #include "engine/status/exception_status.h"
 
 namespace streamdit::server {
@@ -26,9 +27,7 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Load(
           engine::ResolveGenerationRequest({}, pipeline.defaults(), pipeline.limits());
       const engine::JobMemoryPlan plan = pipeline.PlanMemory(request, std::nullopt);
       model->min_budget_bytes = plan.minimum_budget_bytes();
-      for (const auto& component : plan.components) {
-        model->weight_bytes += component.residency.resident_bytes;
-      }
+      model->weight_bytes = engine::ResidentWeights::BytesOf(pipeline);
     });
     if (!loaded.ok()) {
       return absl::Status(loaded.code(),

@@ -23,7 +23,8 @@ struct ModelSettings {
 struct LoadedModel {
   std::string name;
   std::unique_ptr<engine::FluxPipeline> pipeline;
-  // Every weight of every component in its host storage dtype (what a device holds resident).
+  // Every weight of every component in the compute dtype: what a resident copy takes on a device
+  // (engine/pipeline/resident_weights.h).
   int64_t weight_bytes = 0;
   // The least budget a job of the default size needs (everything streamed).
   int64_t min_budget_bytes = 0;

@@ -9,6 +9,8 @@
 #include "engine/demo/demo_model.h"
 #include "engine/pipeline/model_paths.h"
 #include "engine/status/exception_status.h"
+#include "server/metrics/metrics_exposer.h"
+#include "server/metrics/service_metrics.h"
 #include "server/runtime/engine_launch_runner.h"
 #include "server/runtime/engine_memory_estimator.h"
 
@@ -143,8 +145,30 @@ absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
   const std::function<bool()> stop_requested =
       hooks.stop_requested ? hooks.stop_requested : [] { return stop_signal.load(); };
 
-  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
-      GrpcServer::Start(GrpcOptionsFromConfig(config));
+  // Metrics first: the exposer answers scrapes while the models load, and the RPC counter must
+  // outlive the gRPC server.
+  auto registry = std::make_shared<prometheus::Registry>();
+  std::vector<std::string> device_names;
+  std::vector<int64_t> budgets;
+  for (const DeviceSettings& device : settings->devices) {
+    device_names.push_back(device.name);
+    budgets.push_back(device.budget_bytes);
+  }
+  std::vector<std::string> model_names;
+  for (const ModelSpec& model : config.models) model_names.push_back(model.name);
+  ServiceMetrics metrics(*registry, device_names, budgets, model_names);
+  std::unique_ptr<MetricsExposer> exposer;
+  if (config.metrics_listen) {
+    absl::StatusOr<std::unique_ptr<MetricsExposer>> started =
+        MetricsExposer::Start(*config.metrics_listen, registry);
+    if (!started.ok()) return started.status();
+    exposer = *std::move(started);
+    spdlog::info("metrics on http://{}/metrics (port {})", *config.metrics_listen, exposer->port());
+  }
+
+  GrpcServerOptions grpc_options = GrpcOptionsFromConfig(config);
+  grpc_options.request_observer = &metrics;
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(grpc_options);
   if (!server.ok()) return server.status();
   spdlog::info("listening on {} (port {}){}; loading {} model(s)", config.listen, (*server)->port(),
                config.tls ? " with TLS" : "", config.models.size());
@@ -163,7 +187,8 @@ absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
   }
 
   GenerationService service(**models, *settings, std::make_unique<EngineMemoryEstimator>(**models),
-                            std::make_unique<EngineLaunchRunner>(**models));
+                            std::make_unique<EngineLaunchRunner>(**models),
+                            ServiceObservers{&metrics, &metrics});
   (*server)->SetBackend(&service);
   spdlog::info("serving");
   if (hooks.on_serving) hooks.on_serving((*server)->port());
@@ -171,6 +196,7 @@ absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
   while (!stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
 
   spdlog::info("draining (grace period {} ms)", config.grace_period.count());
+  metrics.SetDraining(true);
   const int cancelled = (*server)->Drain(&service, config.grace_period);
   if (cancelled > 0) {
     spdlog::warn("grace period over: {} job(s) cancelled", cancelled);

@@ -54,6 +54,7 @@ struct RigOptions {
   scheduler::SchedulerConfig scheduler;
   RequestLimits limits;
   GrpcServerOptions grpc;
+  ServiceObservers observers;  // e.g. metrics (must outlive the rig)
 };
 
 class ServerRig {
@@ -68,7 +69,7 @@ class ServerRig {
     settings.limits = options.limits;
     service_ = std::make_unique<GenerationService>(
         *models_, settings, std::make_unique<EngineMemoryEstimator>(*models_),
-        std::make_unique<EngineLaunchRunner>(*models_));
+        std::make_unique<EngineLaunchRunner>(*models_), options.observers);
     options.grpc.listen = "127.0.0.1:0";
     absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(options.grpc);
     if (!server.ok()) throw std::runtime_error(server.status().ToString());

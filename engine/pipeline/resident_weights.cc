@@ -1,0 +1,94 @@
+#include "engine/pipeline/resident_weights.h"
+
+#include <c10/core/ScalarType.h>
+
+#include <string>
+#include <unordered_set>
+#include <utility>
+
+#include "engine/memory/counting_allocator.h"
+#include "engine/pipeline/flux_pipeline.h"
+#include "engine/pipeline/job_memory_plan.h"
+#include "engine/status/status_error.h"
+
+namespace streamdit::engine {
+namespace {
+
+constexpr PipelineComponent kComponents[] = {PipelineComponent::kT5, PipelineComponent::kClip,
+                                             PipelineComponent::kTransformer,
+                                             PipelineComponent::kVae};
+
+// What the device's allocator takes for one tensor: the CPU's counting allocator adds its header
+// (engine/memory/counting_allocator.h); CUDA's caching allocator rounds up to 512 bytes.
+int64_t AllocationBytes(int64_t numel, torch::ScalarType dtype, torch::Device device) {
+  const int64_t bytes = numel * static_cast<int64_t>(c10::elementSize(dtype));
+  if (device.is_cpu()) return bytes + static_cast<int64_t>(CountingAllocator::kHeaderBytes);
+  return (bytes + 511) / 512 * 512;
+}
+
+class ResidentWeightProvider final : public WeightProvider {
+ public:
+  explicit ResidentWeightProvider(
+      const std::unordered_map<const WeightBlock*, BlockTensors>& blocks)
+      : blocks_(blocks) {}
+
+  BlockTensors Acquire(const WeightBlock& block) override {
+    auto found = blocks_.find(&block);
+    if (found == blocks_.end()) {
+      throw Internal("block '" + block.name + "' is not among the model's resident weights");
+    }
+    return found->second;  // shares the tensors: nothing is copied
+  }
+
+ private:
+  const std::unordered_map<const WeightBlock*, BlockTensors>& blocks_;
+};
+
+}  // namespace
+
+std::shared_ptr<const ResidentWeights> ResidentWeights::Load(const FluxPipeline& pipeline) {
+  const torch::ScalarType compute = pipeline.config().compute_dtype;
+  const torch::Device device = pipeline.config().device;
+  const JobModels models = pipeline.models();
+  std::shared_ptr<ResidentWeights> weights(new ResidentWeights());
+  torch::NoGradGuard no_grad;
+  for (PipelineComponent component : kComponents) {
+    for (const WeightBlock* block : ComponentBlocks(models, component)) {
+      if (weights->blocks_.count(block)) continue;  // a block listed twice is held once
+      std::unordered_map<std::string, torch::Tensor> tensors;
+      for (const auto& [name, stored] : block->tensors) {
+        torch::Tensor tensor = Materialize(stored, compute, device);
+        // Stored in the compute dtype on the CPU, Materialize returns the file's mapping itself:
+        // a resident copy is the device's own, as it would be on a GPU.
+        if (tensor.data_ptr() == stored.data.data_ptr()) tensor = tensor.clone();
+        weights->bytes_ += AllocationBytes(tensor.numel(), compute, device);
+        tensors.emplace(name, std::move(tensor));
+      }
+      weights->blocks_.emplace(block, BlockTensors(std::move(tensors)));
+    }
+  }
+  return weights;
+}
+
+int64_t ResidentWeights::BytesOf(const FluxPipeline& pipeline) {
+  const torch::ScalarType compute = pipeline.config().compute_dtype;
+  const torch::Device device = pipeline.config().device;
+  const JobModels models = pipeline.models();
+  int64_t bytes = 0;
+  std::unordered_set<const WeightBlock*> counted;
+  for (PipelineComponent component : kComponents) {
+    for (const WeightBlock* block : ComponentBlocks(models, component)) {
+      if (!counted.insert(block).second) continue;
+      for (const auto& [name, stored] : block->tensors) {
+        bytes += AllocationBytes(stored.data.numel(), compute, device);
+      }
+    }
+  }
+  return bytes;
+}
+
+std::unique_ptr<WeightProvider> ResidentWeights::Provider() const {
+  return std::make_unique<ResidentWeightProvider>(blocks_);
+}
+
+}  // namespace streamdit::engine

@@ -1,0 +1,67 @@
+// The metrics of a real server on loopback: what a scrape shows after generations equals what
+// the responses and GetServerStatus said, and every RPC is counted by method and code.
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include "server/metrics/service_metrics.h"
+#include "tests/integration/server_test_rig.h"
+
+namespace streamdit::server::testing {
+namespace {
+
+double Value(const std::string& text, const std::string& series) {
+  const std::size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST(Metrics, AScrapeShowsWhatTheResponsesSaid) {
+  prometheus::Registry registry;
+  const int64_t budget = 4ll << 30;
+  ServiceMetrics metrics(registry, {"cpu:0"}, {budget}, {"flux1-demo"});
+  RigOptions options;
+  options.devices = {{"cpu:0", budget}};
+  options.observers = {&metrics, &metrics};
+  options.grpc.request_observer = &metrics;
+  ServerRig rig(options);
+
+  int64_t peaks = 0;
+  for (int i = 0; i < 3; ++i) {  // one at a time: one launch per request
+    v1::GenerateImageRequest request;
+    request.set_prompt("metrics");
+    request.set_seed(1 + i);
+    v1::GenerateImageResponse response;
+    ASSERT_TRUE(rig.Generate(request, &response).ok());
+    peaks += static_cast<int64_t>(response.stats().memory_peak_bytes());
+  }
+  v1::GenerateImageRequest bad;
+  bad.set_width(100);
+  v1::GenerateImageResponse ignored;
+  EXPECT_EQ(rig.Generate(bad, &ignored).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::ClientContext context;
+  v1::ServerStatus status;
+  ASSERT_TRUE(rig.stub().GetServerStatus(&context, {}, &status).ok());
+
+  const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
+  const std::string labels = R"({device="cpu:0",model="flux1-demo"})";
+  EXPECT_EQ(Value(text, "streamdit_job_memory_peak_bytes_count" + labels), 3) << text;
+  EXPECT_EQ(Value(text, "streamdit_job_memory_peak_bytes_sum" + labels), peaks);
+  EXPECT_EQ(Value(text, "streamdit_images_generated_total" + labels), 3);
+  EXPECT_EQ(Value(text, R"(streamdit_device_memory_peak_bytes{device="cpu:0"})"),
+            status.devices(0).peak_bytes());
+  EXPECT_EQ(Value(text, R"(streamdit_device_memory_budget_bytes{device="cpu:0"})"), budget);
+  EXPECT_EQ(Value(text, R"(streamdit_resident_weight_bytes{device="cpu:0",model="flux1-demo"})"),
+            status.devices(0).resident_weights(0).bytes());
+  EXPECT_EQ(Value(text, R"(streamdit_requests_total{code="OK",method="GenerateImage"})"), 3);
+  EXPECT_EQ(
+      Value(text, R"(streamdit_requests_total{code="INVALID_ARGUMENT",method="GenerateImage"})"),
+      1);
+  EXPECT_GT(
+      Value(text,
+            R"(streamdit_request_duration_seconds_count{model="flux1-demo",phase="denoise"})"),
+      0);
+  EXPECT_EQ(Value(text, R"(streamdit_denoise_step_seconds_count)" + labels), 3 * 2);
+}
+
+}  // namespace
+}  // namespace streamdit::server::testing
