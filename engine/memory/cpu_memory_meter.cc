@@ -3,6 +3,8 @@
 #include <c10/core/CPUAllocator.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <string>
 
 #include "engine/status/status_error.h"
 
@@ -11,9 +13,25 @@ namespace {
 
 std::atomic<bool> installed{false};
 
+int64_t HostCacheLimitBytes() {
+  constexpr int64_t kDefault = int64_t{4} << 30;
+  const char* text = std::getenv("STREAMDIT_HOST_CACHE_BYTES");
+  if (text == nullptr || *text == '\0') return kDefault;
+  char* end = nullptr;
+  const long long bytes = std::strtoll(text, &end, 10);
+  if (end == text || *end != '\0' || bytes < 0) {
+    throw InvalidArgument("STREAMDIT_HOST_CACHE_BYTES must be a byte count >= 0, got '" +
+                          std::string(text) + "'");
+  }
+  return bytes;
+}
+
 }  // namespace
 
-CpuMemoryMeter::CpuMemoryMeter() : allocator_(c10::GetCPUAllocator(), &meter_) {
+CpuMemoryMeter::CpuMemoryMeter()
+    : wrapped_(c10::GetCPUAllocator()),
+      cache_(wrapped_, HostCacheLimitBytes()),
+      allocator_(&cache_, &meter_) {
   c10::SetCPUAllocator(&allocator_, kAllocatorPriority);
   if (c10::GetCPUAllocator() != &allocator_) {
     throw FailedPrecondition(

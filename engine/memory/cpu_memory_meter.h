@@ -1,10 +1,12 @@
 // The CPU device's memory meter: installs a CountingAllocator as libtorch's CPU allocator so that
-// every CPU tensor allocation in the process is counted.
+// every CPU tensor allocation in the process is counted. Under it, a CachingHostAllocator re-uses
+// freed large blocks (caching_host_allocator.h); the meter counts blocks in use, never cached ones.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "engine/memory/caching_host_allocator.h"
 #include "engine/memory/counting_allocator.h"
 #include "engine/memory/device_memory_meter.h"
 #include "engine/memory/memory_meter.h"
@@ -34,13 +36,18 @@ class CpuMemoryMeter final : public DeviceMemoryMeter {
   MemoryMeter::Window OpenWindow() { return meter_.OpenWindow(); }
 
   MemoryMeter& meter() { return meter_; }
-  // The allocator that was libtorch's CPU allocator before ours (the one we forward to).
-  c10::Allocator* wrapped_allocator() const { return allocator_.wrapped(); }
+  // The allocator that was libtorch's CPU allocator before ours (the one the cache forwards to).
+  c10::Allocator* wrapped_allocator() const { return wrapped_; }
+  // Freed large blocks kept for re-use: at most STREAMDIT_HOST_CACHE_BYTES (a byte count in the
+  // environment; default 4 GiB, 0 turns caching off).
+  CachingHostAllocator& host_cache() { return cache_; }
 
  private:
   CpuMemoryMeter();
 
   MemoryMeter meter_;
+  c10::Allocator* wrapped_;
+  CachingHostAllocator cache_;
   CountingAllocator allocator_;
 };
 

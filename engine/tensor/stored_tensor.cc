@@ -11,6 +11,7 @@
 #include "engine/checkpoint/fp8.h"
 #include "engine/status/status_error.h"
 #include "engine/streaming/host_tensor.h"
+#include "engine/tensor/float_conversion.h"
 
 namespace streamdit::engine {
 
@@ -171,6 +172,9 @@ torch::Tensor Materialize(const StoredTensor& stored, torch::ScalarType compute,
                             .mul(stored.scale)
                             .to(compute);
     return lut.index_select(0, codes.flatten().to(torch::kLong)).view(codes.sizes());
+  }
+  if (device.is_cpu() && compute == torch::kFloat && CanWidenToFloat32(stored.data)) {
+    return WidenToFloat32(stored.data);  // the same bits, at memory speed
   }
   return stored.data.to(device, compute, /*non_blocking=*/false, /*copy=*/false);
 }
