@@ -110,44 +110,35 @@ GenerationService::~GenerationService() {
 absl::Status GenerationService::Validate(const GenerationJob& job, const LoadedModel& model) const {
   const RequestLimits& limits = settings_.limits;
   const engine::GenerationRequest& request = job.request;
-  if (request.prompt.size() > limits.max_prompt_bytes) {
-    return OutOfRange("prompt", "at most " + std::to_string(limits.max_prompt_bytes) + " bytes",
-                      static_cast<int64_t>(request.prompt.size()));
-  }
   if (request.seed > 0xffffffffull) {
     return absl::InvalidArgumentError(
         "seed must be in [0, 4294967295] (32 bits, as BFL's CPU generator uses; 0 = random), "
         "got " +
         std::to_string(request.seed));
   }
-  if (request.batch_size < 1 || request.batch_size > limits.max_images_per_request) {
-    return OutOfRange("batch_size", "in [1, " + std::to_string(limits.max_images_per_request) + "]",
-                      request.batch_size);
-  }
+  // Size, steps, guidance, images and prompt length: the engine's own checks, with the service's
+  // limits in place of the model's where the config sets them (the guidance range stays the
+  // model's), on the request with the model's defaults filled in.
+  engine::GenerationLimits checked = model.pipeline->limits();
+  checked.min_size = limits.min_size;
+  checked.max_size = limits.max_size;
+  checked.max_steps = limits.max_steps;
+  checked.max_batch_size = limits.max_images_per_request;
+  checked.max_prompt_bytes = limits.max_prompt_bytes;
   const engine::FluxSamplingDefaults& defaults = model.pipeline->defaults();
-  const int width = request.width.value_or(defaults.width);
-  const int height = request.height.value_or(defaults.height);
-  const std::string sizes = "a multiple of 16 in [" + std::to_string(limits.min_size) + ", " +
-                            std::to_string(limits.max_size) + "]";
-  if (width < limits.min_size || width > limits.max_size || width % 16 != 0) {
-    return OutOfRange("width", sizes, width);
-  }
-  if (height < limits.min_size || height > limits.max_size || height % 16 != 0) {
-    return OutOfRange("height", sizes, height);
-  }
-  if (static_cast<int64_t>(width) * height > limits.max_pixels) {
+  engine::GenerationRequest resolved = request;
+  resolved.width = request.width.value_or(defaults.width);
+  resolved.height = request.height.value_or(defaults.height);
+  resolved.steps = request.steps.value_or(defaults.num_steps);
+  const absl::Status valid =
+      engine::StatusOfCall([&] { engine::ValidateGenerationRequest(resolved, checked); });
+  if (!valid.ok()) return valid;
+  const int64_t pixels = static_cast<int64_t>(*resolved.width) * *resolved.height;
+  if (pixels > limits.max_pixels) {
     return OutOfRange("width x height", "at most " + std::to_string(limits.max_pixels) + " pixels",
-                      static_cast<int64_t>(width) * height);
+                      pixels);
   }
-  const int steps = request.steps.value_or(defaults.num_steps);
-  if (steps < 1 || steps > limits.max_steps) {
-    return OutOfRange("steps", "in [1, " + std::to_string(limits.max_steps) + "]", steps);
-  }
-  // The model's own checks (guidance range, ...), as the engine will apply them.
-  engine::GenerationLimits engine_limits = model.pipeline->limits();
-  engine_limits.max_batch_size = std::max(engine_limits.max_batch_size, request.batch_size);
-  engine_limits.max_prompt_bytes = std::max(engine_limits.max_prompt_bytes, request.prompt.size());
-  return engine::StatusOfCall([&] { engine::ValidateGenerationRequest(request, engine_limits); });
+  return absl::OkStatus();
 }
 
 absl::StatusOr<scheduler::JobId> GenerationService::Submit(GenerationJob job, JobEvents events) {
