@@ -167,12 +167,6 @@ const std::string& ServiceMetrics::DeviceName(int device) const {
              : kUnknown;
 }
 
-prometheus::Histogram& ServiceMetrics::Histogram(
-    prometheus::Family<prometheus::Histogram>& family, const ScalarLabels& labels,
-    const prometheus::Histogram::BucketBoundaries& buckets) {
-  return family.Add(labels, buckets);  // the existing series when these labels have one
-}
-
 void ServiceMetrics::SetDraining(bool draining) { draining_.Add({}).Set(draining ? 1 : 0); }
 
 void ServiceMetrics::OnQueueDepth(
@@ -229,8 +223,7 @@ void ServiceMetrics::OnResidentWeights(const std::string& device, const std::str
 
 void ServiceMetrics::OnStep(const std::string& device, const std::string& model,
                             double step_seconds) {
-  Histogram(step_seconds_, {{"device", device}, {"model", model}}, SecondsBuckets())
-      .Observe(step_seconds);
+  step_seconds_.Add({{"device", device}, {"model", model}}, SecondsBuckets()).Observe(step_seconds);
 }
 
 void ServiceMetrics::OnLaunchFinished(const LaunchStats& launch) {
@@ -241,12 +234,11 @@ void ServiceMetrics::OnLaunchFinished(const LaunchStats& launch) {
   }
   if (launch.peak_bytes > 0) {
     // Observed as a pair, so that measured / predicted compares the same launches.
-    Histogram(job_peak_, labels, ByteBuckets()).Observe(static_cast<double>(launch.peak_bytes));
-    Histogram(job_predicted_, labels, ByteBuckets())
-        .Observe(static_cast<double>(launch.predicted_bytes));
+    job_peak_.Add(labels, ByteBuckets()).Observe(static_cast<double>(launch.peak_bytes));
+    job_predicted_.Add(labels, ByteBuckets()).Observe(static_cast<double>(launch.predicted_bytes));
   }
   if (launch.outcome != scheduler::LaunchOutcome::kSucceeded) return;
-  Histogram(batch_size_, labels, {1, 2, 3, 4, 6, 8, 12, 16, 24, 32})
+  batch_size_.Add(labels, prometheus::Histogram::BucketBoundaries{1, 2, 3, 4, 6, 8, 12, 16, 24, 32})
       .Observe(static_cast<double>(launch.images));
   streamed_bytes_.Add(labels).Increment(static_cast<double>(launch.streamed_bytes));
   stall_seconds_.Add(labels).Increment(launch.stall_seconds);
@@ -255,7 +247,7 @@ void ServiceMetrics::OnLaunchFinished(const LaunchStats& launch) {
 
 void ServiceMetrics::OnRequestStarted(const std::string& model, const std::string& /*device*/,
                                       double queue_seconds) {
-  Histogram(queue_wait_, {{"model", model}}, SecondsBuckets()).Observe(queue_seconds);
+  queue_wait_.Add({{"model", model}}, SecondsBuckets()).Observe(queue_seconds);
 }
 
 void ServiceMetrics::OnRequestSucceeded(const RequestStats& request) {
@@ -267,7 +259,7 @@ void ServiceMetrics::OnRequestSucceeded(const RequestStats& request) {
                                                    {"decode", request.decode_seconds},
                                                    {"total", request.total_seconds}};
   for (const auto& [phase, seconds] : phases) {
-    Histogram(request_duration_, {{"model", request.model}, {"phase", phase}}, SecondsBuckets())
+    request_duration_.Add({{"model", request.model}, {"phase", phase}}, SecondsBuckets())
         .Observe(seconds);
   }
 }

@@ -64,9 +64,6 @@ class ServiceMetrics final : public scheduler::SchedulerObserver,
  private:
   using ScalarLabels = std::map<std::string, std::string>;
   const std::string& DeviceName(int device) const;
-  prometheus::Histogram& Histogram(prometheus::Family<prometheus::Histogram>& family,
-                                   const ScalarLabels& labels,
-                                   const prometheus::Histogram::BucketBoundaries& buckets);
 
   std::vector<std::string> devices_;
 

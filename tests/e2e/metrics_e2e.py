@@ -19,7 +19,6 @@ usage: metrics_e2e.py STREAMDIT_BINARY SOURCE_DIR
 """
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -32,6 +31,8 @@ import urllib.parse
 import urllib.request
 
 import grpc
+
+from e2e_support import DEMO_MODEL, load_messages, wait_serving
 
 BINARY, SOURCE = sys.argv[1], sys.argv[2]
 PROTO_ROOT = os.path.join(SOURCE, "proto")
@@ -47,13 +48,7 @@ log_level: info
 devices:
   - name: {device}
     budget: 4GiB
-models:
-  - name: flux1-demo
-    family: dev
-    dir: {model_dir}
-    create_demo: true
-    defaults: {{steps: 2, width: 64, height: 64, t5_max_length: 32}}
-"""
+""" + DEMO_MODEL
 
 PROMETHEUS_CONFIG = """
 global:
@@ -71,15 +66,6 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def load_messages():
-    out = tempfile.mkdtemp(prefix="streamdit_metrics_pb_")
-    subprocess.run(["protoc", f"-I{PROTO_ROOT}", f"--python_out={out}",
-                    "streamdit/v1/image_generation.proto"], check=True)
-    sys.path.insert(0, out)
-    import streamdit.v1.image_generation_pb2 as pb  # noqa: E402
-    return pb
 
 
 class Replica:
@@ -100,23 +86,13 @@ class Replica:
     def address(self):
         return f"127.0.0.1:{self.port}"
 
-    def wait_serving(self, timeout=300):
-        channel = grpc.insecure_channel(self.address)
-        check = channel.unary_unary("/grpc.health.v1.Health/Check",
-                                    request_serializer=lambda raw: raw,
-                                    response_deserializer=lambda raw: raw)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"{self.name} exited {self.process.returncode}:\n"
-                                     f"{self.output()}")
-            try:
-                if check(b"", timeout=5) == b"\x08\x01":
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{self.name} never became SERVING")
+    def wait_serving(self):
+        wait_serving(self.address, exited=self.check_running)
+
+    def check_running(self):
+        if self.process.poll() is not None:
+            raise AssertionError(f"{self.name} exited {self.process.returncode}:\n"
+                                 f"{self.output()}")
 
     def metrics_text(self):
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
@@ -170,11 +146,6 @@ class Prometheus:
             body = json.load(response)
         assert body["status"] == "success", body
         return body["data"]["result"]
-
-    def value(self, expr):
-        result = self.query(expr)
-        assert len(result) == 1, f"{expr}: expected one series, got {result}"
-        return float(result[0]["value"][1])
 
     def wait_for(self, expr, expected, timeout=30):
         deadline = time.time() + timeout
@@ -252,7 +223,7 @@ def has_data(result):
 
 
 def main():
-    pb = load_messages()
+    pb = load_messages(PROTO_ROOT)
     workdir = tempfile.mkdtemp(prefix="streamdit_metrics_e2e_")
     model_dir = os.path.join(workdir, "model")
     replicas, prometheus = [], None

@@ -8,29 +8,11 @@ PNG with the seed echoed), StreamGenerateImage (queued, progress, result) and a 
 
 usage: python_client.py ADDRESS PROTO_ROOT
 """
-import importlib
-import os
-import subprocess
 import sys
-import tempfile
 
 import grpc
 
-
-def load_messages(proto_root):
-    out = tempfile.mkdtemp(prefix="streamdit_py_")
-    subprocess.run(["protoc", f"-I{proto_root}", f"--python_out={out}",
-                    "streamdit/v1/image_generation.proto"], check=True)
-    sys.path.insert(0, out)
-    return importlib.import_module("streamdit.v1.image_generation_pb2")
-
-
-def health(channel):
-    # grpc.health.v1.HealthCheckResponse {ServingStatus status = 1}: b"\x08\x01" is SERVING.
-    check = channel.unary_unary("/grpc.health.v1.Health/Check",
-                                request_serializer=lambda raw: raw,
-                                response_deserializer=lambda raw: raw)
-    return check(b"", timeout=10)
+from e2e_support import SERVING, health, load_messages
 
 
 def main():
@@ -44,7 +26,7 @@ def main():
                                    request_serializer=lambda m: m.SerializeToString(),
                                    response_deserializer=response_type.FromString)
 
-    assert health(channel) == b"\x08\x01", "health is not SERVING"
+    assert health(channel) == SERVING, "health is not SERVING"
 
     models = unary("ListModels", pb.ListModelsResponse)(pb.ListModelsRequest(), timeout=30)
     assert len(models.models) >= 1, models

@@ -23,6 +23,8 @@ import time
 
 import grpc
 
+from e2e_support import DEMO_MODEL, load_messages, wait_serving
+
 BINARY, SOURCE = sys.argv[1], sys.argv[2]
 PROTO_ROOT = os.path.join(SOURCE, "proto")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,13 +36,7 @@ log_level: info
 devices:
   - name: cpu:0
     budget: 4GiB
-models:
-  - name: flux1-demo
-    family: dev
-    dir: {model_dir}
-    create_demo: true
-    defaults: {{steps: 2, width: 64, height: 64, t5_max_length: 32}}
-"""
+""" + DEMO_MODEL
 
 
 def start_server(workdir, config_text):
@@ -65,34 +61,6 @@ def wait_for_port(process, log, timeout=300):
             return int(match.group(1))
         time.sleep(0.1)
     raise AssertionError("the server did not say where it listens")
-
-
-def wait_serving(address, timeout=300):
-    channel = grpc.insecure_channel(address)
-    check = channel.unary_unary("/grpc.health.v1.Health/Check",
-                                request_serializer=lambda raw: raw,
-                                response_deserializer=lambda raw: raw)
-    deadline = time.time() + timeout
-    saw_not_serving = False
-    while time.time() < deadline:
-        try:
-            status = check(b"", timeout=5)
-            if status == b"\x08\x01":
-                return saw_not_serving
-            saw_not_serving = saw_not_serving or status == b"\x08\x02"
-        except grpc.RpcError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("health never became SERVING")
-
-
-def load_messages():
-    out = tempfile.mkdtemp(prefix="streamdit_e2e_pb_")
-    subprocess.run(["protoc", f"-I{PROTO_ROOT}", f"--python_out={out}",
-                    "streamdit/v1/image_generation.proto"], check=True)
-    sys.path.insert(0, out)
-    import streamdit.v1.image_generation_pb2 as pb  # noqa: E402
-    return pb
 
 
 def sigterm_under_load(process, address, pb):
@@ -166,7 +134,7 @@ def main():
             node_dir = os.path.join(HERE, "node")
             subprocess.run(["node", os.path.join(node_dir, "client.js"), address, PROTO_ROOT],
                            check=True, timeout=600, cwd=node_dir)
-            sigterm_under_load(process, address, load_messages())
+            sigterm_under_load(process, address, load_messages(PROTO_ROOT))
         finally:
             if process.poll() is None:
                 process.kill()

@@ -5,15 +5,12 @@
 
 #include "server/metrics/service_metrics.h"
 #include "tests/integration/server_test_rig.h"
+#include "tests/support/exposition.h"
 
 namespace streamdit::server::testing {
 namespace {
 
-double Value(const std::string& text, const std::string& series) {
-  const std::size_t at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
-}
+using test_support::ExposedValue;
 
 TEST(Metrics, AScrapeShowsWhatTheResponsesSaid) {
   prometheus::Registry registry;
@@ -44,23 +41,25 @@ TEST(Metrics, AScrapeShowsWhatTheResponsesSaid) {
 
   const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
   const std::string labels = R"({device="cpu:0",model="flux1-demo"})";
-  EXPECT_EQ(Value(text, "streamdit_job_memory_peak_bytes_count" + labels), 3) << text;
-  EXPECT_EQ(Value(text, "streamdit_job_memory_peak_bytes_sum" + labels), peaks);
-  EXPECT_EQ(Value(text, "streamdit_images_generated_total" + labels), 3);
-  EXPECT_EQ(Value(text, R"(streamdit_device_memory_peak_bytes{device="cpu:0"})"),
+  EXPECT_EQ(ExposedValue(text, "streamdit_job_memory_peak_bytes_count" + labels), 3) << text;
+  EXPECT_EQ(ExposedValue(text, "streamdit_job_memory_peak_bytes_sum" + labels), peaks);
+  EXPECT_EQ(ExposedValue(text, "streamdit_images_generated_total" + labels), 3);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_device_memory_peak_bytes{device="cpu:0"})"),
             status.devices(0).peak_bytes());
-  EXPECT_EQ(Value(text, R"(streamdit_device_memory_budget_bytes{device="cpu:0"})"), budget);
-  EXPECT_EQ(Value(text, R"(streamdit_resident_weight_bytes{device="cpu:0",model="flux1-demo"})"),
-            status.devices(0).resident_weights(0).bytes());
-  EXPECT_EQ(Value(text, R"(streamdit_requests_total{code="OK",method="GenerateImage"})"), 3);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_device_memory_budget_bytes{device="cpu:0"})"), budget);
   EXPECT_EQ(
-      Value(text, R"(streamdit_requests_total{code="INVALID_ARGUMENT",method="GenerateImage"})"),
+      ExposedValue(text, R"(streamdit_resident_weight_bytes{device="cpu:0",model="flux1-demo"})"),
+      status.devices(0).resident_weights(0).bytes());
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_requests_total{code="OK",method="GenerateImage"})"), 3);
+  EXPECT_EQ(
+      ExposedValue(text,
+                   R"(streamdit_requests_total{code="INVALID_ARGUMENT",method="GenerateImage"})"),
       1);
   EXPECT_GT(
-      Value(text,
-            R"(streamdit_request_duration_seconds_count{model="flux1-demo",phase="denoise"})"),
+      ExposedValue(
+          text, R"(streamdit_request_duration_seconds_count{model="flux1-demo",phase="denoise"})"),
       0);
-  EXPECT_EQ(Value(text, R"(streamdit_denoise_step_seconds_count)" + labels), 3 * 2);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_denoise_step_seconds_count)" + labels), 3 * 2);
 }
 
 }  // namespace

@@ -10,33 +10,30 @@
 #include <string>
 
 #include "scheduler/status_reason.h"
+#include "tests/support/exposition.h"
 
 namespace streamdit::server {
 namespace {
 
+using test_support::ExposedValue;
+
 std::string Exposition(prometheus::Registry& registry) {
   return prometheus::TextSerializer().Serialize(registry.Collect());
-}
-
-// The value of the series whose exposition line starts with `series` (name{labels}), or -1.
-double Value(const std::string& text, const std::string& series) {
-  const std::size_t at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
 }
 
 TEST(ServiceMetrics, TheSeriesPanelsAndAlertsNeedExistFromTheStart) {
   prometheus::Registry registry;
   ServiceMetrics metrics(registry, {"cpu:0", "cpu:1"}, {1 << 30, 2 << 30}, {"flux1-demo"});
   const std::string text = Exposition(registry);
-  EXPECT_EQ(Value(text, R"(streamdit_device_memory_budget_bytes{device="cpu:1"})"), 2 << 30);
-  EXPECT_EQ(Value(text, R"(streamdit_device_memory_used_bytes{device="cpu:0"})"), 0);
-  EXPECT_EQ(Value(text, R"(streamdit_device_memory_peak_bytes{device="cpu:1"})"), 0);
-  EXPECT_EQ(Value(text, R"(streamdit_device_healthy{device="cpu:0"})"), 1);
-  EXPECT_EQ(Value(text, R"(streamdit_queue_depth{priority="high"})"), 0);
-  EXPECT_EQ(Value(text, R"(streamdit_requests_rejected_total{reason="never_fits"})"), 0);
-  EXPECT_EQ(Value(text, R"(streamdit_oom_retries_total{device="cpu:1",model="flux1-demo"})"), 0);
-  EXPECT_EQ(Value(text, "streamdit_draining"), 0);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_device_memory_budget_bytes{device="cpu:1"})"), 2 << 30);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_device_memory_used_bytes{device="cpu:0"})"), 0);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_device_memory_peak_bytes{device="cpu:1"})"), 0);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_device_healthy{device="cpu:0"})"), 1);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_queue_depth{priority="high"})"), 0);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_requests_rejected_total{reason="never_fits"})"), 0);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_oom_retries_total{device="cpu:1",model="flux1-demo"})"),
+            0);
+  EXPECT_EQ(ExposedValue(text, "streamdit_draining"), 0);
 }
 
 TEST(ServiceMetrics, TheDevicePeakIsAHighWaterMark) {
@@ -46,8 +43,8 @@ TEST(ServiceMetrics, TheDevicePeakIsAHighWaterMark) {
   observer.OnDeviceMemory("cpu:0", 100, 700);
   observer.OnDeviceMemory("cpu:0", 50, 300);  // a late report of an older peak
   const std::string text = Exposition(registry);
-  EXPECT_EQ(Value(text, R"(streamdit_device_memory_peak_bytes{device="cpu:0"})"), 700);
-  EXPECT_EQ(Value(text, R"(streamdit_device_memory_used_bytes{device="cpu:0"})"), 50);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_device_memory_peak_bytes{device="cpu:0"})"), 700);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_device_memory_used_bytes{device="cpu:0"})"), 50);
 }
 
 TEST(ServiceMetrics, ALaunchRecordsItsPeakPredictionStreamingAndBatch) {
@@ -68,16 +65,19 @@ TEST(ServiceMetrics, ALaunchRecordsItsPeakPredictionStreamingAndBatch) {
   static_cast<ServiceObserver&>(metrics).OnLaunchFinished(launch);
   const std::string text = Exposition(registry);
   const std::string labels = R"({device="cuda:0",model="flux1-dev")";
-  EXPECT_EQ(Value(text, "streamdit_job_memory_peak_bytes_sum" + labels + "}"), 600 << 20);
-  EXPECT_EQ(Value(text, "streamdit_job_memory_peak_bytes_bucket" + labels + R"(,le="536870912"})"),
-            0);
-  EXPECT_EQ(Value(text, "streamdit_job_memory_peak_bytes_bucket" + labels + R"(,le="1073741824"})"),
+  EXPECT_EQ(ExposedValue(text, "streamdit_job_memory_peak_bytes_sum" + labels + "}"), 600 << 20);
+  EXPECT_EQ(
+      ExposedValue(text, "streamdit_job_memory_peak_bytes_bucket" + labels + R"(,le="536870912"})"),
+      0);
+  EXPECT_EQ(ExposedValue(
+                text, "streamdit_job_memory_peak_bytes_bucket" + labels + R"(,le="1073741824"})"),
             1);
-  EXPECT_EQ(Value(text, "streamdit_job_memory_predicted_bytes_sum" + labels + "}"), 700 << 20);
-  EXPECT_EQ(Value(text, "streamdit_weights_streamed_bytes_total" + labels + "}"), 12345);
-  EXPECT_EQ(Value(text, "streamdit_stream_stall_seconds_total" + labels + "}"), 0.5);
-  EXPECT_EQ(Value(text, "streamdit_batch_size_sum" + labels + "}"), 3);
-  EXPECT_EQ(Value(text, R"(streamdit_device_running_launches{device="cuda:0"})"), 0);
+  EXPECT_EQ(ExposedValue(text, "streamdit_job_memory_predicted_bytes_sum" + labels + "}"),
+            700 << 20);
+  EXPECT_EQ(ExposedValue(text, "streamdit_weights_streamed_bytes_total" + labels + "}"), 12345);
+  EXPECT_EQ(ExposedValue(text, "streamdit_stream_stall_seconds_total" + labels + "}"), 0.5);
+  EXPECT_EQ(ExposedValue(text, "streamdit_batch_size_sum" + labels + "}"), 3);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_device_running_launches{device="cuda:0"})"), 0);
 }
 
 TEST(ServiceMetrics, OutOfMemoryLaunchesAndRejectionsAreCountedByReason) {
@@ -93,10 +93,11 @@ TEST(ServiceMetrics, OutOfMemoryLaunchesAndRejectionsAreCountedByReason) {
   metrics.OnRequestFinished("GenerateImage", absl::StatusCode::kInvalidArgument);
   metrics.OnRequestFinished("GenerateImage", absl::StatusCode::kInvalidArgument);
   const std::string text = Exposition(registry);
-  EXPECT_EQ(Value(text, R"(streamdit_oom_retries_total{device="cpu:0",model="m"})"), 1);
-  EXPECT_EQ(Value(text, R"(streamdit_requests_rejected_total{reason="queue_full"})"), 1);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_oom_retries_total{device="cpu:0",model="m"})"), 1);
+  EXPECT_EQ(ExposedValue(text, R"(streamdit_requests_rejected_total{reason="queue_full"})"), 1);
   EXPECT_EQ(
-      Value(text, R"(streamdit_requests_total{code="INVALID_ARGUMENT",method="GenerateImage"})"),
+      ExposedValue(text,
+                   R"(streamdit_requests_total{code="INVALID_ARGUMENT",method="GenerateImage"})"),
       2);
 }
 
