@@ -21,7 +21,15 @@ std::string SortedLoras(const JobShape& shape) {
 
 std::string BatchKey(const JobShape& shape) {
   return shape.model + '|' + std::to_string(shape.width) + 'x' + std::to_string(shape.height) +
-         "|s" + std::to_string(shape.steps) + '|' + SortedLoras(shape);
+         "|s" + std::to_string(shape.steps);
+}
+
+void MergeLoras(JobShape& into, const JobShape& from) {
+  for (const std::string& lora : from.loras) {
+    if (std::find(into.loras.begin(), into.loras.end(), lora) == into.loras.end()) {
+      into.loras.push_back(lora);
+    }
+  }
 }
 
 std::string MemoryKey(const JobShape& shape) {

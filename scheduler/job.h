@@ -33,8 +33,13 @@ struct JobRequest {
   std::optional<TimePoint> deadline;  // absolute, on the scheduler's clock
 };
 
-// Jobs with equal keys can run as one batch: same model, resolution, step count and LoRA set.
+// Jobs with equal keys can run as one batch: same model, resolution and step count. LoRA sets may
+// differ (each image gets its own request's adapters); the batch's shape carries their union
+// (MergeLoras), which is what its memory depends on.
 std::string BatchKey(const JobShape& shape);
+
+// `into.loras` gains the adapters of `from` it lacks (order: first use).
+void MergeLoras(JobShape& into, const JobShape& from);
 
 // Memory depends on everything in the batch key except the step count, plus the batch size: the
 // estimator's corrections are learned per memory key.

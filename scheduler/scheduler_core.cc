@@ -313,6 +313,7 @@ void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint
       if (images > room) continue;
       JobShape trial = shape;
       trial.batch += images;
+      MergeLoras(trial, candidate.request.shape);
       absl::StatusOr<MemoryDemand> estimated = estimator_.Estimate(trial);
       if (!estimated.ok() || estimated->working_bytes < 0) continue;
       const MemoryDemand& demand = *estimated;

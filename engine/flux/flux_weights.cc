@@ -4,25 +4,18 @@
 #include <utility>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/flux/flux_diffusers_names.h"
 
 namespace streamdit::engine {
 namespace {
-
-using Shape = std::vector<int64_t>;
 
 bool StartsWith(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-// Where a BFL tensor comes from in a diffusers checkpoint: one tensor, several tensors whose rows
-// are concatenated (split q/k/v), and whether the two row halves are swapped (final adaLN:
-// diffusers stores scale before shift).
-struct DiffusersSource {
-  std::vector<std::string> parts;
-  bool swap_halves = false;
-};
+}  // namespace
 
-DiffusersSource MapToDiffusers(const std::string& bfl) {
+DiffusersSource DiffusersSourceOf(const std::string& bfl) {
   // Dotted suffix (".weight", ".bias", ".scale") is carried over except for norm scales.
   auto split_last = [](const std::string& name) {
     auto dot = name.rfind('.');
@@ -101,6 +94,10 @@ DiffusersSource MapToDiffusers(const std::string& bfl) {
   return source;
 }
 
+namespace {
+
+using Shape = std::vector<int64_t>;
+
 class FluxTensorReader {
  public:
   FluxTensorReader(const Checkpoint& checkpoint, const FluxConfig& config)
@@ -108,7 +105,7 @@ class FluxTensorReader {
 
   StoredTensor Read(const std::string& bfl, const Shape& shape) const {
     if (layout_ == FluxLayout::kBfl) return ViewStored(ckpt_.RequireShape(bfl, shape));
-    DiffusersSource source = MapToDiffusers(bfl);
+    DiffusersSource source = DiffusersSourceOf(bfl);
     if (source.parts.empty()) {
       throw CheckpointError(CheckpointError::Code::kMissingTensor, ckpt_.description(), bfl,
                             "no diffusers equivalent known");

@@ -2,12 +2,16 @@
 
 #include <ATen/ATen.h>
 
+#include "engine/model/low_rank_adapters.h"
+
 namespace streamdit::engine {
 
 torch::Tensor ScopedBlock::Linear(const torch::Tensor& x, const std::string& module) const {
   const std::string bias = module + ".bias";
-  return at::linear(x, tensors_[module + ".weight"],
-                    tensors_.has(bias) ? tensors_[bias] : torch::Tensor());
+  torch::Tensor y = at::linear(x, tensors_[module + ".weight"],
+                               tensors_.has(bias) ? tensors_[bias] : torch::Tensor());
+  if (const auto& adapters = tensors_.adapters()) adapters->Apply(module, x, y);
+  return y;
 }
 
 }  // namespace streamdit::engine

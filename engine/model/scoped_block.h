@@ -31,7 +31,8 @@ class ScopedBlock {
   bool has(const std::string& name) const { return tensors_.has(name); }
   const BlockTensors& tensors() const { return tensors_; }
 
-  // x @ `module`.weight^T (+ `module`.bias when the block has one): a linear layer of the block.
+  // x @ `module`.weight^T (+ `module`.bias when the block has one): a linear layer of the block,
+  // plus the job's low-rank deltas of `module` when it has any (BlockTensors::adapters).
   torch::Tensor Linear(const torch::Tensor& x, const std::string& module) const;
 
  private:

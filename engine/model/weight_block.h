@@ -8,6 +8,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -18,6 +19,8 @@
 #include "engine/tensor/stored_tensor.h"
 
 namespace streamdit::engine {
+
+class BlockAdapters;  // engine/model/low_rank_adapters.h
 
 struct WeightBlock {
   std::string name;  // e.g. "double_blocks.3"; unique within a model
@@ -42,8 +45,16 @@ class BlockTensors {
   const torch::Tensor& operator[](const std::string& name) const;
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
 
+  // The job's low-rank additions to this block's linear layers (LoRA), applied by
+  // ScopedBlock::Linear; null when the job has none for this block.
+  const std::shared_ptr<const BlockAdapters>& adapters() const { return adapters_; }
+  void set_adapters(std::shared_ptr<const BlockAdapters> adapters) {
+    adapters_ = std::move(adapters);
+  }
+
  private:
   std::unordered_map<std::string, torch::Tensor> tensors_;
+  std::shared_ptr<const BlockAdapters> adapters_;
 };
 
 // What a provider that copies blocks onto the device did so far (zero for one that does not).

@@ -11,7 +11,9 @@
 #include "engine/flux/flux_transformer.h"
 #include "engine/image/png_writer.h"
 #include "engine/image/rgb8.h"
+#include "engine/lora/lora_job_adapters.h"
 #include "engine/memory/cpu_memory_meter.h"
+#include "engine/pipeline/flux_pipeline_impl.h"
 #include "engine/pipeline/png_parameters.h"
 #include "engine/pipeline/resident_weights.h"
 #include "engine/sampling/cancelled.h"
@@ -30,12 +32,6 @@
 namespace streamdit::engine {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // A component's files must exist before they are opened, so that a missing file is reported as
 // such (with the component's role) rather than as whatever the opener makes of it.
 void RequireFiles(const std::vector<std::string>& paths, const std::string& component) {
@@ -52,94 +48,12 @@ void RequireFiles(const std::vector<std::string>& paths, const std::string& comp
   }
 }
 
-void CollectStreamingStats(const WeightProvider& provider, JobMemoryReport& report) {
-  const WeightStreamingStats stats = provider.stats();
-  report.streamed_bytes += stats.streamed_bytes;
-  report.stall_seconds += stats.stall_seconds;
-}
-
-// Where a job's weights come from: a resident copy, else streaming by its plan, else the
-// pipeline's factory.
-struct JobWeights {
-  const ResidentWeights* resident = nullptr;
-  const JobMemoryPlan* plan = nullptr;
-};
-
-// The images of a batch, sample by sample (a request's images are consecutive).
-struct BatchSamples {
-  std::vector<uint64_t> seeds;
-  std::vector<double> guidance;
-  std::vector<const PromptEmbedding*> embeddings;
-  bool one_prompt = true;  // every sample shares one embedding: broadcast views, no stacking
-
-  int64_t size() const { return static_cast<int64_t>(seeds.size()); }
-};
-
-// A distinct prompt of a batch and its embeddings (found in the cache or encoded by the job).
-struct BatchPrompt {
-  std::string key;
-  std::string text;
-  std::shared_ptr<const PromptEmbedding> embedding;
-  bool cached = false;
-};
-
 }  // namespace
 
-struct FluxPipeline::Impl {
-  PipelineConfig config;
-  WeightProviderFactory providers;
-  FluxFamily family = FluxFamily::kDev;
-  FluxSamplingDefaults defaults = FluxDevDefaults();
-  GenerationLimits limits;
-  int64_t t5_max_length = 512;
-
-  Checkpoint transformer_checkpoint;  // keeps the transformer's zero-copy views alive
-  std::unique_ptr<FluxTransformer> transformer;
-  std::unique_ptr<T5Encoder> t5;
-  std::unique_ptr<ClipTextEncoder> clip;
-  std::unique_ptr<VaeDecoder> vae;
-  std::unique_ptr<T5Tokenizer> t5_tokenizer;
-  std::unique_ptr<ClipTokenizer> clip_tokenizer;
-  std::unique_ptr<PromptEmbeddingCache> cache;
-
-  JobModels Models() const { return JobModels{transformer.get(), t5.get(), clip.get(), vae.get()}; }
-
-  // The component's weight provider: the job's resident weights when it has them, streaming by
-  // the job's plan when it has one, else the factory's. The blocks are announced in the order the
-  // component's pass acquires them.
-  std::unique_ptr<WeightProvider> Provider(PipelineComponent component, const JobWeights& weights,
-                                           int64_t passes = 1) const {
-    if (weights.resident) return weights.resident->Provider();
-    if (const JobMemoryPlan* plan = weights.plan) {
-      StreamingOptions options = plan->streaming;
-      options.compute_dtype = config.compute_dtype;
-      auto streaming = std::make_unique<StreamingWeightProvider>(
-          plan->component(component).residency, options, config.device);
-      streaming->SetOrder(ComponentBlocks(Models(), component), passes);
-      return streaming;
-    }
-    std::unique_ptr<WeightProvider> provider = providers(
-        component, ComponentBlocks(Models(), component), config.compute_dtype, config.device);
-    if (!provider) {
-      throw Internal(std::string("the weight provider factory returned no provider for ") +
-                     PipelineComponentName(component));
-    }
-    return provider;
-  }
-
-  std::shared_ptr<const PromptEmbedding> Encode(const std::string& prompt,
-                                                const JobWeights& weights,
-                                                JobMemoryReport& report) const;
-  // `job`: the batch's size and steps (shared by its requests).
-  torch::Tensor Denoise(const ResolvedRequest& job, const BatchSamples& samples,
-                        const JobWeights& weights, JobMemoryReport& report,
-                        const GenerationCallbacks& callbacks, int& completed_steps,
-                        PhaseTimings& timings) const;
-  torch::Tensor Decode(const ResolvedRequest& job, const torch::Tensor& latents,
-                       const JobWeights& weights, JobMemoryReport& report) const;
-};
+using namespace pipeline_internal;  // NOLINT: this file implements the pipeline
 
 std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::string& prompt,
+                                                                  const std::vector<LoraUse>& loras,
                                                                   const JobWeights& weights,
                                                                   JobMemoryReport& report) const {
   auto embedding = std::make_shared<PromptEmbedding>();
@@ -152,7 +66,11 @@ std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::str
                                   " tokens and was truncated for T5");
   }
   {
-    std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kT5, weights);
+    const std::vector<const std::vector<LoraUse>*> one_sample{&loras};
+    std::unique_ptr<WeightProvider> provider =
+        WithAdapters(Provider(PipelineComponent::kT5, weights),
+                     BuildComponentAdapters(PipelineComponent::kT5, one_sample,
+                                            config.compute_dtype, config.device));
     torch::Tensor ids = torch::tensor(t5_ids.ids, torch::kLong).unsqueeze(0);
     embedding->t5 = t5->Forward(ids, *provider).to(config.compute_dtype);
     CollectStreamingStats(*provider, report);
@@ -166,7 +84,11 @@ std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::str
                                   " tokens and was truncated for CLIP");
   }
   {
-    std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kClip, weights);
+    const std::vector<const std::vector<LoraUse>*> one_sample{&loras};
+    std::unique_ptr<WeightProvider> provider =
+        WithAdapters(Provider(PipelineComponent::kClip, weights),
+                     BuildComponentAdapters(PipelineComponent::kClip, one_sample,
+                                            config.compute_dtype, config.device));
     torch::Tensor ids = torch::tensor(clip_ids, torch::kLong).unsqueeze(0);
     embedding->clip =
         clip->Forward(ids, clip_tokenizer->eos_id(), *provider).pooled.to(config.compute_dtype);
@@ -293,7 +215,10 @@ torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job, const Batc
   const std::vector<double> schedule =
       FluxSchedule(job.steps, rows * cols, defaults.shift, defaults.base_shift, defaults.max_shift);
 
-  std::unique_ptr<WeightProvider> provider = Provider(PipelineComponent::kTransformer, weights);
+  // The requests' LoRAs, each on its own samples' rows (one batch may mix LoRA sets).
+  std::unique_ptr<WeightProvider> provider = WithAdapters(
+      Provider(PipelineComponent::kTransformer, weights),
+      BuildComponentAdapters(PipelineComponent::kTransformer, samples.loras, compute, device));
   // Every step's modulation in one pass over the modulation weights: row step * batch + b holds
   // step `step`'s timestep, built in the latent dtype as BFL builds t_vec (torch.full(..., t,
   // dtype=img.dtype)), sample b's guidance (rounded through float as torch.full rounds it) and
@@ -414,6 +339,25 @@ JobMemoryPlan FluxPipeline::PlanMemory(const std::vector<ResolvedRequest>& batch
   shape.compute = impl.config.compute_dtype;
   shape.tiled_decode = impl.config.tiled_decode;
   shape.tiles = TileOptions{impl.config.vae_tile_latent, impl.config.vae_overlap_latent};
+  // LoRAs: the transformer's for every sample at once; each text encoder's for one prompt at a
+  // time (the prompts are encoded one after the other), so the largest request's.
+  std::vector<const std::vector<LoraUse>*> sample_loras;
+  for (const ResolvedRequest& request : batch) {
+    for (int i = 0; i < request.batch_size; ++i) sample_loras.push_back(&request.loras);
+  }
+  const torch::Device device = impl.config.device;
+  auto index = [](PipelineComponent component) { return static_cast<std::size_t>(component); };
+  shape.adapter_bytes[index(PipelineComponent::kTransformer)] =
+      ComponentAdapterBytes(PipelineComponent::kTransformer, sample_loras, shape.compute, device);
+  shape.adapter_rank = ComponentAdapterRank(PipelineComponent::kTransformer, sample_loras);
+  for (const ResolvedRequest& request : batch) {
+    const std::vector<const std::vector<LoraUse>*> one{&request.loras};
+    for (PipelineComponent text : {PipelineComponent::kT5, PipelineComponent::kClip}) {
+      int64_t& bytes = shape.adapter_bytes[index(text)];
+      bytes = std::max(bytes, ComponentAdapterBytes(text, one, shape.compute, device));
+      shape.adapter_rank = std::max(shape.adapter_rank, ComponentAdapterRank(text, one));
+    }
+  }
   StreamingOptions options;
   options.prefetch_depth = prefetch_depth;
   options.compute_dtype = impl.config.compute_dtype;
@@ -425,175 +369,6 @@ JobMemoryPlan FluxPipeline::PlanMemory(const ResolvedRequest& request,
                                        bool prompt_cached) const {
   return PlanMemory(std::vector<ResolvedRequest>{request}, budget_bytes, prefetch_depth,
                     prompt_cached ? 1 : 0);
-}
-
-int64_t JobMemoryReport::measured_peak() const {
-  return *std::max_element(measured_peak_bytes.begin(), measured_peak_bytes.end());
-}
-
-GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
-                                        const GenerationCallbacks& callbacks,
-                                        const JobMemoryOptions& memory) const {
-  BatchResult batch = GenerateBatch({request}, callbacks, memory);
-  return std::move(batch.results.front());
-}
-
-BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& requests,
-                                        const GenerationCallbacks& callbacks,
-                                        const JobMemoryOptions& memory) const {
-  const Impl& impl = *impl_;
-  const Clock::time_point start = Clock::now();
-  BatchResult batch;
-  const std::vector<ResolvedRequest> jobs =
-      ResolveGenerationBatch(requests, impl.defaults, impl.limits);
-  const ResolvedRequest& shape = jobs.front();  // width, height and steps of every request
-  const torch::ScalarType compute = impl.config.compute_dtype;
-  const FluxConfig& flux = impl.transformer->config();
-  torch::NoGradGuard no_grad;
-  if (memory.prefetch_depth < 0) {
-    throw InvalidArgument("prefetch_depth must be >= 0, got " +
-                          std::to_string(memory.prefetch_depth));
-  }
-
-  int completed_steps = 0;
-  auto check_cancelled = [&] {
-    if (callbacks.cancelled && callbacks.cancelled()) throw Cancelled(completed_steps);
-  };
-  auto finish_phase = [&](PipelinePhase phase, double seconds) {
-    if (callbacks.on_phase) callbacks.on_phase(phase, seconds);
-  };
-
-  // The distinct prompts, in order of first use; each looked up in the cache once.
-  std::vector<BatchPrompt> prompts;
-  std::vector<std::size_t> prompt_of;  // per request
-  int cached_prompts = 0;
-  for (const ResolvedRequest& job : jobs) {
-    const std::string key = PromptEmbeddingCache::Key(job.prompt, impl.t5_max_length, compute);
-    auto found = std::find_if(prompts.begin(), prompts.end(),
-                              [&](const BatchPrompt& p) { return p.key == key; });
-    if (found == prompts.end()) {
-      BatchPrompt prompt{key, job.prompt, impl.cache->Find(key), false};
-      prompt.cached = prompt.embedding != nullptr;
-      cached_prompts += prompt.cached ? 1 : 0;
-      prompts.push_back(std::move(prompt));
-      found = prompts.end() - 1;
-    }
-    prompt_of.push_back(static_cast<std::size_t>(found - prompts.begin()));
-  }
-  batch.timings.prompt_cache_hit = cached_prompts == static_cast<int>(prompts.size());
-  // Planned before any work, so that a budget below the minimum fails with nothing done.
-  JobWeights weights;
-  if (memory.resident_weights) {
-    // The weights are on the device already: the job's bytes are its activations alone.
-    weights.resident = memory.resident_weights.get();
-    batch.memory.plan = PlanMemory(jobs, std::nullopt, memory.prefetch_depth, cached_prompts);
-    batch.memory.predicted_peak_bytes = batch.memory.plan->predicted_working_peak_bytes();
-    if (memory.budget_bytes && batch.memory.predicted_peak_bytes > *memory.budget_bytes) {
-      throw ResourceExhausted("the job needs " + FormatBytes(batch.memory.predicted_peak_bytes) +
-                              " beside the resident weights; its budget is " +
-                              FormatBytes(*memory.budget_bytes));
-    }
-  } else if (memory.budget_bytes) {
-    batch.memory.plan =
-        PlanMemory(jobs, memory.budget_bytes, memory.prefetch_depth, cached_prompts);
-    batch.memory.predicted_peak_bytes = batch.memory.plan->predicted_peak_bytes();
-    weights.plan = &*batch.memory.plan;
-  }
-  // The job's bytes are measured above what the device held when it started.
-  CpuMemoryMeter* meter = impl.config.device.is_cpu() && CpuMemoryMeter::IsInstalled()
-                              ? &CpuMemoryMeter::Install()
-                              : nullptr;
-  const int64_t job_start_bytes = meter ? meter->current_bytes() : 0;
-  std::optional<MemoryMeter::Window> window;
-  auto open_window = [&] {
-    if (meter) window.emplace(meter->OpenWindow());
-  };
-  auto close_window = [&](PipelinePhase phase) {
-    if (!window) return;
-    batch.memory.measured = true;
-    batch.memory.measured_peak_bytes[static_cast<int>(phase)] =
-        std::max<int64_t>(0, window->peak_bytes() - job_start_bytes);
-    window.reset();
-  };
-
-  // Encode: each distinct prompt once, one after the other.
-  check_cancelled();
-  Clock::time_point phase_start = Clock::now();
-  open_window();
-  for (BatchPrompt& prompt : prompts) {
-    if (prompt.embedding) continue;
-    prompt.embedding = impl.Encode(prompt.text, weights, batch.memory);
-    impl.cache->Insert(prompt.key, prompt.embedding);
-  }
-  close_window(PipelinePhase::kEncode);
-  for (const BatchPrompt& prompt : prompts) {
-    for (const std::string& warning : prompt.embedding->warnings) {
-      if (callbacks.on_warning) callbacks.on_warning(warning);
-    }
-  }
-  batch.timings.encode_seconds = SecondsSince(phase_start);
-  finish_phase(PipelinePhase::kEncode, batch.timings.encode_seconds);
-
-  BatchSamples samples;
-  samples.one_prompt = prompts.size() == 1;
-  for (std::size_t r = 0; r < jobs.size(); ++r) {
-    for (uint64_t seed : jobs[r].image_seeds) {
-      samples.seeds.push_back(seed);
-      samples.guidance.push_back(jobs[r].guidance);
-      samples.embeddings.push_back(prompts[prompt_of[r]].embedding.get());
-    }
-  }
-
-  // Denoise: every image of every request in one pass per step.
-  check_cancelled();
-  phase_start = Clock::now();
-  open_window();
-  const torch::Tensor latents =
-      impl.Denoise(shape, samples, weights, batch.memory, callbacks, completed_steps, batch.timings)
-          .to(torch::kCPU);
-  close_window(PipelinePhase::kDenoise);
-  batch.timings.denoise_seconds = SecondsSince(phase_start);
-  finish_phase(PipelinePhase::kDenoise, batch.timings.denoise_seconds);
-
-  // Decode, then PNG (counted with the decode phase: it reads the decoded images).
-  check_cancelled();
-  phase_start = Clock::now();
-  open_window();
-  const torch::Tensor images =
-      impl.Decode(shape, latents.to(impl.config.device), weights, batch.memory);
-  batch.timings.decode_seconds = SecondsSince(phase_start);
-  finish_phase(PipelinePhase::kDecode, batch.timings.decode_seconds);
-
-  phase_start = Clock::now();
-  int64_t first_image = 0;
-  for (std::size_t r = 0; r < jobs.size(); ++r) {
-    GenerationResult result;
-    result.request = jobs[r];
-    const ResolvedRequest& job = result.request;
-    result.latents = latents.slice(0, first_image, first_image + job.batch_size);
-    result.images = images.slice(0, first_image, first_image + job.batch_size);
-    first_image += job.batch_size;
-    for (int i = 0; i < job.batch_size; ++i) {
-      const std::string parameters =
-          FormatGenerationParameters(job, impl.config.model_name, flux.guidance_embed, i);
-      if (i == 0) result.parameters = parameters;
-      const std::vector<uint8_t> rgb = ImageToRgb8(result.images[i]);
-      result.png.push_back(
-          EncodePng(rgb.data(), job.width, job.height, {{kPngParametersKeyword, parameters}}));
-    }
-    result.warnings = prompts[prompt_of[r]].embedding->warnings;
-    batch.results.push_back(std::move(result));
-  }
-  close_window(PipelinePhase::kDecode);
-  batch.timings.png_seconds = SecondsSince(phase_start);
-  batch.timings.total_seconds = SecondsSince(start);
-  for (std::size_t r = 0; r < jobs.size(); ++r) {
-    GenerationResult& result = batch.results[r];
-    result.timings = batch.timings;
-    result.timings.prompt_cache_hit = prompts[prompt_of[r]].cached;
-    result.memory = batch.memory;
-  }
-  return batch;
 }
 
 }  // namespace streamdit::engine

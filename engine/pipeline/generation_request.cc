@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "engine/lora/lora_adapter.h"
 #include "engine/status/status_error.h"
 
 namespace streamdit::engine {
@@ -27,6 +28,30 @@ void CheckSame(const char* field, const std::vector<ResolvedRequest>& batch,
                             " must be the same for every request of a batch: requests[0] has " +
                             std::to_string(batch[0].*member) + ", requests[" + std::to_string(i) +
                             "] has " + std::to_string(batch[i].*member));
+    }
+  }
+}
+
+void ValidateLoras(const std::vector<LoraUse>& loras, const GenerationLimits& limits) {
+  if (static_cast<int64_t>(loras.size()) > limits.max_loras) {
+    throw InvalidArgument("loras must number at most " + std::to_string(limits.max_loras) +
+                          ", got " + std::to_string(loras.size()));
+  }
+  for (std::size_t i = 0; i < loras.size(); ++i) {
+    const std::string field = "loras[" + std::to_string(i) + "]";
+    if (!loras[i].adapter) throw InvalidArgument(field + " names no adapter");
+    const double strength = loras[i].strength;
+    if (!std::isfinite(strength) || std::abs(strength) > limits.max_lora_strength) {
+      std::ostringstream message;
+      message << field << ".strength must be in [" << -limits.max_lora_strength << ", "
+              << limits.max_lora_strength << "], got " << strength;
+      throw InvalidArgument(message.str());
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (loras[j].adapter == loras[i].adapter) {
+        throw InvalidArgument(field + ": '" + loras[i].adapter->name() +
+                              "' is already in the request as loras[" + std::to_string(j) + "]");
+      }
     }
   }
 }
@@ -59,6 +84,7 @@ void ValidateGenerationRequest(const GenerationRequest& request, const Generatio
     throw InvalidArgument("prompt must be at most " + std::to_string(limits.max_prompt_bytes) +
                           " bytes, got " + std::to_string(request.prompt.size()));
   }
+  ValidateLoras(request.loras, limits);
 }
 
 ResolvedRequest ResolveGenerationRequest(const GenerationRequest& request,
@@ -73,6 +99,7 @@ ResolvedRequest ResolveGenerationRequest(const GenerationRequest& request,
   resolved.guidance = request.guidance.value_or(defaults.guidance);
   resolved.seed = request.seed;
   resolved.batch_size = request.batch_size;
+  resolved.loras = request.loras;
   for (int i = 0; i < request.batch_size; ++i) {
     resolved.image_seeds.push_back(ImageSeed(request.seed, i));
   }

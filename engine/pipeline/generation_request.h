@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,15 @@
 #include "engine/sampling/flux_defaults.h"
 
 namespace streamdit::engine {
+
+class LoraAdapter;  // engine/lora/lora_adapter.h
+
+// A LoRA applied to a request: y = W x + b + strength * (alpha / rank) * up(down(x)) on every
+// layer the adapter targets, at run time (the shared weights are never modified).
+struct LoraUse {
+  std::shared_ptr<const LoraAdapter> adapter;
+  double strength = 1.0;
+};
 
 struct GenerationRequest {
   std::string prompt;         // may be empty; longer than the encoders' token limits is truncated
@@ -25,6 +35,8 @@ struct GenerationRequest {
   // low 32 bits select the noise (PyTorch's CPU generator, as in BFL; sampling/noise.h).
   uint64_t seed = 0;
   int batch_size = 1;  // images of this request
+  // Adapters for this request's images alone; a batch may mix requests with different sets.
+  std::vector<LoraUse> loras;
 };
 
 // Bounds a request must respect. Width and height must be multiples of 16 (one latent patch of
@@ -40,6 +52,8 @@ struct GenerationLimits {
   int max_batch_size = 4;     // images of one request
   int max_batch_images = 16;  // images of one batch of requests (FluxPipeline::GenerateBatch)
   std::size_t max_prompt_bytes = 64 * 1024;
+  int max_loras = 8;                // adapters of one request
+  double max_lora_strength = 10.0;  // |strength|
 };
 
 // The request with every default applied.
@@ -52,6 +66,7 @@ struct ResolvedRequest {
   uint64_t seed = 0;  // the request's seed: the first image's
   int batch_size = 1;
   std::vector<uint64_t> image_seeds;  // batch_size entries: seed + i (wrapping at 2^64)
+  std::vector<LoraUse> loras;
 };
 
 // The seed of image `index` of a request with `seed`: seed + index.

@@ -122,6 +122,13 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
   job.streaming = options;
   const torch::ScalarType compute = shape.compute;
   const int64_t e = ElementBytes(compute);
+  // A component's LoRA tensors (held through its phase) and the [tokens, rank] product a delta
+  // makes beside the layer's output (engine/model/low_rank_adapters.h), with an allocation's
+  // overhead.
+  auto adapters = [&](PipelineComponent component, int64_t tokens) -> int64_t {
+    const int64_t bytes = shape.adapter_bytes[static_cast<std::size_t>(component)];
+    return bytes > 0 ? bytes + tokens * shape.adapter_rank * e + 512 : 0;
+  };
   const FluxConfig& flux = models.transformer->config();
   const int64_t batch = shape.batch;
   const int64_t img_tokens = int64_t{(shape.height + 15) / 16} * ((shape.width + 15) / 16);
@@ -139,9 +146,10 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
     const int64_t ids = txt_tokens * 8;
     const int64_t lookup = ids + 2 * txt_tokens * models.t5->config().d_model * e;
     const int64_t layers = T5ActivationBytes(models.t5->config(), 1, txt_tokens, compute) + ids;
-    job.components.push_back(PlanComponent(models, PipelineComponent::kT5,
-                                           {{"embedding", 0, 1, lookup}, {"layers", 1, n, layers}},
-                                           earlier_embeddings, budget, options, compute));
+    job.components.push_back(PlanComponent(
+        models, PipelineComponent::kT5, {{"embedding", 0, 1, lookup}, {"layers", 1, n, layers}},
+        earlier_embeddings + adapters(PipelineComponent::kT5, txt_tokens), budget, options,
+        compute));
   }
   if (encode && models.clip) {
     const std::size_t n = models.clip->blocks().size();
@@ -152,7 +160,8 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
     const int64_t t5_output = txt_tokens * flux.context_in_dim * e;
     job.components.push_back(PlanComponent(
         models, PipelineComponent::kClip, {{"embedding", 0, 1, lookup}, {"layers", 1, n, layers}},
-        earlier_embeddings + t5_output, budget, options, compute));
+        earlier_embeddings + t5_output + adapters(PipelineComponent::kClip, shape.clip_tokens),
+        budget, options, compute));
   }
 
   // Denoising: the latent tokens (the caller's, the sampler's, the prediction and the update),
@@ -180,7 +189,9 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
   job.components.push_back(PlanComponent(
       models, PipelineComponent::kTransformer,
       {{"modulation", 0, once, modulation_pass}, {"steps", once, all, forward + 4 * latent}},
-      embedding + txt_batch + latent + ids + modulation, budget, options, compute));
+      embedding + txt_batch + latent + ids + modulation +
+          adapters(PipelineComponent::kTransformer, batch * (img_tokens + txt_tokens)),
+      budget, options, compute));
 
   if (models.vae) {
     const VaeDecoderConfig& vae = models.vae->config();

@@ -10,6 +10,7 @@
 
 #include <torch/types.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -50,6 +51,10 @@ struct JobMemoryShape {
   torch::ScalarType compute = torch::kFloat;
   bool tiled_decode = true;
   TileOptions tiles;
+  // The job's LoRA tensors on the device per component (indexed by PipelineComponent), held
+  // through that component's phase, and the largest rank among them (its [tokens, rank] scratch).
+  std::array<int64_t, 4> adapter_bytes{};
+  int64_t adapter_rank = 0;
 };
 
 // A stretch of a component's pass: the blocks it acquires and the activations it makes (T5's

@@ -14,10 +14,12 @@ int64_t TensorBytes(const torch::Tensor& tensor) {
 int64_t PromptEmbedding::nbytes() const { return TensorBytes(t5) + TensorBytes(clip); }
 
 std::string PromptEmbeddingCache::Key(const std::string& prompt, int64_t t5_max_length,
-                                      torch::ScalarType dtype) {
+                                      torch::ScalarType dtype, const std::string& text_adapters) {
   // Length-prefixed prompt first, so that no prompt text can mimic another key's suffix.
-  return std::to_string(prompt.size()) + ":" + prompt + "|t5=" + std::to_string(t5_max_length) +
-         "|" + c10::toString(dtype);
+  std::string key = std::to_string(prompt.size()) + ":" + prompt +
+                    "|t5=" + std::to_string(t5_max_length) + "|" + c10::toString(dtype);
+  if (!text_adapters.empty()) key += "|lora=" + text_adapters;
+  return key;
 }
 
 std::shared_ptr<const PromptEmbedding> PromptEmbeddingCache::Find(const std::string& key) {

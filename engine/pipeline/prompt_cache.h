@@ -30,7 +30,9 @@ class PromptEmbeddingCache {
   explicit PromptEmbeddingCache(int64_t capacity_bytes) : capacity_bytes_(capacity_bytes) {}
 
   // The key covers everything that changes the embedding besides the model itself.
-  static std::string Key(const std::string& prompt, int64_t t5_max_length, torch::ScalarType dtype);
+  // `text_adapters`: what identifies the LoRAs applied to the text encoders (empty: none).
+  static std::string Key(const std::string& prompt, int64_t t5_max_length, torch::ScalarType dtype,
+                         const std::string& text_adapters = "");
 
   // nullptr on a miss; a hit becomes the most recently used entry.
   std::shared_ptr<const PromptEmbedding> Find(const std::string& key);

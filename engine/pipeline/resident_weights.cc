@@ -6,7 +6,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "engine/memory/counting_allocator.h"
+#include "engine/memory/allocation_bytes.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/pipeline/job_memory_plan.h"
 #include "engine/status/status_error.h"
@@ -17,14 +17,6 @@ namespace {
 constexpr PipelineComponent kComponents[] = {PipelineComponent::kT5, PipelineComponent::kClip,
                                              PipelineComponent::kTransformer,
                                              PipelineComponent::kVae};
-
-// What the device's allocator takes for one tensor: the CPU's counting allocator adds its header
-// (engine/memory/counting_allocator.h); CUDA's caching allocator rounds up to 512 bytes.
-int64_t AllocationBytes(int64_t numel, torch::ScalarType dtype, torch::Device device) {
-  const int64_t bytes = numel * static_cast<int64_t>(c10::elementSize(dtype));
-  if (device.is_cpu()) return bytes + static_cast<int64_t>(CountingAllocator::kHeaderBytes);
-  return (bytes + 511) / 512 * 512;
-}
 
 class ResidentWeightProvider final : public WeightProvider {
  public:

@@ -39,18 +39,17 @@ torch::Tensor EncoderLayer(const torch::Tensor& x, const ScopedBlock& w, const t
   torch::Tensor h =
       LayerNorm(x, w["layer_norm1.weight"], w["layer_norm1.bias"], config.layer_norm_eps);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  torch::Tensor q = heads(at::linear(h, w["self_attn.q_proj.weight"], w["self_attn.q_proj.bias"]));
-  torch::Tensor k = heads(at::linear(h, w["self_attn.k_proj.weight"], w["self_attn.k_proj.bias"]));
-  torch::Tensor v = heads(at::linear(h, w["self_attn.v_proj.weight"], w["self_attn.v_proj.bias"]));
+  torch::Tensor q = heads(w.Linear(h, "self_attn.q_proj"));
+  torch::Tensor k = heads(w.Linear(h, "self_attn.k_proj"));
+  torch::Tensor v = heads(w.Linear(h, "self_attn.v_proj"));
   torch::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(torch::kFloat) * scale + mask;
   torch::Tensor probs = at::softmax(scores, -1).to(x.scalar_type());
   torch::Tensor attended = at::matmul(probs, v).transpose(1, 2).reshape({batch, length, -1});
-  torch::Tensor out =
-      x + at::linear(attended, w["self_attn.out_proj.weight"], w["self_attn.out_proj.bias"]);
+  torch::Tensor out = x + w.Linear(attended, "self_attn.out_proj");
 
   h = LayerNorm(out, w["layer_norm2.weight"], w["layer_norm2.bias"], config.layer_norm_eps);
-  h = QuickGelu(at::linear(h, w["mlp.fc1.weight"], w["mlp.fc1.bias"]));
-  return out + at::linear(h, w["mlp.fc2.weight"], w["mlp.fc2.bias"]);
+  h = QuickGelu(w.Linear(h, "mlp.fc1"));
+  return out + w.Linear(h, "mlp.fc2");
 }
 
 }  // namespace

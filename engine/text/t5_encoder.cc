@@ -34,6 +34,13 @@ constexpr char kFeedForwardNorm[] = "layer.1.layer_norm.weight";
 // (16 MB in fp32) for FLUX's 512 tokens and 64 heads, i.e. 128 queries per chunk.
 constexpr int64_t kScoreElementsPerChunk = int64_t{1} << 22;
 
+// The linear layer a weight belongs to ("layer.0.SelfAttention.q" of ".q.weight"): what
+// ScopedBlock::Linear takes, so that the job's LoRAs on it apply.
+std::string Module(const char* weight) {
+  const std::string name = weight;
+  return name.substr(0, name.size() - std::string(".weight").size());
+}
+
 std::string BlockPrefix(int64_t index) { return "encoder.block." + std::to_string(index) + "."; }
 
 // Statistics of norms and softmax in fp32 even for bf16 compute (fp64 stays fp64).
@@ -59,9 +66,9 @@ torch::Tensor SelfAttention(const torch::Tensor& x, const ScopedBlock& w,
   const auto heads = [&](const torch::Tensor& projected) {
     return projected.view({batch, length, config.num_heads, config.d_kv}).transpose(1, 2);
   };
-  const auto q = heads(at::linear(x, w[kQ]));
-  const auto k_transposed = heads(at::linear(x, w[kK])).transpose(-1, -2);
-  const auto v = heads(at::linear(x, w[kV]));
+  const auto q = heads(w.Linear(x, Module(kQ)));
+  const auto k_transposed = heads(w.Linear(x, Module(kK))).transpose(-1, -2);
+  const auto v = heads(w.Linear(x, Module(kV)));
 
   std::vector<torch::Tensor> outputs;
   for (int64_t start = 0; start < length; start += query_chunk) {
@@ -77,13 +84,13 @@ torch::Tensor SelfAttention(const torch::Tensor& x, const ScopedBlock& w,
   const auto context = (outputs.size() == 1 ? outputs[0] : at::cat(outputs, 2))
                            .transpose(1, 2)
                            .reshape({batch, length, config.inner_dim()});
-  return at::linear(context, w[kO]);
+  return w.Linear(context, Module(kO));
 }
 
 // Gated tanh-GELU feed-forward ("gated-gelu" with gelu_new).
 torch::Tensor FeedForward(const torch::Tensor& x, const ScopedBlock& w) {
-  const auto gate = at::gelu(at::linear(x, w[kGate]), "tanh");
-  return at::linear(gate * at::linear(x, w[kUp]), w[kDown]);
+  const auto gate = at::gelu(w.Linear(x, Module(kGate)), "tanh");
+  return w.Linear(gate * w.Linear(x, Module(kUp)), Module(kDown));
 }
 
 void ValidateIds(const torch::Tensor& ids, int64_t vocab_size) {

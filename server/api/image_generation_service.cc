@@ -258,4 +258,21 @@ grpc::ServerUnaryReactor* ImageGenerationService::GetServerStatus(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* ImageGenerationService::ReloadLoras(
+    grpc::CallbackServerContext* context, const v1::ReloadLorasRequest* /*request*/,
+    v1::ReloadLorasResponse* response) {
+  GenerationService* service = service_.load();
+  if (!service) return Refuse(context);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  service->ReloadLoras([reactor, response](const LoraScanReport& report) {
+    response->set_loras(static_cast<uint32_t>(report.loras));
+    response->set_added(static_cast<uint32_t>(report.added));
+    response->set_removed(static_cast<uint32_t>(report.removed));
+    response->set_reloaded(static_cast<uint32_t>(report.reloaded));
+    for (const std::string& error : report.errors) response->add_errors(error);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
 }  // namespace streamdit::server

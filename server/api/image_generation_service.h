@@ -34,6 +34,10 @@ class ImageGenerationService final : public ImageGenerationBase {
   grpc::ServerUnaryReactor* GetServerStatus(grpc::CallbackServerContext* context,
                                             const v1::GetServerStatusRequest* request,
                                             v1::ServerStatus* response) override;
+  // Finishes from the rescan's thread (GenerationService::ReloadLoras).
+  grpc::ServerUnaryReactor* ReloadLoras(grpc::CallbackServerContext* context,
+                                        const v1::ReloadLorasRequest* request,
+                                        v1::ReloadLorasResponse* response) override;
 
  private:
   std::atomic<GenerationService*> service_{nullptr};

@@ -10,10 +10,6 @@ namespace streamdit::server {
 absl::StatusOr<GenerationJob> JobFromProto(
     const v1::GenerateImageRequest& request,
     std::optional<std::chrono::steady_clock::time_point> deadline) {
-  if (request.loras_size() > 0) {
-    return absl::UnimplementedError("loras: LoRA adapters are not supported yet by this server (" +
-                                    std::to_string(request.loras_size()) + " given)");
-  }
   if (!IsValidUtf8(request.prompt())) {
     return absl::InvalidArgumentError("prompt must be valid UTF-8");
   }
@@ -35,6 +31,9 @@ absl::StatusOr<GenerationJob> JobFromProto(
                  : request.priority() > 0 ? scheduler::Priority::kHigh
                                           : scheduler::Priority::kNormal;
   job.deadline = deadline;
+  for (const v1::LoraAdapter& lora : request.loras()) {
+    job.loras.push_back({lora.name(), lora.strength() == 0 ? 1.0 : double{lora.strength()}});
+  }
   return job;
 }
 
@@ -96,6 +95,19 @@ void ModelsToProto(const ModelRegistry& models, v1::ListModelsResponse* proto) {
     info->set_default_guidance(static_cast<float>(pipeline.defaults().guidance));
     info->set_weight_bytes(static_cast<uint64_t>(model->weight_bytes));
     info->set_min_budget_bytes(static_cast<uint64_t>(model->min_budget_bytes));
+    for (const LoraListing& listing : models.loras().List(model->name)) {
+      v1::LoraInfo* lora = info->add_loras();
+      lora->set_name(listing.name);
+      if (!listing.adapter) {
+        lora->set_error(listing.error);
+        continue;
+      }
+      lora->set_format(engine::LoraFormatName(listing.adapter->format()));
+      lora->set_rank(static_cast<uint32_t>(listing.adapter->max_rank()));
+      for (const std::string& target : listing.adapter->TargetSummary()) lora->add_targets(target);
+      lora->set_bytes(static_cast<uint64_t>(listing.device_bytes));
+      lora->set_layers(static_cast<uint32_t>(listing.adapter->modules().size()));
+    }
   }
 }
 

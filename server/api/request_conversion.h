@@ -1,6 +1,6 @@
 // Between the public protobuf messages and the runtime's types. Proto-level checks live here (the
-// runtime validates the rest): LoRAs are UNIMPLEMENTED until LoRA support lands; the prompt must
-// be valid UTF-8 (a raw client can send any bytes).
+// runtime validates the rest): the prompt must be valid UTF-8 (a raw client can send any bytes);
+// a LoRA's strength 0 means 1.0 (the field's default), the runtime resolves the LoRA names.
 #pragma once
 
 #include <chrono>

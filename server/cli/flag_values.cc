@@ -1,6 +1,7 @@
 #include "server/cli/flag_values.h"
 
 #include <cctype>
+#include <cmath>
 #include <exception>
 #include <optional>
 #include <sstream>
@@ -129,6 +130,38 @@ CLI::Option* AddByteSizeOption(CLI::App& app, const std::string& name, int64_t* 
 CLI::Option* AddDtypeOption(CLI::App& app, const std::string& name, torch::ScalarType* dtype,
                             const std::string& description) {
   return AddParsedOption(app, name, dtype, description, "f32|bf16|f16", ParseDtype);
+}
+
+LoraFlag ParseLoraFlag(const std::string& flag, const std::string& text) {
+  LoraFlag lora{text, 1.0};
+  const std::size_t colon = text.rfind(':');
+  if (colon != std::string::npos) {
+    if (const std::optional<double> strength = Number(text.substr(colon + 1))) {
+      lora.name = text.substr(0, colon);
+      lora.strength = *strength;
+    }
+  }
+  if (lora.name.empty()) {
+    throw engine::InvalidArgument(flag + " expects NAME[:SCALE], got '" + text + "'");
+  }
+  if (!std::isfinite(lora.strength)) {
+    throw engine::InvalidArgument(flag + ": the strength must be a finite number, got '" + text +
+                                  "'");
+  }
+  return lora;
+}
+
+CLI::Validator LoraValue() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        try {
+          ParseLoraFlag("--lora", text);
+        } catch (const engine::StatusError& error) {
+          return error.what();
+        }
+        return "";
+      },
+      "", "NAME[:SCALE]");
 }
 
 }  // namespace streamdit::server::cli

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace streamdit::server::cli {
 
@@ -28,6 +29,17 @@ CLI::Option* AddByteSizeOption(CLI::App& app, const std::string& name, int64_t* 
 // A dtype option stored in `*dtype`; a bad value is a parse error naming the flag.
 CLI::Option* AddDtypeOption(CLI::App& app, const std::string& name, torch::ScalarType* dtype,
                             const std::string& description);
+
+// "NAME:SCALE" or "NAME" (strength 1) of --lora: a served LoRA's name, or a LoRA file (local).
+// The text after the last ':' is the strength when it is a number, else part of the name. Throws
+// INVALID_ARGUMENT naming `flag` for an empty name or a strength that is not finite.
+struct LoraFlag {
+  std::string name;
+  double strength = 1.0;
+};
+LoraFlag ParseLoraFlag(const std::string& flag, const std::string& text);
+// Every NAME:SCALE check of CLI11's parsing: a bad value is a parse error naming the flag.
+CLI::Validator LoraValue();
 
 // Checks for numeric options: a number >= `minimum`; a number > 0; a non-negative integer with no
 // sign (CLI11 would read "-1" into a uint64_t seed as 2^64 - 1).

@@ -34,6 +34,13 @@ void AddGenerateCommand(CLI::App& app, CommandTable& table, const GlobalOptions&
   command->add_option("--guidance", o.guidance, "Distilled guidance (dev models)");
   command->add_option("--batch", o.batch, "Images of this request (seeds seed, seed+1, ...)")
       ->check(AtLeast(1));
+  command
+      ->add_option("--lora", o.loras,
+                   "A LoRA and its strength (default 1), repeatable: a LoRA file (kohya,\n"
+                   "diffusers/PEFT or BFL safetensors) in this process, a LoRA the server\n"
+                   "lists (`streamdit models`) with --server")
+      ->type_name("NAME[:SCALE]")
+      ->check(LoraValue());
 
   // In-process only.
   std::vector<CLI::Option*> local_only;

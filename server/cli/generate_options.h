@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace streamdit::server::cli {
 
@@ -19,6 +20,8 @@ struct GenerateOptions {
   std::optional<uint64_t> seed;
   std::optional<int> steps, width, height, batch;
   std::optional<double> guidance;
+  // --lora NAME[:SCALE], repeatable: a LoRA file (local) or a served LoRA's name (--server).
+  std::vector<std::string> loras;
 
   // In-process (--local, the default without --server).
   bool local = false;

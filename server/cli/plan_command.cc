@@ -1,10 +1,14 @@
 #include "server/cli/plan_command.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <iomanip>
 #include <memory>
 #include <optional>
 #include <sstream>
 
+#include "engine/lora/lora_job_adapters.h"
+#include "engine/lora/lora_loader.h"
 #include "engine/memory/bandwidth_probe.h"
 #include "engine/pipeline/job_memory_plan.h"
 #include "engine/pipeline/planning_models.h"
@@ -29,6 +33,7 @@ struct PlanOptions {
   int prefetch = 1;
   std::optional<double> bandwidth_gbps;
   std::optional<double> tflops;
+  std::vector<std::string> loras;  // FILE[:SCALE]
 };
 
 std::string Gb(double bytes) {
@@ -53,6 +58,27 @@ void RunPlan(const PlanOptions& o, std::ostream& out) {
   shape.t5_tokens = o.t5_tokens.value_or(defaults.t5_max_length);
   if (loaded.clip) shape.clip_tokens = loaded.clip->config().max_positions;
   shape.compute = o.dtype;
+  // LoRAs: their tensors in the compute dtype, held through their components' phases.
+  std::vector<engine::LoraUse> loras;
+  if (!o.loras.empty()) {
+    const engine::LoraTargets targets = engine::LoraTargets::Of(loaded.models());
+    for (const std::string& text : o.loras) {
+      const LoraFlag lora = ParseLoraFlag("--lora", text);
+      loras.push_back({engine::LoadLoraAdapter(
+                           lora.name, std::filesystem::path(lora.name).stem().string(), targets),
+                       lora.strength});
+    }
+  }
+  const std::vector<const std::vector<engine::LoraUse>*> samples(
+      static_cast<std::size_t>(shape.batch), &loras);
+  for (engine::PipelineComponent component :
+       {engine::PipelineComponent::kT5, engine::PipelineComponent::kClip,
+        engine::PipelineComponent::kTransformer}) {
+    shape.adapter_bytes[static_cast<std::size_t>(component)] =
+        engine::ComponentAdapterBytes(component, samples, shape.compute, torch::kCPU);
+    shape.adapter_rank =
+        std::max(shape.adapter_rank, engine::ComponentAdapterRank(component, samples));
+  }
   engine::StreamingOptions options;
   options.prefetch_depth = o.prefetch;
   options.compute_dtype = o.dtype;
@@ -73,6 +99,20 @@ void RunPlan(const PlanOptions& o, std::ostream& out) {
       << shape.t5_tokens << " text tokens), batch " << shape.batch << ", " << shape.steps
       << " steps, budget " << FormatBytes(o.budget) << ", prefetch depth " << options.prefetch_depth
       << "\n";
+  for (const engine::LoraUse& use : loras) {
+    const engine::LoraAdapter& lora = *use.adapter;
+    out << "lora " << lora.name() << " (" << engine::LoraFormatName(lora.format()) << ", rank "
+        << lora.max_rank() << ", " << lora.modules().size() << " layers, strength " << use.strength
+        << "):";
+    for (engine::PipelineComponent component :
+         {engine::PipelineComponent::kT5, engine::PipelineComponent::kClip,
+          engine::PipelineComponent::kTransformer}) {
+      if (!lora.targets(component)) continue;
+      out << " " << engine::PipelineComponentName(component) << " "
+          << FormatBytes(lora.DeviceBytes(component, shape.compute, torch::kCPU));
+    }
+    out << "\n";
+  }
   for (const engine::ComponentMemoryPlan& c : plan.components) {
     const engine::ResidencyPlan& r = c.residency;
     int64_t total = 0;
@@ -145,6 +185,11 @@ void AddPlanCommand(CLI::App& app, CommandTable& table) {
       ->check(AtLeast(0));
   command->add_option("--t5-tokens", o.t5_tokens, "T5 sequence length (default: the family's)")
       ->check(AtLeast(1));
+  command
+      ->add_option("--lora", o.loras,
+                   "A LoRA file and its strength, repeatable: its bytes join the plan")
+      ->type_name("FILE[:SCALE]")
+      ->check(LoraValue());
   command->add_option("--bandwidth", o.bandwidth_gbps, "Transfer bandwidth in GB/s")
       ->type_name("GB/s")
       ->check(Positive());

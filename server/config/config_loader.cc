@@ -43,7 +43,7 @@ class ConfigParser {
     const std::optional<YamlMap> top =
         reader_.ReadMap(root, "",
                         {"listen", "metrics_listen", "grace_period", "log_level", "default_model",
-                         "devices", "models", "scheduler", "limits", "tls"});
+                         "devices", "models", "lora_dirs", "scheduler", "limits", "tls"});
     if (!top) return;
     if (auto node = top->Get("listen")) {
       Set(config.listen, reader_.Parsed(*node, "listen", ListenParser(true), "an address"));
@@ -61,6 +61,7 @@ class ConfigParser {
     if (auto node = top->Get("limits")) ReadLimits(*node, config.limits);
     if (auto node = top->Get("scheduler")) ReadScheduler(*node, config.scheduler);
     if (auto node = top->Get("tls")) config.tls = ReadTls(*node);
+    if (auto node = top->Get("lora_dirs")) ReadLoraDirs(*node, config.lora_dirs);
     if (auto node = top->Get("devices")) {
       ReadDevices(*node, config.devices);
     } else {
@@ -299,6 +300,19 @@ class ConfigParser {
       if (!name_text) continue;
       model.name = *name_text;
       CheckUnique(config.models, name_marks, std::move(model), *name, map->Child("name"), "model");
+    }
+  }
+
+  void ReadLoraDirs(const YAML::Node& node, std::vector<std::string>& dirs) {
+    if (node.IsSequence()) {
+      size_t index = 0;
+      for (const YAML::Node& dir : node) {
+        if (auto text = reader_.NonEmpty(dir, IndexPath("lora_dirs", index++))) {
+          dirs.push_back(Resolve(base_dir_, *text));
+        }
+      }
+    } else if (auto text = reader_.NonEmpty(node, "lora_dirs")) {
+      dirs.push_back(Resolve(base_dir_, *text));
     }
   }
 

@@ -45,6 +45,12 @@
 //         height: 1024           #   height, at most limits.max_pixels pixels
 //         guidance: 3.5          #   0..100; not for schnell (it has no guidance input)
 //         t5_max_length: 512     #   1..512 tokens
+//   lora_dirs:                   # Optional: folders of LoRA files (kohya, diffusers/PEFT or BFL
+//     - /models/loras            #   safetensors) that requests may name. Each *.safetensors file
+//                                #   is a LoRA named by its file name without the extension
+//                                #   (the first folder wins a name); scanned at start and again
+//                                #   on SIGHUP or the ReloadLoras RPC. Relative to the
+//                                #   configuration's folder. One folder may be given as a string.
 //   scheduler:                   # Optional; each key has a default.
 //     queue_capacity: 256        #   Queued jobs per priority class (1..1000000). Default 256.
 //     max_batch_images: 4        #   Images per launch, 1 disables batching (1..64). Default 4.
@@ -185,6 +191,7 @@ struct ServerConfig {
   std::string default_model;  // after loading: always the name of one of `models`
   std::vector<DeviceConfigSpec> devices;
   std::vector<ModelSpec> models;
+  std::vector<std::string> lora_dirs;  // joined with the configuration's folder when relative
   SchedulerSpec scheduler;
   LimitsSpec limits;
   std::optional<TlsSpec> tls;

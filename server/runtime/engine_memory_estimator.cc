@@ -10,7 +10,9 @@ namespace streamdit::server {
 
 absl::StatusOr<scheduler::MemoryDemand> EngineMemoryEstimator::Estimate(
     const scheduler::JobShape& shape) const {
-  const std::string key = scheduler::MemoryKey(shape);
+  // A rescan may change what a LoRA name means: the library's generation is part of the key.
+  const std::string key =
+      scheduler::MemoryKey(shape) + "|g" + std::to_string(models_.loras().generation());
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto found = cache_.find(key);
@@ -18,6 +20,12 @@ absl::StatusOr<scheduler::MemoryDemand> EngineMemoryEstimator::Estimate(
   }
   const LoadedModel* model = models_.Find(shape.model);
   if (!model) return absl::NotFoundError("model: unknown '" + shape.model + "'");
+  std::vector<engine::LoraUse> loras;
+  for (const std::string& name : shape.loras) {
+    auto adapter = models_.loras().Find(name, model->name);
+    if (!adapter.ok()) return adapter.status();
+    loras.push_back({*std::move(adapter), 1.0});
+  }
   scheduler::MemoryDemand demand;
   const absl::Status planned = engine::StatusOfCall([&] {
     // Before the prompts are known, plan the batch as `batch` one-image requests with distinct
@@ -30,7 +38,12 @@ absl::StatusOr<scheduler::MemoryDemand> EngineMemoryEstimator::Estimate(
         request, model->pipeline->defaults(), model->pipeline->limits());
     std::vector<engine::ResolvedRequest> batch(static_cast<std::size_t>(std::max(1, shape.batch)),
                                                one);
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].prompt = std::to_string(i);
+    // Every image with every LoRA of the launch: its tensors are held once per launch (the
+    // transformer's) or once per encoded prompt (the text encoders').
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i].prompt = std::to_string(i);
+      batch[i].loras = loras;
+    }
     const engine::JobMemoryPlan plan = model->pipeline->PlanMemory(batch, std::nullopt);
     // Working: enough to run with every weight streamed (and more than a launch on resident
     // weights needs). Weights: what a resident copy takes on the device (compute dtype).

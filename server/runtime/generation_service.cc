@@ -105,6 +105,20 @@ GenerationService::~GenerationService() {
   // finish their current task and join.
   scheduler_.reset();
   workers_.reset();
+  std::vector<std::thread> reloads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    reloads.swap(reloads_);
+  }
+  for (std::thread& reload : reloads) reload.join();
+}
+
+void GenerationService::ReloadLoras(std::function<void(const LoraScanReport&)> done) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reloads_.emplace_back([this, done = std::move(done)] {
+    const LoraScanReport report = models_.loras().Rescan();
+    if (done) done(report);
+  });
 }
 
 absl::Status GenerationService::Validate(const GenerationJob& job, const LoadedModel& model) const {
@@ -144,6 +158,15 @@ absl::Status GenerationService::Validate(const GenerationJob& job, const LoadedM
 absl::StatusOr<scheduler::JobId> GenerationService::Submit(GenerationJob job, JobEvents events) {
   const LoadedModel* model = job.model.empty() ? &models_.default_model() : models_.Find(job.model);
   if (!model) return absl::NotFoundError("model: no model named '" + job.model + "'");
+  job.request.loras.clear();
+  for (std::size_t i = 0; i < job.loras.size(); ++i) {
+    auto adapter = models_.loras().Find(job.loras[i].name, model->name);
+    if (!adapter.ok()) {
+      return absl::Status(adapter.status().code(), "loras[" + std::to_string(i) + "]: " +
+                                                       std::string(adapter.status().message()));
+    }
+    job.request.loras.push_back({*std::move(adapter), job.loras[i].strength});
+  }
   if (absl::Status valid = Validate(job, *model); !valid.ok()) return valid;
 
   engine::GenerationRequest& request = job.request;
@@ -159,6 +182,7 @@ absl::StatusOr<scheduler::JobId> GenerationService::Submit(GenerationJob job, Jo
   scheduled.shape.height = *request.height;
   scheduled.shape.steps = *request.steps;
   scheduled.shape.batch = request.batch_size;
+  for (const LoraRequest& lora : job.loras) scheduled.shape.loras.push_back(lora.name);
   scheduled.priority = job.priority;
   if (job.deadline) {
     const auto remaining = *job.deadline - std::chrono::steady_clock::now();

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -55,8 +56,17 @@ struct ServiceSettings {
   RequestLimits limits;
 };
 
+// A LoRA a request names (the server's LoraLibrary resolves it for the job's model).
+struct LoraRequest {
+  std::string name;
+  double strength = 1.0;
+};
+
 struct GenerationJob {
   std::string model;  // empty: the default model
+  // Resolved into request.loras by Submit: NOT_FOUND for an unknown name, FAILED_PRECONDITION for
+  // a file that cannot be used with the model (both naming loras[i]).
+  std::vector<LoraRequest> loras;
   // Unset size/steps/guidance take the model's defaults. seed 0 draws a random 32-bit seed;
   // seeds above 2^32 - 1 are refused (BFL seeds PyTorch's CPU generator, which uses 32 bits).
   engine::GenerationRequest request;
@@ -134,6 +144,10 @@ class GenerationService {
   // does when its grace period runs out. Returns how many were cancelled.
   int CancelAll();
 
+  // Rescans the LoRA folders on a thread of its own (reading files never blocks the caller) and
+  // calls `done` with the report from there. Jobs already submitted keep their adapters.
+  void ReloadLoras(std::function<void(const LoraScanReport&)> done);
+
   const ModelRegistry& models() const { return models_; }
   const RequestLimits& limits() const { return settings_.limits; }
 
@@ -164,6 +178,7 @@ class GenerationService {
   // Never deleted: a tensor charged to a device (a prompt embedding the pipeline's cache keeps)
   // may be freed after this service is gone, and its free is counted against the meter.
   std::vector<engine::MemoryMeter*> device_meters_;
+  std::vector<std::thread> reloads_;  // joined by the destructor (guarded by mu_)
 };
 
 }  // namespace streamdit::server

@@ -9,7 +9,7 @@
 namespace streamdit::server {
 
 absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Load(
-    std::vector<ModelSettings> models) {
+    std::vector<ModelSettings> models, std::vector<std::string> lora_dirs) {
   if (models.empty()) return absl::InvalidArgumentError("models: at least one model is required");
   auto registry = std::make_unique<ModelRegistry>();
   for (ModelSettings& settings : models) {
@@ -35,6 +35,11 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Load(
     }
     registry->models_.push_back(std::move(model));
   }
+  std::vector<std::pair<std::string, const engine::FluxPipeline*>> pipelines;
+  for (const auto& model : registry->models_) {
+    pipelines.emplace_back(model->name, model->pipeline.get());
+  }
+  registry->loras_ = std::make_unique<LoraLibrary>(std::move(lora_dirs), std::move(pipelines));
   return registry;
 }
 

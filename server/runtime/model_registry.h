@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/pipeline/flux_pipeline.h"
+#include "server/runtime/lora_library.h"
 
 namespace streamdit::server {
 
@@ -34,16 +35,21 @@ class ModelRegistry {
  public:
   // Loads every model in order; the first is the default. A missing or corrupt file is the
   // engine's error (NOT_FOUND / DATA_LOSS naming the file), prefixed with the model's name.
-  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Load(std::vector<ModelSettings> models);
+  // `lora_dirs`: the LoRA folders; nothing is scanned until loras().Rescan().
+  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Load(
+      std::vector<ModelSettings> models, std::vector<std::string> lora_dirs = {});
 
   // nullptr when no model has that name.
   const LoadedModel* Find(std::string_view name) const;
   // The model an empty name means.
   const LoadedModel& default_model() const { return *models_.front(); }
   const std::vector<std::unique_ptr<LoadedModel>>& models() const { return models_; }
+  // The LoRAs requests may name, checked against every model (thread-safe).
+  LoraLibrary& loras() const { return *loras_; }
 
  private:
   std::vector<std::unique_ptr<LoadedModel>> models_;
+  std::unique_ptr<LoraLibrary> loras_;
 };
 
 }  // namespace streamdit::server

@@ -20,6 +20,15 @@ namespace {
 std::atomic<bool> stop_signal{false};
 
 extern "C" void OnStopSignal(int /*signal*/) { stop_signal.store(true); }
+// SIGHUP rescans the LoRA folders (from the serving loop, not the handler).
+std::atomic<bool> reload_signal{false};
+extern "C" void OnReloadSignal(int /*signal*/) { reload_signal.store(true); }
+
+void LogLoraScan(const LoraScanReport& report) {
+  spdlog::info("LoRAs: {} known ({} added, {} removed, {} read again)", report.loras, report.added,
+               report.removed, report.reloaded);
+  for (const std::string& error : report.errors) spdlog::warn("{}", error);
+}
 
 spdlog::level::level_enum SpdlogLevel(LogLevel level) {
   switch (level) {
@@ -176,8 +185,14 @@ absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
   absl::StatusOr<std::vector<ModelSettings>> model_settings = ModelSettingsFromConfig(config);
   if (!model_settings.ok()) return model_settings.status();
   absl::StatusOr<std::unique_ptr<ModelRegistry>> models =
-      ModelRegistry::Load(*std::move(model_settings));
+      ModelRegistry::Load(*std::move(model_settings), config.lora_dirs);
   if (!models.ok()) return models.status();
+  for (const std::string& directory : config.lora_dirs) {
+    if (!std::filesystem::is_directory(directory)) {
+      return absl::FailedPreconditionError("lora_dirs: " + directory + " is not a folder");
+    }
+  }
+  if (!config.lora_dirs.empty()) LogLoraScan((*models)->loras().Rescan());
   for (const auto& model : (*models)->models()) {
     spdlog::info("model {}: {:.1f} MiB of weights, minimum budget {:.1f} MiB", model->name,
                  model->weight_bytes / 1048576.0, model->min_budget_bytes / 1048576.0);
@@ -193,7 +208,12 @@ absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
   spdlog::info("serving");
   if (hooks.on_serving) hooks.on_serving((*server)->port());
 
-  while (!stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  reload_signal.store(false);
+  std::signal(SIGHUP, OnReloadSignal);
+  while (!stop_requested()) {
+    if (reload_signal.exchange(false)) LogLoraScan((*models)->loras().Rescan());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 
   spdlog::info("draining (grace period {} ms)", config.grace_period.count());
   metrics.SetDraining(true);

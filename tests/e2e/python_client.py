@@ -3,8 +3,9 @@
 
 Messages come from the public proto (compiled with protoc at run time into a temporary folder);
 calls go through grpcio's generic channel methods. Checks health, ListModels, GenerateImage (a
-PNG with the seed echoed), StreamGenerateImage (queued, progress, result) and a bad request
-(INVALID_ARGUMENT naming the field).
+PNG with the seed echoed), StreamGenerateImage (queued, progress, result), a bad request
+(INVALID_ARGUMENT naming the field), ReloadLoras, and a request naming an unknown LoRA
+(NOT_FOUND naming it).
 
 usage: python_client.py ADDRESS PROTO_ROOT
 """
@@ -54,6 +55,18 @@ def main():
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
         assert "width" in error.details(), error.details()
+
+    reload = unary("ReloadLoras", pb.ReloadLorasResponse)(pb.ReloadLorasRequest(), timeout=60)
+    known = {lora.name for lora in models.models[0].loras}
+    assert reload.loras == len(known), (reload, known)
+    unknown = pb.GenerateImageRequest(model=name, prompt="x",
+                                      loras=[pb.LoraAdapter(name="no-such-lora", strength=0.5)])
+    try:
+        unary("GenerateImage", pb.GenerateImageResponse)(unknown, timeout=30)
+        raise AssertionError("an unknown LoRA was accepted")
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.NOT_FOUND, error
+        assert "no-such-lora" in error.details(), error.details()
 
     print(f"python client: OK ({len(image.png)} byte PNG, {len(kinds)} stream events)")
 

@@ -139,8 +139,8 @@ const RefusedCase kRefusedCases[] = {
      "seed must be in [0, 4294967295]"},
     {"UnknownModel", [](auto& r) { r.set_model("flux9"); }, grpc::StatusCode::NOT_FOUND,
      "no model named 'flux9'"},
-    {"LoraGiven", [](auto& r) { r.add_loras()->set_name("style"); },
-     grpc::StatusCode::UNIMPLEMENTED, "loras: LoRA adapters are not supported yet"},
+    {"UnknownLora", [](auto& r) { r.add_loras()->set_name("style"); }, grpc::StatusCode::NOT_FOUND,
+     "loras[0]: no LoRA named 'style'"},
     {"HugePrompt", [](auto& r) { r.set_prompt(std::string(2000, 'a')); },
      grpc::StatusCode::INVALID_ARGUMENT, "prompt must be at most 1024 bytes, got 2000"},
 };

@@ -54,15 +54,18 @@ struct RigOptions {
   scheduler::SchedulerConfig scheduler;
   RequestLimits limits;
   GrpcServerOptions grpc;
-  ServiceObservers observers;  // e.g. metrics (must outlive the rig)
+  ServiceObservers observers;          // e.g. metrics (must outlive the rig)
+  std::vector<std::string> lora_dirs;  // scanned once at start when given
 };
 
 class ServerRig {
  public:
   explicit ServerRig(RigOptions options = {}) {
-    absl::StatusOr<std::unique_ptr<ModelRegistry>> models = ModelRegistry::Load({DemoModel()});
+    absl::StatusOr<std::unique_ptr<ModelRegistry>> models =
+        ModelRegistry::Load({DemoModel()}, options.lora_dirs);
     if (!models.ok()) throw std::runtime_error(models.status().ToString());
     models_ = *std::move(models);
+    if (!options.lora_dirs.empty()) models_->loras().Rescan();
     ServiceSettings settings;
     settings.devices = options.devices;
     settings.scheduler = options.scheduler;

@@ -83,6 +83,29 @@ void RunModels(const InspectOptions& o, const GlobalOptions& global, std::ostrea
   }
   table.Print(out);
   out << "(the first model is the default; the minimum budget is at the default size)\n";
+
+  // The LoRAs requests may name (generate --lora NAME:SCALE), per model.
+  TextTable loras({"MODEL", "LORA", "FORMAT", "RANK", "LAYERS", "BYTES", "TARGETS"});
+  std::vector<std::string> errors;
+  for (const v1::ModelInfo& model : models.models()) {
+    for (const v1::LoraInfo& lora : model.loras()) {
+      if (!lora.error().empty()) {
+        errors.push_back(model.name() + " / " + lora.name() + ": " + lora.error());
+        continue;
+      }
+      std::string targets;
+      for (const std::string& target : lora.targets()) {
+        targets += (targets.empty() ? "" : ",") + target;
+      }
+      loras.Add({model.name(), lora.name(), lora.format(), std::to_string(lora.rank()),
+                 std::to_string(lora.layers()), Bytes(lora.bytes()), targets});
+    }
+  }
+  if (loras.rows() > 0) {
+    out << "\n";
+    loras.Print(out);
+  }
+  for (const std::string& error : errors) out << "unusable LoRA " << error << "\n";
 }
 
 CLI::App* AddInspectCommand(CLI::App& app, const char* name, const char* description,

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "engine/status/status_error.h"
+#include "server/cli/flag_values.h"
 #include "server/cli/image_files.h"
 #include "server/cli/interrupt.h"
 #include "server/cli/service/progress_display.h"
@@ -40,6 +41,12 @@ v1::GenerateImageRequest BuildRequest(const GenerateOptions& o) {
   if (o.seed) request.set_seed(*o.seed);  // 0 (unset): the server draws one and reports it
   request.set_batch_size(NonNegative("batch", o.batch));
   request.set_priority(o.priority);
+  for (const std::string& text : o.loras) {
+    const LoraFlag lora = ParseLoraFlag("--lora", text);
+    v1::LoraAdapter* adapter = request.add_loras();
+    adapter->set_name(lora.name);
+    adapter->set_strength(static_cast<float>(lora.strength));
+  }
   return request;
 }
 

@@ -318,6 +318,21 @@ TEST_F(LoadServerConfigTest, RelativePathsAreRelativeToTheFilesFolder) {
   EXPECT_EQ(config->models[0].dir, (dir_ / "models/demo").string());
 }
 
+TEST_F(LoadServerConfigTest, LoraDirsAreAListOrOneFolderRelativeToTheFile) {
+  const absl::StatusOr<ServerConfig> list = LoadServerConfig(
+      Write("list.yaml", std::string(kMinimal) + "lora_dirs: [loras, /abs/loras]\n"));
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->lora_dirs, (std::vector<std::string>{(dir_ / "loras").string(), "/abs/loras"}));
+  const absl::StatusOr<ServerConfig> one =
+      LoadServerConfig(Write("one.yaml", std::string(kMinimal) + "lora_dirs: more\n"));
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->lora_dirs, std::vector<std::string>{(dir_ / "more").string()});
+  const absl::Status empty =
+      LoadServerConfig(Write("empty.yaml", std::string(kMinimal) + "lora_dirs: [\"\"]\n")).status();
+  EXPECT_EQ(empty.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(empty.message()).find("lora_dirs[0]"), std::string::npos) << empty;
+}
+
 TEST_F(LoadServerConfigTest, MissingFileIsNotFoundNamingIt) {
   const std::string path = (dir_ / "absent.yaml").string();
   const absl::Status status = LoadServerConfig(path).status();
