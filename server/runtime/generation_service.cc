@@ -105,20 +105,31 @@ GenerationService::~GenerationService() {
   // finish their current task and join.
   scheduler_.reset();
   workers_.reset();
-  std::vector<std::thread> reloads;
+  std::vector<Reload> reloads;
   {
     std::lock_guard<std::mutex> lock(mu_);
     reloads.swap(reloads_);
   }
-  for (std::thread& reload : reloads) reload.join();
+  for (Reload& reload : reloads) reload.thread.join();
 }
 
 void GenerationService::ReloadLoras(std::function<void(const LoraScanReport&)> done) {
   std::lock_guard<std::mutex> lock(mu_);
-  reloads_.emplace_back([this, done = std::move(done)] {
+  for (auto it = reloads_.begin(); it != reloads_.end();) {
+    if (it->finished->load()) {
+      it->thread.join();
+      it = reloads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([this, finished, done = std::move(done)] {
     const LoraScanReport report = models_.loras().Rescan();
     if (done) done(report);
+    finished->store(true);
   });
+  reloads_.push_back({std::move(thread), std::move(finished)});
 }
 
 absl::Status GenerationService::Validate(const GenerationJob& job, const LoadedModel& model) const {

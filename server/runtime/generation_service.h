@@ -178,7 +178,13 @@ class GenerationService {
   // Never deleted: a tensor charged to a device (a prompt embedding the pipeline's cache keeps)
   // may be freed after this service is gone, and its free is counted against the meter.
   std::vector<engine::MemoryMeter*> device_meters_;
-  std::vector<std::thread> reloads_;  // joined by the destructor (guarded by mu_)
+  // LoRA rescans in flight or finished (guarded by mu_): finished ones are joined by the next
+  // ReloadLoras, the rest by the destructor.
+  struct Reload {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> finished;
+  };
+  std::vector<Reload> reloads_;
 };
 
 }  // namespace streamdit::server
