@@ -48,6 +48,7 @@ LoraLibrary::Entry LoraLibrary::Read(const std::string& name, const std::string&
 }
 
 LoraScanReport LoraLibrary::Rescan() {
+  std::lock_guard<std::mutex> scanning(scan_mu_);
   LoraScanReport report;
   // What the folders hold now; the first folder holding a name wins it.
   std::map<std::string, FileSeen> seen;

@@ -73,6 +73,7 @@ class LoraLibrary {
 
   const std::vector<std::string> directories_;
   const std::vector<std::pair<std::string, const engine::FluxPipeline*>> models_;
+  std::mutex scan_mu_;  // one rescan at a time (SIGHUP and ReloadLoras may coincide)
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;  // by LoRA name
   uint64_t generation_ = 0;
