@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
-#include <set>
 #include <utility>
 
 namespace streamdit::engine {
@@ -43,15 +42,27 @@ std::shared_ptr<const ComponentAdapters> BuildComponentAdapters(
   if (adapters.empty()) return nullptr;
   const int64_t batch = static_cast<int64_t>(sample_loras.size());
 
-  // (module, strength) -> the samples that use it; std::map keeps a deterministic order.
-  std::map<std::pair<const LoraModule*, double>, std::vector<int64_t>> groups;
+  // (module, strength) and the samples that use it, in order of first use (samples, then each
+  // request's LoRAs, then the file's pairs): deltas on one layer are added in that order, so the
+  // sums, and the images, are the same in every process.
+  struct Group {
+    const LoraModule* module;
+    double strength;
+    std::vector<int64_t> samples;
+  };
+  std::vector<Group> groups;
+  std::map<std::pair<const LoraModule*, double>, std::size_t> group_of;
   for (int64_t sample = 0; sample < batch; ++sample) {
     const std::vector<LoraUse>* uses = sample_loras[static_cast<std::size_t>(sample)];
     if (!uses) continue;
     for (const LoraUse& use : *uses) {
       if (!use.adapter) continue;
       for (const LoraModule& module : use.adapter->modules()) {
-        if (module.component == component) groups[{&module, use.strength}].push_back(sample);
+        if (module.component != component) continue;
+        auto [found, added] =
+            group_of.emplace(std::make_pair(&module, use.strength), groups.size());
+        if (added) groups.push_back({&module, use.strength, {}});
+        groups[found->second].samples.push_back(sample);
       }
     }
   }
@@ -70,15 +81,16 @@ std::shared_ptr<const ComponentAdapters> BuildComponentAdapters(
   }
 
   std::map<std::string, std::shared_ptr<BlockAdapters>> blocks;
-  for (auto& [key, samples] : groups) {
-    const LoraModule& module = *key.first;
+  for (const Group& group : groups) {
+    const LoraModule& module = *group.module;
+    const std::vector<int64_t>& samples = group.samples;
     const Ready& tensors = ready.at(&module);
     LowRankDelta delta;
     delta.down = tensors.down;
     delta.up = tensors.up;
     delta.up_bias = tensors.up_bias;
     delta.row_offset = module.row_offset;
-    delta.scale = module.scale * key.second;
+    delta.scale = module.scale * group.strength;
     delta.batch_samples = batch;
     // A sample listing the same module twice (the same adapter at two strengths) is in two groups.
     if (static_cast<int64_t>(samples.size()) != batch) delta.samples = samples;
