@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/flux_bench.h"
 #include "engine/flux/flux_transformer.h"
 #include "engine/lora/lora_adapter.h"
 #include "engine/lora/lora_job_adapters.h"
@@ -41,17 +42,12 @@
 namespace streamdit::engine {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
+using bench::Clock;
+using bench::FullConfig;
+using bench::HostWeights;
+using bench::Inputs;
+using bench::Median;
+using bench::Seconds;
 
 struct Options {
   int64_t tokens = 256;
@@ -83,43 +79,6 @@ Options ParseOptions(int argc, char** argv) {
     }
   }
   return options;
-}
-
-FluxConfig FullConfig() {
-  FluxConfig c;
-  c.depth = 2;
-  c.depth_single_blocks = 2;
-  return c;
-}
-
-FluxWeights HostWeights(const FluxConfig& config) {
-  torch::manual_seed(0);
-  return AssembleFluxWeights(config, [](const std::string&, const std::vector<int64_t>& shape) {
-    const double fan_in = shape.size() == 2 ? double(shape[1]) : 100.0;
-    StoredTensor t;
-    t.data = CopyToHost((torch::randn(shape) / std::sqrt(fan_in)).to(torch::kBFloat16));
-    t.dtype = DType::kBF16;
-    return t;
-  });
-}
-
-FluxInputs Inputs(const FluxConfig& c, int64_t batch, int64_t img_tokens, int64_t txt_tokens) {
-  torch::manual_seed(1);
-  FluxInputs in;
-  in.img = torch::randn({batch, img_tokens, c.in_channels});
-  const int64_t cols = std::max<int64_t>(1, static_cast<int64_t>(std::sqrt(double(img_tokens))));
-  torch::Tensor index = torch::arange(img_tokens, torch::kFloat);
-  in.img_ids = torch::stack({torch::zeros({img_tokens}), torch::floor(index / cols),
-                             torch::fmod(index, double(cols))},
-                            -1)
-                   .unsqueeze(0)
-                   .expand({batch, -1, -1});
-  in.txt = torch::randn({batch, txt_tokens, c.context_in_dim});
-  in.txt_ids = torch::zeros({batch, txt_tokens, 3});
-  in.timesteps = torch::full({batch}, 0.7f);
-  in.y = torch::randn({batch, c.vec_in_dim});
-  in.guidance = torch::full({batch}, 3.5f);
-  return in;
 }
 
 // A LoRA of `rank` on every linear of the double and single blocks (and their modulation), as
@@ -226,7 +185,7 @@ void Run(const Options& o) {
 
   // Part 1: resident weights, 0 / 1 / 4 LoRAs on one image.
   ResidentProvider resident(model.weights(), compute);
-  const FluxInputs one = Inputs(config, 1, o.tokens, o.txt);
+  const FluxInputs one = Inputs(config, o.tokens, o.txt);
   // A job converts its LoRAs once (BuildComponentAdapters) and then runs every step with them: the
   // timed pass is one step's forward with the adapters ready, as in the pipeline.
   auto prepare = [&](const std::vector<std::vector<LoraUse>>& per_sample) {
@@ -281,7 +240,7 @@ void Run(const Options& o) {
     provider.SetOrder(w.ForwardOrder(), 1);
     forward(provider, inputs, adapters);
   };
-  const FluxInputs four = Inputs(config, 4, o.tokens, o.txt);
+  const FluxInputs four = Inputs(config, o.tokens, o.txt, /*batch=*/4);
   std::vector<std::vector<LoraUse>> mixed;
   for (int i = 0; i < 4; ++i) mixed.push_back({{loras.at("r16-" + std::to_string(i)), 1.0}});
   const auto mixed_adapters = prepare(mixed);

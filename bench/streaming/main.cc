@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/flux_bench.h"
 #include "engine/flux/flux_transformer.h"
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/memory/scoped_peak.h"
@@ -41,17 +42,12 @@
 namespace streamdit::engine {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
+using bench::Clock;
+using bench::FullConfig;
+using bench::HostWeights;
+using bench::Inputs;
+using bench::Median;
+using bench::Seconds;
 
 double GB(int64_t bytes) { return bytes / 1e9; }
 
@@ -104,15 +100,6 @@ Options ParseOptions(int argc, char** argv) {
   return options;
 }
 
-// FLUX.1 widths (the FluxConfig defaults) with 2 double and 2 single blocks: every block has the
-// size of the real model's, so per-block copy and compute times are the real ones.
-FluxConfig FullConfig() {
-  FluxConfig c;
-  c.depth = 2;
-  c.depth_single_blocks = 2;
-  return c;
-}
-
 // The demo-model scale, for a quick run.
 FluxConfig SmallConfig() {
   FluxConfig c;
@@ -126,37 +113,6 @@ FluxConfig SmallConfig() {
   c.vec_in_dim = 128;
   c.axes_dim = {16, 24, 24};
   return c;
-}
-
-// Random bf16 weights in host-tier memory, like a bf16 checkpoint mapped from disk.
-FluxWeights HostWeights(const FluxConfig& config) {
-  torch::manual_seed(0);
-  return AssembleFluxWeights(config, [](const std::string&, const std::vector<int64_t>& shape) {
-    const double fan_in = shape.size() == 2 ? double(shape[1]) : 100.0;
-    StoredTensor t;
-    t.data = CopyToHost((torch::randn(shape) / std::sqrt(fan_in)).to(torch::kBFloat16));
-    t.dtype = DType::kBF16;
-    return t;
-  });
-}
-
-FluxInputs Inputs(const FluxConfig& c, int64_t img_tokens, int64_t txt_tokens) {
-  torch::manual_seed(1);
-  FluxInputs in;
-  in.img = torch::randn({1, img_tokens, c.in_channels});
-  // Image ids on a grid (row, column), text ids zero, as the pipeline builds them.
-  const int64_t cols = std::max<int64_t>(1, static_cast<int64_t>(std::sqrt(double(img_tokens))));
-  torch::Tensor index = torch::arange(img_tokens, torch::kFloat);
-  in.img_ids = torch::stack({torch::zeros({img_tokens}), torch::floor(index / cols),
-                             torch::fmod(index, double(cols))},
-                            -1)
-                   .unsqueeze(0);
-  in.txt = torch::randn({1, txt_tokens, c.context_in_dim});
-  in.txt_ids = torch::zeros({1, txt_tokens, 3});
-  in.timesteps = torch::full({1}, 0.7f);
-  in.y = torch::randn({1, c.vec_in_dim});
-  in.guidance = torch::full({1}, 3.5f);
-  return in;
 }
 
 // One way of holding the weights: which model (bf16 or fp8 host storage), the plan, the options.

@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "engine/memory/allocation_bytes.h"
 
 namespace streamdit::engine {
@@ -114,11 +115,8 @@ std::vector<std::string> LoraAdapter::TargetSummary() const {
         kinds.insert("clip");
         break;
       default: {
-        const std::string& block = module.block;
-        const bool modulation =
-            block.size() > 11 && block.rfind(".modulation") == block.size() - 11;
-        std::string kind = block.substr(0, block.find('.'));
-        if (modulation) kind += ".modulation";
+        std::string kind = module.block.substr(0, module.block.find('.'));
+        if (absl::EndsWith(module.block, ".modulation")) kind += ".modulation";
         kinds.insert(kind);
       }
     }

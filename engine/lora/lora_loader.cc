@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/checkpoint/shape_string.h"
 #include "engine/tensor/stored_tensor.h"
@@ -15,15 +16,6 @@ namespace streamdit::engine {
 namespace {
 
 using Code = CheckpointError::Code;
-
-bool StartsWith(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
-
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // The tensors of one module, by role.
 struct Pair {
@@ -47,8 +39,8 @@ LoraFormat DetectFormat(const Checkpoint& file, const std::string& path) {
       of = LoraFormat::kKohya;
     } else if (key.find(".lora_A.") != std::string::npos ||
                key.find(".lora_B.") != std::string::npos) {
-      of = StartsWith(key, "transformer.") || StartsWith(key, "text_encoder.") ||
-                   StartsWith(key, "text_encoder_2.")
+      of = absl::StartsWith(key, "transformer.") || absl::StartsWith(key, "text_encoder.") ||
+                   absl::StartsWith(key, "text_encoder_2.")
                ? LoraFormat::kDiffusers
                : LoraFormat::kBfl;
     }
@@ -79,13 +71,13 @@ std::map<std::string, Pair> GroupKeys(const Checkpoint& file, LoraFormat format,
     auto stem = [&](const std::string& suffix) {
       return key.substr(0, key.size() - suffix.size());
     };
-    if (EndsWith(key, suffixes.down)) {
+    if (absl::EndsWith(key, suffixes.down)) {
       modules[stem(suffixes.down)].down_key = key;
-    } else if (EndsWith(key, suffixes.up)) {
+    } else if (absl::EndsWith(key, suffixes.up)) {
       modules[stem(suffixes.up)].up_key = key;
-    } else if (!bias_suffix.empty() && EndsWith(key, bias_suffix)) {
+    } else if (!bias_suffix.empty() && absl::EndsWith(key, bias_suffix)) {
       modules[stem(bias_suffix)].bias_key = key;
-    } else if (EndsWith(key, ".alpha") && format != LoraFormat::kBfl) {
+    } else if (absl::EndsWith(key, ".alpha") && format != LoraFormat::kBfl) {
       modules[stem(".alpha")].alpha_key = key;
     } else {
       throw CheckpointError(Code::kUnrecognizedLayout, path, key,
@@ -148,11 +140,11 @@ std::shared_ptr<const LoraAdapter> LoadLoraAdapter(const std::string& path, cons
   const LoraFormat format = DetectFormat(file, path);
   std::vector<LoraModule> modules;
   for (const auto& [stem, pair] : GroupKeys(file, format, path)) {
-    const std::string& any_key =
-        !pair.down_key.empty()
-            ? pair.down_key
-            : (!pair.up_key.empty() ? pair.up_key
-                                    : (!pair.bias_key.empty() ? pair.bias_key : pair.alpha_key));
+    // The key a message names when the pair as a whole is at fault: its first present tensor.
+    std::string any_key;
+    for (const std::string* key : {&pair.down_key, &pair.up_key, &pair.bias_key, &pair.alpha_key}) {
+      if (any_key.empty()) any_key = *key;
+    }
     const LoraTarget* target = format == LoraFormat::kKohya       ? targets.Kohya(stem)
                                : format == LoraFormat::kDiffusers ? targets.Diffusers(stem)
                                                                   : targets.Bfl(stem);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "engine/flux/flux_diffusers_names.h"
 #include "engine/model/weight_block.h"
 
@@ -9,11 +10,6 @@ namespace streamdit::engine {
 namespace {
 
 constexpr char kWeight[] = ".weight";
-
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string Underscored(std::string path) {
   std::replace(path.begin(), path.end(), '.', '_');
@@ -26,7 +22,8 @@ std::string Underscored(std::string path) {
 std::string TransformerPrefix(const std::string& block) {
   if (block == "vec_embedders" || block == "input_embedders") return "";
   const std::string modulation = ".modulation";
-  if (EndsWith(block, modulation)) return block.substr(0, block.size() - modulation.size()) + ".";
+  if (absl::EndsWith(block, modulation))
+    return block.substr(0, block.size() - modulation.size()) + ".";
   return block + ".";
 }
 
@@ -52,7 +49,7 @@ LoraTargets LoraTargets::Of(const JobModels& models) {
     if (component == PipelineComponent::kClip && !models.clip) continue;
     for (const WeightBlock* block : ComponentBlocks(models, component)) {
       for (const auto& [tensor, stored] : block->tensors) {
-        if (!EndsWith(tensor, kWeight) || stored.data.dim() != 2) continue;
+        if (!absl::EndsWith(tensor, kWeight) || stored.data.dim() != 2) continue;
         const std::string module = tensor.substr(0, tensor.size() - (sizeof(kWeight) - 1));
         if (!IsLinear(block->name, module)) continue;
         LoraTarget target{component, block->name,         module, stored.data.size(1),

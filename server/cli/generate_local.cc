@@ -6,13 +6,12 @@
 #include <iomanip>
 #include <system_error>
 
-#include "engine/lora/lora_loader.h"
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/status/status_error.h"
-#include "server/cli/flag_values.h"
 #include "server/cli/image_files.h"
 #include "server/cli/interrupt.h"
+#include "server/cli/lora_files.h"
 #if STREAMDIT_CLI_SERVICE
 #include "server/cli/service/configured_model.h"
 #endif
@@ -72,17 +71,8 @@ void RunLocalGenerate(const GenerateOptions& o, const GlobalOptions& global, std
   if (!o.storage.empty()) config.weight_storage = engine::ParseWeightStorage(o.storage);
 
   const engine::FluxPipeline pipeline = engine::FluxPipeline::Load(config);
-  if (!o.loras.empty()) {
-    const engine::LoraTargets targets = engine::LoraTargets::Of(pipeline.models());
-    for (const std::string& text : o.loras) {
-      const LoraFlag lora = ParseLoraFlag("--lora", text);
-      request.loras.push_back(
-          {engine::LoadLoraAdapter(lora.name, std::filesystem::path(lora.name).stem().string(),
-                                   targets),
-           lora.strength});
-    }
-    engine::ValidateGenerationRequest(request);
-  }
+  request.loras = LoadLoraFiles(o.loras, pipeline.models());
+  if (!request.loras.empty()) engine::ValidateGenerationRequest(request);
   InterruptScope interrupt_scope;
   engine::GenerationCallbacks callbacks;
   callbacks.on_step = [&](const engine::GenerationProgress& progress) {

@@ -1,14 +1,12 @@
 #include "server/cli/plan_command.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <iomanip>
 #include <memory>
 #include <optional>
 #include <sstream>
 
 #include "engine/lora/lora_job_adapters.h"
-#include "engine/lora/lora_loader.h"
 #include "engine/memory/bandwidth_probe.h"
 #include "engine/pipeline/job_memory_plan.h"
 #include "engine/pipeline/planning_models.h"
@@ -16,6 +14,7 @@
 #include "engine/sampling/flux_defaults.h"
 #include "engine/status/status_error.h"
 #include "server/cli/flag_values.h"
+#include "server/cli/lora_files.h"
 
 namespace streamdit::server::cli {
 namespace {
@@ -59,16 +58,7 @@ void RunPlan(const PlanOptions& o, std::ostream& out) {
   if (loaded.clip) shape.clip_tokens = loaded.clip->config().max_positions;
   shape.compute = o.dtype;
   // LoRAs: their tensors in the compute dtype, held through their components' phases.
-  std::vector<engine::LoraUse> loras;
-  if (!o.loras.empty()) {
-    const engine::LoraTargets targets = engine::LoraTargets::Of(loaded.models());
-    for (const std::string& text : o.loras) {
-      const LoraFlag lora = ParseLoraFlag("--lora", text);
-      loras.push_back({engine::LoadLoraAdapter(
-                           lora.name, std::filesystem::path(lora.name).stem().string(), targets),
-                       lora.strength});
-    }
-  }
+  const std::vector<engine::LoraUse> loras = LoadLoraFiles(o.loras, loaded.models());
   const std::vector<const std::vector<engine::LoraUse>*> samples(
       static_cast<std::size_t>(shape.batch), &loras);
   for (engine::PipelineComponent component :

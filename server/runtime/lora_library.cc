@@ -25,7 +25,11 @@ struct FileSeen {
 
 LoraLibrary::LoraLibrary(std::vector<std::string> directories,
                          std::vector<std::pair<std::string, const engine::FluxPipeline*>> models)
-    : directories_(std::move(directories)), models_(std::move(models)) {}
+    : directories_(std::move(directories)) {
+  for (const auto& [name, pipeline] : models) {
+    models_.push_back({name, pipeline, engine::LoraTargets::Of(pipeline->models())});
+  }
+}
 
 LoraLibrary::Entry LoraLibrary::Read(const std::string& name, const std::string& path,
                                      uintmax_t size, int64_t modified) const {
@@ -33,15 +37,14 @@ LoraLibrary::Entry LoraLibrary::Read(const std::string& name, const std::string&
   entry.path = path;
   entry.size = size;
   entry.modified = modified;
-  for (const auto& [model, pipeline] : models_) {
+  for (const Model& model : models_) {
     std::shared_ptr<const engine::LoraAdapter> adapter;
-    const absl::Status status = engine::StatusOfCall([&] {
-      adapter = engine::LoadLoraAdapter(path, name, engine::LoraTargets::Of(pipeline->models()));
-    });
+    const absl::Status status =
+        engine::StatusOfCall([&] { adapter = engine::LoadLoraAdapter(path, name, model.targets); });
     if (status.ok()) {
-      entry.loaded.emplace(model, std::move(adapter));
+      entry.loaded.emplace(model.name, std::move(adapter));
     } else {
-      entry.loaded.emplace(model, status);
+      entry.loaded.emplace(model.name, status);
     }
   }
   return entry;
@@ -128,8 +131,8 @@ absl::StatusOr<std::shared_ptr<const engine::LoraAdapter>> LoraLibrary::Find(
 
 std::vector<LoraListing> LoraLibrary::List(const std::string& model) const {
   const engine::FluxPipeline* pipeline = nullptr;
-  for (const auto& [name, candidate] : models_) {
-    if (name == model) pipeline = candidate;
+  for (const Model& candidate : models_) {
+    if (candidate.name == model) pipeline = candidate.pipeline;
   }
   std::vector<LoraListing> listings;
   if (!pipeline) return listings;

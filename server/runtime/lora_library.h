@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/lora/lora_adapter.h"
+#include "engine/lora/lora_targets.h"
 
 namespace streamdit::engine {
 class FluxPipeline;
@@ -72,7 +73,12 @@ class LoraLibrary {
              int64_t modified) const;
 
   const std::vector<std::string> directories_;
-  const std::vector<std::pair<std::string, const engine::FluxPipeline*>> models_;
+  struct Model {
+    std::string name;
+    const engine::FluxPipeline* pipeline;
+    engine::LoraTargets targets;  // the model's linear layers, found once, not per file read
+  };
+  std::vector<Model> models_;
   std::mutex scan_mu_;  // one rescan at a time (SIGHUP and ReloadLoras may coincide)
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;  // by LoRA name

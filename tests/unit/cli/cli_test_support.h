@@ -53,6 +53,17 @@ inline const std::string& SharedDemoModelDir() {
   return path;
 }
 
+// `generate --local` on a model folder (the shared demo model by default) at the test size: the
+// prompt "a quiet harbour", 64x64, 2 steps, `extra` flags appended.
+inline CliRun GenerateLocal(const std::vector<std::string>& extra, const std::string& out_path,
+                            const std::string& model_dir = SharedDemoModelDir()) {
+  std::vector<std::string> args = {
+      "generate", "--local",  "--model-dir", model_dir, "--prompt", "a quiet harbour", "--width",
+      "64",       "--height", "64",          "--steps", "2",        "--out",           out_path};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return Cli(args);
+}
+
 // The built binary (cli_tests depends on it).
 inline std::string StreamditBinary() {
   return std::string(STREAMDIT_BINARY_DIR) + "/server/streamdit";

@@ -16,22 +16,14 @@ namespace {
 
 using testing::Cli;
 using testing::CliRun;
+using testing::GenerateLocal;
 using testing::ReadFile;
 using testing::ScratchDir;
 using testing::SharedDemoModelDir;
 
-CliRun Generate(const std::vector<std::string>& extra, const std::string& out_path,
-                const std::string& model_dir = SharedDemoModelDir()) {
-  std::vector<std::string> args = {
-      "generate", "--local",  "--model-dir", model_dir, "--prompt", "a quiet harbour", "--width",
-      "64",       "--height", "64",          "--steps", "2",        "--out",           out_path};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return Cli(args);
-}
-
 TEST(GenerateCommand, BudgetedRunReportsAMeasuredPeakWithinTheBudget) {
   ScratchDir dir;
-  const CliRun run = Generate({"--budget", "64MiB"}, dir.File("a.png"));
+  const CliRun run = GenerateLocal({"--budget", "64MiB"}, dir.File("a.png"));
   ASSERT_EQ(run.code, 0) << run.err;
   EXPECT_TRUE(std::filesystem::exists(dir.File("a.png")));
   std::smatch m;
@@ -54,7 +46,7 @@ TEST(GenerateCommand, BudgetedRunReportsAMeasuredPeakWithinTheBudget) {
 
 TEST(GenerateCommand, BatchWritesOnePngPerImageWithConsecutiveSeeds) {
   ScratchDir dir;
-  const CliRun batch = Generate({"--seed", "7", "--batch", "2"}, dir.File("out.png"));
+  const CliRun batch = GenerateLocal({"--seed", "7", "--batch", "2"}, dir.File("out.png"));
   ASSERT_EQ(batch.code, 0) << batch.err;
   EXPECT_FALSE(std::filesystem::exists(dir.File("out.png")));
   EXPECT_NE(batch.out.find("wrote " + dir.File("out-0.png") + " (64x64, 2 steps, seed 7,"),
@@ -64,7 +56,7 @@ TEST(GenerateCommand, BatchWritesOnePngPerImageWithConsecutiveSeeds) {
             std::string::npos)
       << batch.out;
   // Image 1 of the batch is the one-image request with seed + 1.
-  const CliRun single = Generate({"--seed", "8"}, dir.File("single.png"));
+  const CliRun single = GenerateLocal({"--seed", "8"}, dir.File("single.png"));
   ASSERT_EQ(single.code, 0) << single.err;
   EXPECT_NE(single.out.find("wrote " + dir.File("single.png") + " (64x64, 2 steps, seed 8,"),
             std::string::npos)
@@ -84,7 +76,7 @@ TEST(GenerateCommand, BadFlagValuesAndRequestsExit2NamingTheFlag) {
                                              {"--threads", "0"},
                                              {"--width", "100"},
                                              {"--frobnicate", "1"}}) {
-    const CliRun run = Generate(bad, dir.File("x.png"));
+    const CliRun run = GenerateLocal(bad, dir.File("x.png"));
     EXPECT_EQ(run.code, kExitUsage) << bad[0] << " " << bad[1] << ": " << run.err;
     EXPECT_TRUE(run.err.find(bad[0]) != std::string::npos ||
                 run.err.find(bad[0].substr(2)) != std::string::npos)
@@ -96,7 +88,7 @@ TEST(GenerateCommand, BadFlagValuesAndRequestsExit2NamingTheFlag) {
 
 TEST(GenerateCommand, BudgetBelowTheMinimumIsRefusedNamingTheMinimum) {
   ScratchDir dir;
-  const CliRun small = Generate({"--budget", "1MiB"}, dir.File("c.png"));
+  const CliRun small = GenerateLocal({"--budget", "1MiB"}, dir.File("c.png"));
   EXPECT_EQ(small.code, ExitCodeFor(absl::ResourceExhaustedError(""))) << small.err;
   EXPECT_NE(small.err.find("below this job's minimum"), std::string::npos) << small.err;
   EXPECT_FALSE(std::filesystem::exists(dir.File("c.png")));
@@ -104,7 +96,7 @@ TEST(GenerateCommand, BudgetBelowTheMinimumIsRefusedNamingTheMinimum) {
 
 TEST(GenerateCommand, MissingAndCorruptModelFilesExit1NamingTheFile) {
   ScratchDir dir;
-  const CliRun missing = Generate({}, dir.File("m.png"), dir.File("no-such-model"));
+  const CliRun missing = GenerateLocal({}, dir.File("m.png"), dir.File("no-such-model"));
   EXPECT_EQ(missing.code, ExitCodeFor(absl::NotFoundError(""))) << missing.err;
   EXPECT_NE(missing.err.find("no-such-model"), std::string::npos) << missing.err;
 
@@ -112,7 +104,7 @@ TEST(GenerateCommand, MissingAndCorruptModelFilesExit1NamingTheFile) {
   const std::string model = dir.File("model");
   std::filesystem::copy(SharedDemoModelDir(), model);
   std::ofstream(model + "/ae.safetensors", std::ios::trunc) << "garbage";
-  const CliRun corrupt = Generate({}, dir.File("n.png"), model);
+  const CliRun corrupt = GenerateLocal({}, dir.File("n.png"), model);
   EXPECT_EQ(corrupt.code, ExitCodeFor(absl::DataLossError(""))) << corrupt.err;
   EXPECT_NE(corrupt.err.find("ae.safetensors"), std::string::npos) << corrupt.err;
   EXPECT_FALSE(std::filesystem::exists(dir.File("n.png")));

@@ -17,21 +17,10 @@ namespace {
 
 using testing::Cli;
 using testing::CliRun;
+using testing::GenerateLocal;
 using testing::ReadFile;
 using testing::ScratchDir;
 using testing::SharedDemoModelDir;
-
-CliRun Generate(const std::vector<std::string>& extra, const std::string& out_path) {
-  std::vector<std::string> args = {"generate",    "--local",
-                                   "--model-dir", SharedDemoModelDir(),
-                                   "--prompt",    "a quiet harbour",
-                                   "--width",     "64",
-                                   "--height",    "64",
-                                   "--steps",     "2",
-                                   "--out",       out_path};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return Cli(args);
-}
 
 std::string WriteStyle(const ScratchDir& dir) {
   const std::string path = dir.File("style.safetensors");
@@ -43,9 +32,9 @@ std::string WriteStyle(const ScratchDir& dir) {
 TEST(LoraFlags, LocalGenerateAppliesTheFileAndRecordsItInThePng) {
   ScratchDir dir;
   const std::string lora = WriteStyle(dir);
-  const CliRun with = Generate({"--lora", lora + ":0.8"}, dir.File("with.png"));
+  const CliRun with = GenerateLocal({"--lora", lora + ":0.8"}, dir.File("with.png"));
   ASSERT_EQ(with.code, 0) << with.err;
-  const CliRun without = Generate({}, dir.File("without.png"));
+  const CliRun without = GenerateLocal({}, dir.File("without.png"));
   ASSERT_EQ(without.code, 0) << without.err;
   const std::string png = ReadFile(dir.File("with.png"));
   EXPECT_NE(png, ReadFile(dir.File("without.png")));
@@ -55,14 +44,15 @@ TEST(LoraFlags, LocalGenerateAppliesTheFileAndRecordsItInThePng) {
 TEST(LoraFlags, BadLoraValuesExitNamingTheFlagOrTheFile) {
   ScratchDir dir;
   const std::string lora = WriteStyle(dir);
-  const CliRun nan = Generate({"--lora", lora + ":nan"}, dir.File("a.png"));
+  const CliRun nan = GenerateLocal({"--lora", lora + ":nan"}, dir.File("a.png"));
   EXPECT_EQ(nan.code, kExitUsage) << nan.err;
   EXPECT_NE(nan.err.find("--lora"), std::string::npos) << nan.err;
-  const CliRun strong = Generate({"--lora", lora + ":50"}, dir.File("a.png"));
+  const CliRun strong = GenerateLocal({"--lora", lora + ":50"}, dir.File("a.png"));
   EXPECT_EQ(strong.code, kExitUsage) << strong.err;
   EXPECT_NE(strong.err.find("loras[0].strength must be in [-10, 10], got 50"), std::string::npos)
       << strong.err;
-  const CliRun missing = Generate({"--lora", dir.File("absent.safetensors")}, dir.File("a.png"));
+  const CliRun missing =
+      GenerateLocal({"--lora", dir.File("absent.safetensors")}, dir.File("a.png"));
   EXPECT_EQ(missing.code, ExitCodeFor(absl::NotFoundError(""))) << missing.err;
   EXPECT_NE(missing.err.find(dir.File("absent.safetensors")), std::string::npos) << missing.err;
   EXPECT_FALSE(std::filesystem::exists(dir.File("a.png")));

@@ -16,16 +16,12 @@
 namespace streamdit::engine {
 namespace {
 
+using lora_testing::RelativeDifference;
 using pipeline_testing::MakeRequest;
 using pipeline_testing::PipelineScratchDir;
 using pipeline_testing::SharedDemoModelDir;
 using pipeline_testing::SmallDemoConfig;
 using test_support::LoraFileFormat;
-
-double RelativeDifference(const torch::Tensor& a, const torch::Tensor& b) {
-  const double scale = std::max(b.abs().max().item<double>(), 1e-30);
-  return (a - b).abs().max().item<double>() / scale;
-}
 
 TEST(LoraBatch, MixedLoraSetsGiveEachRequestItsOwnImage) {
   PipelineScratchDir scratch;

@@ -15,17 +15,13 @@
 namespace streamdit::engine {
 namespace {
 
+using lora_testing::RelativeDifference;
 using pipeline_testing::MakeRequest;
 using pipeline_testing::PipelineScratchDir;
 using pipeline_testing::SharedDemoModelDir;
 using pipeline_testing::SmallDemoConfig;
 using test_support::LoraFileFormat;
 using test_support::WrittenPair;
-
-double RelativeDifference(const torch::Tensor& a, const torch::Tensor& b) {
-  const double scale = std::max(b.abs().max().item<double>(), 1e-30);
-  return (a - b).abs().max().item<double>() / scale;
-}
 
 std::shared_ptr<const LoraAdapter> Load(const FluxPipeline& pipeline, const std::string& path,
                                         const std::string& name) {

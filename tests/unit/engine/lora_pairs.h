@@ -1,9 +1,11 @@
 // The LoRA pairs the engine's LoRA tests write, per format, for the demo model (hidden 256, MLP
 // 1024, 2 double + 4 single blocks; T5 d_model 128, d_ff 256; CLIP hidden 128, MLP 512): each
 // format's exact key names, on every kind of layer the issue names (attention, split q/k/v, the
-// single blocks' linear1 slices, modulation, the final adaLN, embedders, both text encoders).
+// single blocks' linear1 slices, modulation, the final adaLN, embedders, both text encoders), and
+// how far a result is from its reference.
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 #include "engine/demo/demo_model.h"
@@ -15,6 +17,12 @@ using test_support::LoraPair;
 
 inline constexpr int64_t kHidden = 256;
 inline constexpr int64_t kLinear1Rows = 3 * 256 + 1024;
+
+// max |a - b| over max |b|: how far a result is from its reference.
+inline double RelativeDifference(const torch::Tensor& a, const torch::Tensor& b) {
+  const double scale = std::max(b.abs().max().item<double>(), 1e-30);
+  return (a - b).abs().max().item<double>() / scale;
+}
 
 inline LoraPair Flux(std::string stem, std::string weight, int64_t in, int64_t rows,
                      int64_t row_offset = 0) {
