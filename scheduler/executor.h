@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "scheduler/job.h"
+#include "scheduler/memory_estimator.h"
 
 namespace streamdit::scheduler {
 
@@ -25,11 +26,17 @@ struct Launch {
   std::vector<JobId> jobs;  // members, in the order their images are stacked
   WeightMode mode = WeightMode::kShared;
   std::vector<std::string> evict;  // idle resident models to drop from the device first
-  std::int64_t model_bytes = 0;    // the model's full weight bytes
+  // The LoRA adapters the launch uses (the union of its members'), all held in the device's
+  // adapter cache for the whole launch: the ones it does not hold yet are loaded before it runs,
+  // charged to the device like resident weights (outside budget_bytes). Idle adapters to drop
+  // from the cache first: `evict_adapters` (keys).
+  std::vector<AdapterDemand> adapters;
+  std::vector<std::string> evict_adapters;
+  std::int64_t model_bytes = 0;  // the model's full weight bytes
   // The byte budget of this launch, shared weights excluded. For kStreamed it is
   // predicted_working_bytes plus the weights it may keep resident for itself.
   std::int64_t budget_bytes = 0;
-  std::int64_t predicted_working_bytes = 0;  // activations, window, adapters (corrected estimate)
+  std::int64_t predicted_working_bytes = 0;  // activations, window (corrected estimate)
   int attempt = 0;                           // 0 for the first try, counts OOM and failure retries
 };
 

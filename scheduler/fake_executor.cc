@@ -26,7 +26,7 @@ FakeExecutor::FakeExecutor(FakeExecutorConfig config, std::vector<ModelProfile> 
                            std::vector<DeviceConfig> devices, const VirtualClock& clock)
     : config_(std::move(config)), truth_(std::move(models)), clock_(clock), rng_(config_.seed) {
   for (DeviceConfig& device : devices) {
-    devices_.push_back(Device{std::move(device), {}, {}, clock.Now()});
+    devices_.push_back(Device{std::move(device), {}, {}, {}, clock.Now()});
   }
 }
 
@@ -69,6 +69,17 @@ void FakeExecutor::Start(const Launch& launch) {
     if (busy) Violation(where + "evicts " + model + " while a launch uses it");
     if (device.resident.erase(model) == 0) Violation(where + "evicts absent " + model);
   }
+  for (const std::string& key : launch.evict_adapters) {
+    bool busy = std::any_of(device.running.begin(), device.running.end(), [&](const Running& r) {
+      return std::any_of(r.launch.adapters.begin(), r.launch.adapters.end(),
+                         [&](const AdapterDemand& adapter) { return adapter.key == key; });
+    });
+    if (busy) Violation(where + "evicts adapter " + key + " while a launch uses it");
+    if (device.adapters.erase(key) == 0) Violation(where + "evicts absent adapter " + key);
+  }
+  for (const AdapterDemand& adapter : launch.adapters) {
+    if (device.adapters.emplace(adapter.key, adapter.bytes).second) ++stats_.adapter_loads;
+  }
   bool resident = device.resident.count(launch.shape.model) != 0;
   if (launch.mode == WeightMode::kShared && !resident) {
     Violation(where + "shares " + launch.shape.model + " which is not resident");
@@ -81,6 +92,7 @@ void FakeExecutor::Start(const Launch& launch) {
   }
   std::int64_t used = launch.budget_bytes;
   for (const auto& [model, bytes] : device.resident) used += bytes;
+  for (const auto& [key, bytes] : device.adapters) used += bytes;
   for (const Running& other : device.running) used += other.launch.budget_bytes;
   if (used > device.config.budget_bytes) {
     Violation(where + "device would use " + std::to_string(used) + " bytes of " +

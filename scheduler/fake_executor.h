@@ -34,13 +34,15 @@ struct FakeExecutorConfig {
 //   bandwidth)
 // where compute = seconds per megapixel-step * megapixels * images and streamed_bytes are the
 // weights the budget did not let it keep. It checks the scheduler's side of the contract (budget
-// never exceeded, evictions only of idle models, shared models resident) and records violations.
+// never exceeded, evictions only of idle models and adapters, shared models resident) and records
+// violations.
 class FakeExecutor final : public Executor {
  public:
   struct Stats {
     std::uint64_t launches = 0;
     std::uint64_t model_loads = 0;
     std::int64_t bytes_loaded = 0;
+    std::uint64_t adapter_loads = 0;  // adapters put into a device's cache
     std::int64_t bytes_streamed = 0;
     std::uint64_t out_of_memory = 0;
     std::uint64_t failures = 0;
@@ -82,6 +84,7 @@ class FakeExecutor final : public Executor {
   struct Device {
     DeviceConfig config;
     std::map<std::string, std::int64_t> resident;
+    std::map<std::string, std::int64_t> adapters;  // cached LoRA adapters by key
     std::vector<Running> running;
     TimePoint last_update;
   };

@@ -34,10 +34,15 @@ absl::StatusOr<MemoryDemand> LinearMemoryEstimator::Estimate(const JobShape& sha
                        Megapixels(shape) * static_cast<double>(shape.batch);
   MemoryDemand demand;
   demand.weight_bytes = profile->weight_bytes;
-  // The adapter count is converted first: int64 * size_t would be computed unsigned.
-  demand.working_bytes = profile->fixed_working_bytes +
-                         static_cast<std::int64_t>(std::ceil(activations)) +
-                         profile->lora_bytes * static_cast<std::int64_t>(shape.loras.size());
+  demand.working_bytes =
+      profile->fixed_working_bytes + static_cast<std::int64_t>(std::ceil(activations));
+  for (const std::string& name : shape.loras) {
+    // An adapter's tensors on a device belong to one model: "a" of two models is two entries.
+    const std::string key = shape.model + "/" + name;
+    bool listed = false;
+    for (const AdapterDemand& adapter : demand.adapters) listed = listed || adapter.key == key;
+    if (!listed) demand.adapters.push_back({key, profile->lora_bytes});
+  }
   return demand;
 }
 

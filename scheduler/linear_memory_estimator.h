@@ -20,8 +20,8 @@ struct ModelProfile {
 };
 
 // The estimator used by simulations and tests (and usable by the server before the engine's own
-// planner is wired in). Unknown models are NOT_FOUND. Every byte count of a profile must be >= 0
-// (std::invalid_argument otherwise).
+// planner is wired in). Unknown models are NOT_FOUND. A LoRA named n is the adapter key "model/n".
+// Every byte count of a profile must be >= 0 (std::invalid_argument otherwise).
 class LinearMemoryEstimator final : public MemoryEstimator {
  public:
   explicit LinearMemoryEstimator(std::vector<ModelProfile> models);

@@ -13,6 +13,16 @@ namespace streamdit::scheduler {
 struct DeviceConfig {
   std::string name;
   std::int64_t budget_bytes = 0;  // >= 0; the scheduler refuses a negative one at construction
+  // The device's LoRA adapter cache: adapters stay on the device after their launches while the
+  // cache's bytes are within this bound; beyond it, idle ones leave least recently used first
+  // (adapters in use always stay). Idle adapters also leave whenever a launch needs the room.
+  // kDefaultAdapterCache: a tenth of the budget; 0: none is kept once idle.
+  std::int64_t adapter_cache_bytes = kDefaultAdapterCache;
+  static constexpr std::int64_t kDefaultAdapterCache = -1;
+
+  std::int64_t adapter_cache_limit() const {
+    return adapter_cache_bytes == kDefaultAdapterCache ? budget_bytes / 10 : adapter_cache_bytes;
+  }
 };
 
 enum class PlacementPolicy {

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <stdexcept>
-#include <tuple>
 
 namespace streamdit::scheduler {
 namespace {
@@ -101,7 +100,8 @@ absl::Status SchedulerCore::Submit(const JobRequest& request, TimePoint now, Job
                                       Bytes(base.working_bytes) + ")"));
   }
   std::string memory_key = MemoryKey(shape);
-  std::int64_t minimum = corrections_.Apply(memory_key, base.working_bytes);
+  // The job's working bytes and its adapters must fit one device together.
+  std::int64_t minimum = corrections_.Apply(memory_key, base.working_bytes) + base.adapter_bytes();
   std::int64_t largest = MaxHealthyBudget();
   if (largest == 0 || minimum > largest) return reject(NoRoom(minimum, largest));
   if (queue_.CountIn(request.priority) >= config_.queue_capacity_per_priority) {
@@ -144,7 +144,7 @@ bool SchedulerCore::Cancel(JobId id, TimePoint now) {
 
 void SchedulerCore::Enqueue(JobRecord& job) {
   queue_.Push(QueueEntry(job), job.batch_key, job.request.priority);
-  job.indexed_min_bytes = MinBytes(job);
+  job.indexed_min_bytes = CorrectedWorking(job);
   queued_min_bytes_.insert(job.indexed_min_bytes);
 }
 
@@ -171,7 +171,7 @@ std::int64_t SchedulerCore::SmallestQueuedMinimum() {
     queued_min_bytes_.clear();
     for (const JobQueue::Entry& entry : queue_.ordered()) {
       JobRecord& job = jobs_.at(entry.id);
-      job.indexed_min_bytes = MinBytes(job);
+      job.indexed_min_bytes = CorrectedWorking(job);
       queued_min_bytes_.insert(job.indexed_min_bytes);
     }
     queued_min_bytes_version_ = corrections_.version();
@@ -216,163 +216,15 @@ void SchedulerCore::ExpireDeadlines(TimePoint now) {
 }
 
 std::int64_t SchedulerCore::MinBytes(JobRecord& job) {
+  return CorrectedWorking(job) + job.base.adapter_bytes();
+}
+
+std::int64_t SchedulerCore::CorrectedWorking(JobRecord& job) {
   if (job.corrected_version != corrections_.version()) {
     job.corrected_working = corrections_.Apply(job.memory_key, job.base.working_bytes);
     job.corrected_version = corrections_.version();
   }
   return job.corrected_working;
-}
-
-bool SchedulerCore::FitsWith(const Placement& placement, std::int64_t working,
-                             std::int64_t weights) const {
-  if (placement.mode == WeightMode::kLoad) return weights + working <= placement.available;
-  return working <= placement.available;
-}
-
-std::int64_t SchedulerCore::Reservation(const Placement& placement, std::int64_t working,
-                                        std::int64_t weights, double residency_cap) const {
-  if (placement.mode != WeightMode::kStreamed) return working;
-  // A streamed launch gets as much of the device as is useful: every resident byte is a byte it
-  // does not copy in every step.
-  auto keepable = static_cast<std::int64_t>(static_cast<double>(weights) * residency_cap);
-  return std::min(placement.available, working + keepable);
-}
-
-std::optional<SchedulerCore::Placement> SchedulerCore::FindPlacement(JobRecord& job) {
-  const std::int64_t working = MinBytes(job);
-  const std::int64_t weights = job.base.weight_bytes;
-  std::optional<Placement> best;
-  // Lexicographic: weight mode (shared < load < streamed), whether idle models must be evicted,
-  // then the room left unused (best fit) or, when streaming, the reservation (larger is better).
-  std::tuple<int, int, std::int64_t> best_score{};
-  for (const DeviceState& device : devices_) {
-    if (!device.healthy()) continue;
-    if (reservation_ && reservation_->device == device.index() && reservation_->job != job.id) {
-      continue;
-    }
-    // Shared: the resident copy stays, the job needs only its working bytes. Otherwise every idle
-    // model may go, its own idle copy included (a streamed launch does not need it resident).
-    const bool resident = device.FindResident(job.model) != nullptr;
-    const std::int64_t shared_available = device.AvailableFor(job.model);
-    const std::int64_t any_available = device.AvailableToAnyLaunch();
-    Placement placement{device.index(), WeightMode::kStreamed, any_available};
-    std::int64_t needed = working;
-    if (resident && working <= shared_available) {
-      placement.mode = WeightMode::kShared;
-      placement.available = shared_available;
-    } else if (!resident && weights + working <= any_available) {
-      placement.mode = WeightMode::kLoad;
-      needed = weights + working;
-    } else if (working > any_available) {
-      continue;
-    }
-    const std::int64_t available = placement.available;
-    if (config_.placement == PlacementPolicy::kFirstFit) return placement;
-    std::tuple<int, int, std::int64_t> score;
-    if (placement.mode == WeightMode::kStreamed) {
-      std::int64_t reservation = Reservation(placement, working, weights, job.residency_cap);
-      // Larger reservations rank first; reservation >= 0, so its negation cannot overflow.
-      score = {2, reservation > device.free() ? 1 : 0, -reservation};
-    } else {
-      score = {placement.mode == WeightMode::kShared ? 0 : 1, needed > device.free() ? 1 : 0,
-               available - needed};
-    }
-    if (!best || score < best_score) {
-      best = placement;
-      best_score = score;
-    }
-  }
-  return best;
-}
-
-void SchedulerCore::Place(JobRecord& head, const Placement& placement, TimePoint now) {
-  std::vector<JobId> members{head.id};
-  JobShape shape = head.request.shape;
-  std::int64_t working = MinBytes(head);
-  std::string memory_key = head.memory_key;
-  std::int64_t base_working = head.base.working_bytes;
-  double residency_cap = head.residency_cap;
-  int attempt = head.oom_retries + head.failure_retries;
-  const std::int64_t weights = head.base.weight_bytes;
-
-  // Batching: compatible queued jobs ride along, in rank order, while the batch's corrected
-  // estimate still fits the chosen device. Memory grows with the batch, so once adding `b` images
-  // failed, no candidate of `b` or more images is tried again; the scan stops when even one more
-  // image cannot fit, and after a bounded number of candidates.
-  const JobQueue::Ordered* compatible = queue_.WithBatchKey(head.batch_key);
-  if (config_.max_batch_images > 1 && compatible != nullptr && compatible->size() > 1) {
-    int smallest_misfit = config_.max_batch_images + 1;  // images that did not fit
-    int scanned = 0;
-    const int scan_limit = 4 * config_.max_batch_images;
-    for (const JobQueue::Entry& entry : *compatible) {
-      const int room = std::min(config_.max_batch_images - shape.batch, smallest_misfit - 1);
-      if (room < 1 || ++scanned > scan_limit) break;
-      if (entry.id == head.id) continue;
-      const JobRecord& candidate = jobs_.at(entry.id);
-      const int images = candidate.request.shape.batch;
-      if (images > room) continue;
-      JobShape trial = shape;
-      trial.batch += images;
-      MergeLoras(trial, candidate.request.shape);
-      absl::StatusOr<MemoryDemand> estimated = estimator_.Estimate(trial);
-      if (!estimated.ok() || estimated->working_bytes < 0) continue;
-      const MemoryDemand& demand = *estimated;
-      std::string trial_key = MemoryKey(trial);
-      std::int64_t trial_working = corrections_.Apply(trial_key, demand.working_bytes);
-      if (!FitsWith(placement, trial_working, weights)) {
-        smallest_misfit = images;
-        continue;
-      }
-      members.push_back(candidate.id);
-      shape = std::move(trial);
-      working = trial_working;
-      memory_key = std::move(trial_key);
-      base_working = demand.working_bytes;
-      residency_cap = std::min(residency_cap, candidate.residency_cap);
-      attempt = std::max(attempt, candidate.oom_retries + candidate.failure_retries);
-    }
-  }
-
-  DeviceState& device = devices_[placement.device];
-  const std::int64_t reservation = Reservation(placement, working, weights, residency_cap);
-  const bool loads = placement.mode == WeightMode::kLoad;
-  Launch launch;
-  launch.id = next_launch_id_++;
-  launch.device = placement.device;
-  launch.mode = placement.mode;
-  launch.model_bytes = weights;
-  launch.budget_bytes = reservation;
-  launch.predicted_working_bytes = working;
-  launch.attempt = attempt;
-  int keep = placement.mode == WeightMode::kShared ? head.model : -1;
-  for (const auto& [model, bytes] :
-       device.EvictUntilFree(reservation + (loads ? weights : 0), keep)) {
-    launch.evict.push_back(model_names_[model]);
-    observer_->OnModelEvicted(device.index(), model_names_[model], bytes);
-  }
-  device.StartLaunch(head.model, reservation, placement.mode == WeightMode::kShared, loads,
-                     weights);
-  if (loads) observer_->OnModelLoaded(device.index(), model_names_[head.model], weights);
-
-  Duration longest_wait = Duration::zero();
-  for (JobId id : members) {
-    if (reservation_ && reservation_->job == id) ClearHeadReservation();
-    JobRecord& member = jobs_.at(id);
-    Unqueue(member);
-    member.state = JobState::kRunning;
-    member.launch = launch.id;
-    longest_wait = std::max(longest_wait, now - member.submitted);
-    observer_->OnJobStarted(id, now - member.submitted);
-  }
-  launch.shape = std::move(shape);
-  launch.jobs = members;
-  observer_->OnLaunchPlaced(launch, longest_wait);
-  ReportQueueDepth();
-  ReportDevice(device);
-  LaunchRecord record{launch,       head.model,         std::move(memory_key),
-                      base_working, std::move(members), false};
-  outbox_.starts.push_back(std::move(launch));
-  launches_.emplace(record.launch.id, std::move(record));
 }
 
 void SchedulerCore::ClearHeadReservation() { reservation_.reset(); }
@@ -443,7 +295,8 @@ void SchedulerCore::Dispatch(TimePoint now) {
       continue;
     }
     std::optional<Placement> placement;
-    if (MinBytes(job) <= most_available) placement = FindPlacement(job);
+    // Adapters another launch holds cost nothing: the working bytes alone are the lower bound.
+    if (CorrectedWorking(job) <= most_available) placement = FindPlacement(job);
     if (!placement && !head_found && !config_.strict_fifo) {
       // A reservation that moved to the head (or was dropped) may let the head in right away.
       if (UpdateHeadReservation(job, now)) placement = FindPlacement(job);
@@ -472,7 +325,7 @@ void SchedulerCore::OnLaunchFinished(const LaunchResult& result, TimePoint now) 
   const Launch& launch = record.launch;
   DeviceState& device = devices_[launch.device];
   device.EndLaunch(record.model, launch.budget_bytes, launch.mode != WeightMode::kStreamed,
-                   ++sequence_);
+                   ++sequence_, launch.adapters);
   ReportDevice(device);
   if (result.working_peak_bytes > 0) {
     observer_->OnPeakMeasured(model_names_[record.model], launch.predicted_working_bytes,

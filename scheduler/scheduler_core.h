@@ -41,7 +41,7 @@ struct SchedulerOutbox {
 struct QueuedJobView {
   JobId id = 0;
   int model = -1;
-  std::int64_t min_bytes = 0;  // corrected working bytes: the least the job can run with
+  std::int64_t min_bytes = 0;  // corrected working bytes plus adapters: the least it can run with
   std::int64_t weight_bytes = 0;
   Priority priority = Priority::kNormal;
   TimePoint submitted;
@@ -99,7 +99,7 @@ class SchedulerCore {
  private:
   enum class JobState { kQueued, kRunning };
 
-  struct JobRecord {
+  struct JobRecord {  // (MinBytes: corrected working bytes plus the adapters')
     JobId id = 0;
     JobRequest request;
     int model = -1;
@@ -115,7 +115,7 @@ class SchedulerCore {
     int oom_retries = 0;
     int failure_retries = 0;
     double residency_cap = 1.0;  // share of the weights a streamed launch may keep; halves per OOM
-    std::int64_t indexed_min_bytes = 0;  // its entry in queued_min_bytes_
+    std::int64_t indexed_min_bytes = 0;  // its entry in queued_min_bytes_ (corrected working)
   };
 
   struct LaunchRecord {
@@ -130,15 +130,21 @@ class SchedulerCore {
   struct Placement {
     int device = -1;
     WeightMode mode = WeightMode::kStreamed;
-    std::int64_t available = 0;  // what the device can give this launch (free + evictable)
+    // What the device can give this launch (free + evictable), before its adapters' claim.
+    std::int64_t available = 0;
   };
 
+  // The least a device must give the job: its corrected working bytes plus its adapters.
   std::int64_t MinBytes(JobRecord& job);
+  // Its working bytes with the estimator's correction (cached per corrections version).
+  std::int64_t CorrectedWorking(JobRecord& job);
   std::int64_t MostAvailable() const;
   std::optional<Placement> FindPlacement(JobRecord& job);
-  bool FitsWith(const Placement& placement, std::int64_t working, std::int64_t weights) const;
+  // `claim`: DeviceState::AdapterClaim of the launch's adapters on the placement's device.
+  bool FitsWith(const Placement& placement, std::int64_t working, std::int64_t weights,
+                std::int64_t claim) const;
   std::int64_t Reservation(const Placement& placement, std::int64_t working, std::int64_t weights,
-                           double residency_cap) const;
+                           double residency_cap, std::int64_t claim) const;
   void Place(JobRecord& head, const Placement& placement, TimePoint now);
   // Gives the reservation to `head` (or drops it while the head is young); true if it changed.
   bool UpdateHeadReservation(JobRecord& head, TimePoint now);
@@ -168,7 +174,7 @@ class SchedulerCore {
   std::unordered_map<LaunchId, LaunchRecord> launches_;
   JobQueue queue_;
   std::set<std::pair<TimePoint, JobId>> deadlines_;  // queued and running jobs with a deadline
-  // Corrected minimum bytes of every queued job, so a round can stop once nothing can fit.
+  // Corrected working bytes of every queued job, so a round can stop once nothing can fit.
   std::multiset<std::int64_t> queued_min_bytes_;
   std::uint64_t queued_min_bytes_version_ = 0;
   EstimateCorrections corrections_;

@@ -28,9 +28,10 @@ std::vector<QueuedJobView> SchedulerCore::QueueInRankOrder(std::size_t limit) co
   for (const JobQueue::Entry& entry : queue_.ordered()) {
     if (views.size() >= limit) break;
     const JobRecord& job = jobs_.at(entry.id);
-    views.push_back(QueuedJobView{job.id, job.model,
-                                  corrections_.Apply(job.memory_key, job.base.working_bytes),
-                                  job.base.weight_bytes, job.request.priority, job.submitted});
+    views.push_back(QueuedJobView{
+        job.id, job.model,
+        corrections_.Apply(job.memory_key, job.base.working_bytes) + job.base.adapter_bytes(),
+        job.base.weight_bytes, job.request.priority, job.submitted});
   }
   return views;
 }

@@ -34,7 +34,14 @@ class SchedulerObserver {
   }
   virtual void OnModelEvicted(int /*device*/, const std::string& /*model*/,
                               std::int64_t /*bytes*/) {}
-  // Device memory accounting after every change: resident weights + job reservations <= budget.
+  // A LoRA adapter entered a device's adapter cache for a launch, or left it (LRU, or room for
+  // another launch). A launch whose adapters were all cached loads none.
+  virtual void OnAdapterLoaded(int /*device*/, const std::string& /*key*/, std::int64_t /*bytes*/) {
+  }
+  virtual void OnAdapterEvicted(int /*device*/, const std::string& /*key*/,
+                                std::int64_t /*bytes*/) {}
+  // Device memory accounting after every change: resident weights + cached adapters + job
+  // reservations <= budget.
   virtual void OnDeviceMemory(int /*device*/, std::int64_t /*used_bytes*/,
                               std::int64_t /*budget_bytes*/) {}
   // The large job at the head of the queue keeps new work off `device` until it fits there.

@@ -47,8 +47,13 @@ TEST(BatchingTest, MixesLoraSetsAndCountsEachAdapterOnce) {
   ASSERT_EQ(rig.started.size(), 1u);
   EXPECT_EQ(rig.started[0].jobs, (std::vector<JobId>{plain, style, both}));
   EXPECT_EQ(rig.started[0].shape.loras, (std::vector<std::string>{"style", "detail"}));
-  // 0.5 + 3 x 0.5 GB of activations plus two adapters of kGB / 8 each.
-  EXPECT_EQ(rig.started[0].predicted_working_bytes, 2 * kGB + 2 * (kGB / 8));
+  // 0.5 + 3 x 0.5 GB of activations; the two adapters of kGB / 8 each go to the device's adapter
+  // cache, once.
+  EXPECT_EQ(rig.started[0].predicted_working_bytes, 2 * kGB);
+  ASSERT_EQ(rig.started[0].adapters.size(), 2u);
+  EXPECT_EQ(rig.started[0].adapters[0].key, "small/style");
+  EXPECT_EQ(rig.started[0].adapters[1].key, "small/detail");
+  EXPECT_EQ(rig.core().devices()[0].adapter_bytes(), 2 * (kGB / 8));
   rig.RunUntilIdle();
   for (JobId id : {plain, style, both}) EXPECT_TRUE(rig.ended.at(id).ok());
 }

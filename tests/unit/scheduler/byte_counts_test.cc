@@ -43,7 +43,7 @@ class FixedEstimator final : public MemoryEstimator {
 
 TEST(ByteCountsTest, ANegativeEstimateIsRefusedAsInternal) {
   testing_rig::RecordingObserver observer;
-  for (MemoryDemand demand : {MemoryDemand{-1, kGB}, MemoryDemand{kGB, -kGB}}) {
+  for (MemoryDemand demand : {MemoryDemand{-1, kGB, {}}, MemoryDemand{kGB, -kGB, {}}}) {
     FixedEstimator estimator(demand);
     SchedulerCore core(SchedulerConfig{}, {{"gpu0", 24 * kGB}}, estimator, &observer);
     JobId id = 0;
@@ -61,7 +61,11 @@ TEST(ByteCountsTest, AdapterBytesAddUpSigned) {
   absl::StatusOr<MemoryDemand> demand =
       estimator.Estimate(Request("small", 10, 1, Priority::kNormal, {"a", "b"}).shape);
   ASSERT_TRUE(demand.ok()) << demand.status();
-  EXPECT_EQ(demand->working_bytes, kGB + kGB / 4);
+  EXPECT_EQ(demand->working_bytes, kGB);
+  ASSERT_EQ(demand->adapters.size(), 2u);
+  EXPECT_EQ(demand->adapters[0].bytes, kGB / 8);
+  EXPECT_EQ(demand->adapter_bytes(), kGB / 4);
+  EXPECT_EQ(demand->minimum(), kGB + kGB / 4);
   EXPECT_EQ(demand->weight_bytes, 4 * kGB);
   absl::StatusOr<MemoryDemand> unknown = estimator.Estimate(Request("no-such-model").shape);
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);

@@ -154,13 +154,18 @@ class Checker {
   }
 
   // The most a job could get on a device, computed here from the device's books: free bytes
-  // plus every idle model (evicted, or kept and shared when it is the job's own).
+  // plus every idle model and adapter (evicted, or kept and shared when it is the job's own).
   static std::int64_t Available(const DeviceState& device) {
     std::int64_t idle = 0;
     for (const ResidentModel& entry : device.resident()) {
       if (entry.active_launches == 0) idle += entry.bytes;
     }
-    return device.budget() - device.resident_bytes() - device.reserved_bytes() + idle;
+    std::int64_t cached = 0;
+    for (const CachedAdapter& entry : device.adapters()) {
+      cached += entry.bytes;
+      if (entry.active_launches == 0) idle += entry.bytes;
+    }
+    return device.budget() - device.resident_bytes() - cached - device.reserved_bytes() + idle;
   }
 
   void CheckQueue(const SchedulerCore& core) {

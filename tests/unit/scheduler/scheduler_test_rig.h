@@ -44,6 +44,8 @@ struct RecordingObserver : SchedulerObserver {
   std::vector<Launch> placed;
   std::vector<std::pair<int, std::string>> evicted;
   std::vector<std::pair<int, std::string>> loaded;
+  std::vector<std::pair<int, std::string>> adapters_loaded;
+  std::vector<std::pair<int, std::string>> adapters_evicted;
   std::vector<absl::Status> rejected;
   std::vector<std::pair<JobId, int>> reservations;
   std::vector<std::pair<JobId, int>> oom_retries;
@@ -56,6 +58,12 @@ struct RecordingObserver : SchedulerObserver {
   }
   void OnModelLoaded(int device, const std::string& model, std::int64_t) override {
     loaded.emplace_back(device, model);
+  }
+  void OnAdapterLoaded(int device, const std::string& key, std::int64_t) override {
+    adapters_loaded.emplace_back(device, key);
+  }
+  void OnAdapterEvicted(int device, const std::string& key, std::int64_t) override {
+    adapters_evicted.emplace_back(device, key);
   }
   void OnRejected(const JobRequest&, const absl::Status& status) override {
     rejected.push_back(status);
@@ -75,9 +83,17 @@ class Rig {
  public:
   Rig(SchedulerConfig config, std::vector<std::int64_t> budgets,
       FakeExecutorConfig executor_config = {})
+      : Rig(config, Devices(budgets), executor_config, 0) {}
+  struct Configured {
+    std::vector<DeviceConfig> devices;
+  };
+  Rig(SchedulerConfig config, const Configured& configured, FakeExecutorConfig executor_config = {})
+      : Rig(config, configured.devices, executor_config, 0) {}
+  Rig(SchedulerConfig config, const std::vector<DeviceConfig>& devices,
+      FakeExecutorConfig executor_config, int /*tag*/)
       : estimator_(TestModels()),
-        core_(config, Devices(budgets), estimator_, &observer_),
-        executor_(executor_config, TestModels(), Devices(budgets), clock_) {}
+        core_(config, devices, estimator_, &observer_),
+        executor_(executor_config, TestModels(), devices, clock_) {}
 
   static std::vector<DeviceConfig> Devices(const std::vector<std::int64_t>& budgets) {
     std::vector<DeviceConfig> devices;
