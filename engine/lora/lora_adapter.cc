@@ -1,6 +1,7 @@
 #include "engine/lora/lora_adapter.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <set>
 #include <utility>
@@ -10,6 +11,11 @@
 
 namespace streamdit::engine {
 namespace {
+
+uint64_t NextSerial() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 bool IsTextEncoder(PipelineComponent component) {
   return component == PipelineComponent::kT5 || component == PipelineComponent::kClip;
@@ -47,6 +53,7 @@ const char* LoraFormatName(LoraFormat format) {
 LoraAdapter::LoraAdapter(std::string name, std::string path, LoraFormat format, Checkpoint file,
                          std::vector<LoraModule> modules)
     : name_(std::move(name)),
+      serial_(NextSerial()),
       path_(std::move(path)),
       format_(format),
       file_(std::move(file)),

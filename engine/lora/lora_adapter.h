@@ -43,6 +43,9 @@ class LoraAdapter {
               std::vector<LoraModule> modules);
 
   const std::string& name() const { return name_; }
+  // Unique in the process: every load of a file (for each model) is another adapter. Names what
+  // the adapter holds for caches keyed across rescans.
+  uint64_t serial() const { return serial_; }
   const std::string& path() const { return path_; }
   LoraFormat format() const { return format_; }
   const std::vector<LoraModule>& modules() const { return modules_; }
@@ -65,6 +68,7 @@ class LoraAdapter {
 
  private:
   std::string name_;
+  uint64_t serial_ = 0;
   std::string path_;
   LoraFormat format_;
   Checkpoint file_;  // keeps the mapping behind the tensor views alive

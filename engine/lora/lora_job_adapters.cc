@@ -25,19 +25,11 @@ std::vector<const LoraAdapter*> DistinctAdapters(
   return adapters;
 }
 
-torch::Tensor OnDevice(const torch::Tensor& stored, torch::ScalarType compute,
-                       torch::Device device) {
-  if (!stored.defined()) return {};
-  // A copy even when the file already holds the compute dtype: the job's bytes are then the
-  // same whatever the file's dtype (and are what ComponentAdapterBytes predicts).
-  return stored.to(device, compute, /*non_blocking=*/false, /*copy=*/true);
-}
-
 }  // namespace
 
 std::shared_ptr<const ComponentAdapters> BuildComponentAdapters(
     PipelineComponent component, const std::vector<const std::vector<LoraUse>*>& sample_loras,
-    torch::ScalarType compute, torch::Device device) {
+    torch::ScalarType compute, torch::Device device, const DeviceLoras& on_device) {
   const std::vector<const LoraAdapter*> adapters = DistinctAdapters(component, sample_loras);
   if (adapters.empty()) return nullptr;
   const int64_t batch = static_cast<int64_t>(sample_loras.size());
@@ -67,16 +59,16 @@ std::shared_ptr<const ComponentAdapters> BuildComponentAdapters(
     }
   }
 
-  struct Ready {
-    torch::Tensor down, up, up_bias;
-  };
-  std::map<const LoraModule*, Ready> ready;
+  std::map<const LoraModule*, LoraTensors> ready;
   for (const LoraAdapter* adapter : adapters) {
+    const DeviceLora* cached = FindDeviceLora(on_device, *adapter);
     for (const LoraModule& module : adapter->modules()) {
       if (module.component != component) continue;
-      ready[&module] =
-          Ready{OnDevice(module.down, compute, device), OnDevice(module.up, compute, device),
-                OnDevice(module.up_bias, compute, device)};
+      const LoraTensors* tensors = cached ? cached->Find(module) : nullptr;
+      ready[&module] = tensors ? *tensors
+                               : LoraTensors{LoraTensorOnDevice(module.down, compute, device),
+                                             LoraTensorOnDevice(module.up, compute, device),
+                                             LoraTensorOnDevice(module.up_bias, compute, device)};
     }
   }
 
@@ -84,7 +76,7 @@ std::shared_ptr<const ComponentAdapters> BuildComponentAdapters(
   for (const Group& group : groups) {
     const LoraModule& module = *group.module;
     const std::vector<int64_t>& samples = group.samples;
-    const Ready& tensors = ready.at(&module);
+    const LoraTensors& tensors = ready.at(&module);
     LowRankDelta delta;
     delta.down = tensors.down;
     delta.up = tensors.up;
@@ -105,9 +97,11 @@ std::shared_ptr<const ComponentAdapters> BuildComponentAdapters(
 
 int64_t ComponentAdapterBytes(PipelineComponent component,
                               const std::vector<const std::vector<LoraUse>*>& sample_loras,
-                              torch::ScalarType compute, torch::Device device) {
+                              torch::ScalarType compute, torch::Device device,
+                              const std::vector<const LoraAdapter*>& on_device) {
   int64_t bytes = 0;
   for (const LoraAdapter* adapter : DistinctAdapters(component, sample_loras)) {
+    if (std::find(on_device.begin(), on_device.end(), adapter) != on_device.end()) continue;
     bytes += adapter->DeviceBytes(component, compute, device);
   }
   return bytes;

@@ -73,10 +73,16 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
   batch.timings.prompt_cache_hit = cached_prompts == static_cast<int>(prompts.size());
   // Planned before any work, so that a budget below the minimum fails with nothing done.
   JobWeights weights;
+  weights.loras = memory.device_loras;
+  std::vector<const LoraAdapter*> loras_on_device;
+  for (const auto& lora : memory.device_loras) {
+    if (lora) loras_on_device.push_back(&lora->adapter());
+  }
   if (memory.resident_weights) {
     // The weights are on the device already: the job's bytes are its activations alone.
     weights.resident = memory.resident_weights.get();
-    batch.memory.plan = PlanMemory(jobs, std::nullopt, memory.prefetch_depth, cached_prompts);
+    batch.memory.plan =
+        PlanMemory(jobs, std::nullopt, memory.prefetch_depth, cached_prompts, loras_on_device);
     batch.memory.predicted_peak_bytes = batch.memory.plan->predicted_working_peak_bytes();
     if (memory.budget_bytes && batch.memory.predicted_peak_bytes > *memory.budget_bytes) {
       throw ResourceExhausted("the job needs " + FormatBytes(batch.memory.predicted_peak_bytes) +
@@ -84,8 +90,8 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
                               FormatBytes(*memory.budget_bytes));
     }
   } else if (memory.budget_bytes) {
-    batch.memory.plan =
-        PlanMemory(jobs, memory.budget_bytes, memory.prefetch_depth, cached_prompts);
+    batch.memory.plan = PlanMemory(jobs, memory.budget_bytes, memory.prefetch_depth, cached_prompts,
+                                   loras_on_device);
     batch.memory.predicted_peak_bytes = batch.memory.plan->predicted_peak_bytes();
     weights.plan = &*batch.memory.plan;
   }

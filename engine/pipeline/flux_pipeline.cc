@@ -70,7 +70,7 @@ std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::str
     std::unique_ptr<WeightProvider> provider =
         WithAdapters(Provider(PipelineComponent::kT5, weights),
                      BuildComponentAdapters(PipelineComponent::kT5, one_sample,
-                                            config.compute_dtype, config.device));
+                                            config.compute_dtype, config.device, weights.loras));
     torch::Tensor ids = torch::tensor(t5_ids.ids, torch::kLong).unsqueeze(0);
     embedding->t5 = t5->Forward(ids, *provider).to(config.compute_dtype);
     CollectStreamingStats(*provider, report);
@@ -88,7 +88,7 @@ std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::str
     std::unique_ptr<WeightProvider> provider =
         WithAdapters(Provider(PipelineComponent::kClip, weights),
                      BuildComponentAdapters(PipelineComponent::kClip, one_sample,
-                                            config.compute_dtype, config.device));
+                                            config.compute_dtype, config.device, weights.loras));
     torch::Tensor ids = torch::tensor(clip_ids, torch::kLong).unsqueeze(0);
     embedding->clip =
         clip->Forward(ids, clip_tokenizer->eos_id(), *provider).pooled.to(config.compute_dtype);
@@ -216,9 +216,10 @@ torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job, const Batc
       FluxSchedule(job.steps, rows * cols, defaults.shift, defaults.base_shift, defaults.max_shift);
 
   // The requests' LoRAs, each on its own samples' rows (one batch may mix LoRA sets).
-  std::unique_ptr<WeightProvider> provider = WithAdapters(
-      Provider(PipelineComponent::kTransformer, weights),
-      BuildComponentAdapters(PipelineComponent::kTransformer, samples.loras, compute, device));
+  std::unique_ptr<WeightProvider> provider =
+      WithAdapters(Provider(PipelineComponent::kTransformer, weights),
+                   BuildComponentAdapters(PipelineComponent::kTransformer, samples.loras, compute,
+                                          device, weights.loras));
   // Every step's modulation in one pass over the modulation weights: row step * batch + b holds
   // step `step`'s timestep, built in the latent dtype as BFL builds t_vec (torch.full(..., t,
   // dtype=img.dtype)), sample b's guidance (rounded through float as torch.full rounds it) and
@@ -313,9 +314,10 @@ torch::Tensor FluxPipeline::Impl::Decode(const ResolvedRequest& job,
 
 JobModels FluxPipeline::models() const { return impl_->Models(); }
 
-JobMemoryPlan FluxPipeline::PlanMemory(const std::vector<ResolvedRequest>& batch,
-                                       std::optional<int64_t> budget_bytes, int prefetch_depth,
-                                       int cached_prompts) const {
+JobMemoryPlan FluxPipeline::PlanMemory(
+    const std::vector<ResolvedRequest>& batch, std::optional<int64_t> budget_bytes,
+    int prefetch_depth, int cached_prompts,
+    const std::vector<const LoraAdapter*>& loras_on_device) const {
   const Impl& impl = *impl_;
   if (batch.empty()) throw InvalidArgument("requests: a batch needs at least one request");
   std::vector<std::string> prompts;
@@ -347,14 +349,15 @@ JobMemoryPlan FluxPipeline::PlanMemory(const std::vector<ResolvedRequest>& batch
   }
   const torch::Device device = impl.config.device;
   auto index = [](PipelineComponent component) { return static_cast<std::size_t>(component); };
-  shape.adapter_bytes[index(PipelineComponent::kTransformer)] =
-      ComponentAdapterBytes(PipelineComponent::kTransformer, sample_loras, shape.compute, device);
+  shape.adapter_bytes[index(PipelineComponent::kTransformer)] = ComponentAdapterBytes(
+      PipelineComponent::kTransformer, sample_loras, shape.compute, device, loras_on_device);
   shape.adapter_rank = ComponentAdapterRank(PipelineComponent::kTransformer, sample_loras);
   for (const ResolvedRequest& request : batch) {
     const std::vector<const std::vector<LoraUse>*> one{&request.loras};
     for (PipelineComponent text : {PipelineComponent::kT5, PipelineComponent::kClip}) {
       int64_t& bytes = shape.adapter_bytes[index(text)];
-      bytes = std::max(bytes, ComponentAdapterBytes(text, one, shape.compute, device));
+      bytes =
+          std::max(bytes, ComponentAdapterBytes(text, one, shape.compute, device, loras_on_device));
       shape.adapter_rank = std::max(shape.adapter_rank, ComponentAdapterRank(text, one));
     }
   }

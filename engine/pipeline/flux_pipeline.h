@@ -37,6 +37,7 @@ namespace streamdit::engine {
 class ClipTextEncoder;
 class ClipTokenizer;
 class FluxTransformer;
+class DeviceLora;  // engine/lora/device_lora.h
 class ResidentWeights;
 class T5Encoder;
 class T5Tokenizer;
@@ -56,6 +57,12 @@ struct JobMemoryOptions {
   // budget then bounds the job's own bytes beside them (RESOURCE_EXHAUSTED before any work when
   // the prediction exceeds it).
   std::shared_ptr<const ResidentWeights> resident_weights;
+  // LoRAs already on the device in the compute dtype (DeviceLora::Load with this pipeline's
+  // compute dtype and device; a device's adapter cache), shared with other jobs: a request's
+  // adapter found here is used as it is, and its bytes are not the job's (neither planned nor
+  // measured: they were allocated before the job started). Other adapters are converted by the
+  // job and counted in its budget.
+  std::vector<std::shared_ptr<const DeviceLora>> device_loras;
 };
 
 // What a job planned and what it measured.
@@ -163,9 +170,11 @@ class FluxPipeline {
   // batch's distinct prompts need no encoding. Planning several requests with different prompts
   // counts one held embedding per distinct prompt; an estimate made before the prompts are known
   // should assume every request's prompt distinct.
+  // `loras_on_device`: adapters whose tensors are on the device before the job (not its bytes).
   JobMemoryPlan PlanMemory(const std::vector<ResolvedRequest>& batch,
                            std::optional<int64_t> budget_bytes, int prefetch_depth = 1,
-                           int cached_prompts = 0) const;
+                           int cached_prompts = 0,
+                           const std::vector<const LoraAdapter*>& loras_on_device = {}) const;
   // One request: `prompt_cached`: its prompt's embeddings need no encoding.
   JobMemoryPlan PlanMemory(const ResolvedRequest& request, std::optional<int64_t> budget_bytes,
                            int prefetch_depth = 1, bool prompt_cached = false) const;

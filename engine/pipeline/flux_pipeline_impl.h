@@ -9,6 +9,7 @@
 
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/flux/flux_transformer.h"
+#include "engine/lora/device_lora.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/pipeline/resident_weights.h"
 #include "engine/status/status_error.h"
@@ -39,6 +40,7 @@ inline void CollectStreamingStats(const WeightProvider& provider, JobMemoryRepor
 struct JobWeights {
   const ResidentWeights* resident = nullptr;
   const JobMemoryPlan* plan = nullptr;
+  DeviceLoras loras;  // the LoRAs already on the device (JobMemoryOptions::device_loras)
 };
 
 // The images of a batch, sample by sample (a request's images are consecutive).

@@ -78,6 +78,13 @@ void StatusToProto(const ServiceStatus& status, v1::ServerStatus* proto) {
       resident->set_model(weights.model);
       resident->set_bytes(static_cast<uint64_t>(weights.bytes));
     }
+    for (const CachedLoraView& lora : device.cached_loras) {
+      v1::CachedLora* cached = out->add_cached_loras();
+      cached->set_name(lora.name);
+      cached->set_model(lora.model);
+      cached->set_bytes(static_cast<uint64_t>(lora.bytes));
+    }
+    out->set_adapter_bytes(static_cast<uint64_t>(device.adapter_bytes));
     out->set_running_jobs(static_cast<uint32_t>(device.running_launches));
     out->set_healthy(device.healthy);
   }

@@ -196,7 +196,8 @@ class ConfigParser {
     size_t index = 0;
     for (const YAML::Node& item : node) {
       const std::string path = IndexPath("devices", index++);
-      const std::optional<YamlMap> map = reader_.ReadMap(item, path, {"name", "budget", "reserve"});
+      const std::optional<YamlMap> map =
+          reader_.ReadMap(item, path, {"name", "budget", "reserve", "lora_cache"});
       if (!map) continue;
       const auto name = map->Get("name");
       if (!name) reader_.Missing(*map, "name");
@@ -211,7 +212,10 @@ class ConfigParser {
                       : std::nullopt;
       int64_t reserve = 0;
       ReadBytes(*map, "reserve", 0, kNoMax, reserve);
+      int64_t lora_cache = -1;
+      ReadBytes(*map, "lora_cache", 0, kNoMax, lora_cache);
       if (!device || !budget) continue;
+      if (lora_cache >= 0) device->lora_cache_bytes = lora_cache;
       if (budget->is_fraction() && device->kind != DeviceKind::kCuda) {
         reader_.Error(budget_node->Mark(), map->Child("budget"),
                       absl::StrCat(budget_node->Scalar(),

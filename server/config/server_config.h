@@ -21,6 +21,8 @@
 //                                #   total memory ("90%", CUDA only, resolved at startup).
 //       reserve: 1GiB            # Subtracted from the budget (CUDA context, fragmentation).
 //                                #   Default 0; must leave a positive budget.
+//       lora_cache: 2GiB         # Optional: bound of the device's LoRA adapter cache (idle
+//                                #   adapters kept, least recently used out); default budget/10.
 //   models:                      # Required, at least one.
 //     - name: flux1-dev          # Required, unique; 1-64 characters of [A-Za-z0-9._-].
 //       family: dev              # dev | schnell. Default: inferred from the transformer.
@@ -118,6 +120,9 @@ struct DeviceConfigSpec {
   int index = 0;
   MemoryBudget budget;
   int64_t reserve_bytes = 0;
+  // `lora_cache`: the device's LoRA adapter cache bound (scheduler::DeviceConfig::
+  // adapter_cache_bytes); unset: a tenth of the effective budget.
+  std::optional<int64_t> lora_cache_bytes;
   // The bytes the scheduler may place on this device: budget.Resolve(total) - reserve_bytes.
   // INVALID_ARGUMENT naming the device when that is not positive. device_total_bytes is only read
   // for a fractional budget.

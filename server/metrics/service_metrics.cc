@@ -140,7 +140,15 @@ ServiceMetrics::ServiceMetrics(prometheus::Registry& registry, std::vector<std::
       model_evictions_(BuildCounter()
                            .Name("streamdit_model_evictions_total")
                            .Help("Resident model weights evicted from a device")
-                           .Register(registry)) {
+                           .Register(registry)),
+      lora_cache_loads_(BuildCounter()
+                            .Name("streamdit_lora_cache_loads_total")
+                            .Help("LoRA adapters converted into a device's adapter cache")
+                            .Register(registry)),
+      lora_cache_evictions_(BuildCounter()
+                                .Name("streamdit_lora_cache_evictions_total")
+                                .Help("LoRA adapters dropped from a device's adapter cache")
+                                .Register(registry)) {
   for (std::size_t d = 0; d < devices_.size(); ++d) {
     const ScalarLabels device{{"device", devices_[d]}};
     device_budget_.Add(device).Set(d < budgets.size() ? static_cast<double>(budgets[d]) : 0);
@@ -149,6 +157,8 @@ ServiceMetrics::ServiceMetrics(prometheus::Registry& registry, std::vector<std::
     device_peak_.Add(device);
     device_healthy_.Add(device).Set(1);
     device_running_.Add(device);
+    lora_cache_loads_.Add(device);
+    lora_cache_evictions_.Add(device);
     for (const std::string& model : models) {
       oom_retries_.Add({{"device", devices_[d]}, {"model", model}});
     }
@@ -189,6 +199,17 @@ void ServiceMetrics::OnModelLoaded(int device, const std::string& model, std::in
 
 void ServiceMetrics::OnModelEvicted(int device, const std::string& model, std::int64_t /*bytes*/) {
   model_evictions_.Add({{"device", DeviceName(device)}, {"model", model}}).Increment();
+}
+
+void ServiceMetrics::OnAdapterLoaded(int device, const std::string& /*key*/,
+                                     std::int64_t /*bytes*/) {
+  // Labelled by device only: adapter keys change with every rescan (unbounded label values).
+  lora_cache_loads_.Add({{"device", DeviceName(device)}}).Increment();
+}
+
+void ServiceMetrics::OnAdapterEvicted(int device, const std::string& /*key*/,
+                                      std::int64_t /*bytes*/) {
+  lora_cache_evictions_.Add({{"device", DeviceName(device)}}).Increment();
 }
 
 void ServiceMetrics::OnDeviceMemory(int device, std::int64_t used_bytes,

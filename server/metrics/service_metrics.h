@@ -44,6 +44,8 @@ class ServiceMetrics final : public scheduler::SchedulerObserver,
   void OnRejected(const scheduler::JobRequest& request, const absl::Status& status) override;
   void OnModelLoaded(int device, const std::string& model, std::int64_t bytes) override;
   void OnModelEvicted(int device, const std::string& model, std::int64_t bytes) override;
+  void OnAdapterLoaded(int device, const std::string& key, std::int64_t bytes) override;
+  void OnAdapterEvicted(int device, const std::string& key, std::int64_t bytes) override;
   void OnDeviceMemory(int device, std::int64_t used_bytes, std::int64_t budget_bytes) override;
   void OnDeviceHealth(int device, bool healthy) override;
   void OnLaunchPlaced(const scheduler::Launch& launch, scheduler::Duration longest_wait) override;
@@ -93,6 +95,8 @@ class ServiceMetrics final : public scheduler::SchedulerObserver,
   prometheus::Family<prometheus::Counter>& oom_retries_;
   prometheus::Family<prometheus::Counter>& model_loads_;
   prometheus::Family<prometheus::Counter>& model_evictions_;
+  prometheus::Family<prometheus::Counter>& lora_cache_loads_;
+  prometheus::Family<prometheus::Counter>& lora_cache_evictions_;
 };
 
 }  // namespace streamdit::server

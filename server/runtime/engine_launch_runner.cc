@@ -21,6 +21,49 @@ std::shared_ptr<const engine::ResidentWeights> EngineLaunchRunner::FindResident(
   return found == resident_.end() ? nullptr : found->second;
 }
 
+absl::Status EngineLaunchRunner::PrepareAdapters(const scheduler::Launch& launch) {
+  for (const std::string& key : launch.evict_adapters) {
+    CachedLora evicted;  // freed outside the lock, when it goes out of scope
+    std::lock_guard<std::mutex> lock(mu_);
+    auto found = adapters_.find({launch.device, key});
+    if (found == adapters_.end()) continue;
+    evicted = std::move(found->second);
+    adapters_.erase(found);
+  }
+  const LoadedModel* model = models_.Find(launch.shape.model);
+  for (const scheduler::AdapterDemand& demand : launch.adapters) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (adapters_.count({launch.device, demand.key})) continue;
+    }
+    if (!model) return absl::NotFoundError("model: unknown '" + launch.shape.model + "'");
+    auto adapter = models_.loras().FindByKey(demand.key);
+    if (!adapter.ok()) return adapter.status();
+    std::shared_ptr<const engine::DeviceLora> loaded;
+    const engine::PipelineConfig& config = model->pipeline->config();
+    const absl::Status status = engine::StatusOfCall(
+        [&] { loaded = engine::DeviceLora::Load(*adapter, config.compute_dtype, config.device); });
+    if (!status.ok()) {
+      return absl::Status(status.code(), "loading LoRA '" + (*adapter)->name() +
+                                             "' onto the device: " + std::string(status.message()));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    adapters_[{launch.device, demand.key}] = CachedLora{model->name, std::move(loaded)};
+  }
+  return absl::OkStatus();
+}
+
+std::vector<CachedLoraView> EngineLaunchRunner::CachedLoras(int device) const {
+  std::vector<CachedLoraView> views;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, cached] : adapters_) {
+    if (key.first == device) {
+      views.push_back({cached.lora->adapter().name(), cached.model, cached.lora->bytes()});
+    }
+  }
+  return views;
+}
+
 absl::Status EngineLaunchRunner::PrepareWeights(const scheduler::Launch& launch) {
   for (const std::string& model : launch.evict) {
     std::shared_ptr<const engine::ResidentWeights> evicted;
@@ -33,6 +76,9 @@ absl::Status EngineLaunchRunner::PrepareWeights(const scheduler::Launch& launch)
     }
     // Freed here, outside the lock (the last holder: launches on this device run one at a time).
   }
+  // The adapters next: evictions first free their room, and loads come before the weights' so
+  // that a kStreamed launch (which loads no weights) gets them too.
+  if (absl::Status adapters = PrepareAdapters(launch); !adapters.ok()) return adapters;
   if (launch.mode == scheduler::WeightMode::kStreamed) return absl::OkStatus();
   if (FindResident(launch.device, launch.shape.model)) return absl::OkStatus();
   const LoadedModel* model = models_.Find(launch.shape.model);
@@ -80,6 +126,15 @@ LaunchReport EngineLaunchRunner::Run(const scheduler::Launch& launch,
                                           "' are not resident on the device (" +
                                           scheduler::WeightModeName(launch.mode) + " launch)");
       return report;
+    }
+  }
+  {
+    // The launch's adapters, from the device's cache (PrepareWeights put them there): the jobs use
+    // them as they are, and their budgets leave them out as the scheduler did.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const scheduler::AdapterDemand& demand : launch.adapters) {
+      auto found = adapters_.find({launch.device, demand.key});
+      if (found != adapters_.end()) memory.device_loras.push_back(found->second.lora);
     }
   }
   std::vector<engine::GenerationRequest> requests;

@@ -1,7 +1,9 @@
 // Runs a launch through the FLUX pipeline of its model: every member's request in one batch (the
 // streamed weights are paid once per step for the whole batch), under the launch's byte budget.
 // It keeps the resident weights of every (device, model) the scheduler loaded: materialized once in
-// the compute dtype, charged to the device, shared by every later launch there until evicted.
+// the compute dtype, charged to the device, shared by every later launch there until evicted. It
+// keeps each device's LoRA adapter cache the same way (by adapter key, as the scheduler counts it).
+// A launch runs only on its own device's worker, so each device's entries change one at a time.
 #pragma once
 
 #include <map>
@@ -11,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/lora/device_lora.h"
 #include "engine/pipeline/resident_weights.h"
 #include "server/runtime/launch_runner.h"
 #include "server/runtime/model_registry.h"
@@ -25,6 +28,7 @@ class EngineLaunchRunner final : public LaunchRunner {
 
   absl::Status PrepareWeights(const scheduler::Launch& launch) override;
   std::vector<ResidentWeightsView> ResidentWeights(int device) const override;
+  std::vector<CachedLoraView> CachedLoras(int device) const override;
 
   // kLoad and kShared launches run on the device's resident copy with their budget for their own
   // bytes; kStreamed launches stream under their budget (weights kept included).
@@ -36,9 +40,18 @@ class EngineLaunchRunner final : public LaunchRunner {
   std::shared_ptr<const engine::ResidentWeights> FindResident(int device,
                                                               const std::string& model) const;
 
+  using AdapterKey = std::pair<int, std::string>;  // device, adapter key (LoraLibrary::KeyOf)
+  struct CachedLora {
+    std::string model;
+    std::shared_ptr<const engine::DeviceLora> lora;
+  };
+  absl::Status PrepareAdapters(const scheduler::Launch& launch);
+
   const ModelRegistry& models_;
-  mutable std::mutex mu_;  // resident_ is written by the device workers and read by Status()
+  // resident_ and adapters_ are written by the device workers and read by Status().
+  mutable std::mutex mu_;
   std::map<ResidentKey, std::shared_ptr<const engine::ResidentWeights>> resident_;
+  std::map<AdapterKey, CachedLora> adapters_;
 };
 
 }  // namespace streamdit::server

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "engine/lora/device_lora.h"
 #include "engine/pipeline/job_memory_plan.h"
 #include "engine/status/exception_status.h"
 
@@ -10,9 +11,8 @@ namespace streamdit::server {
 
 absl::StatusOr<scheduler::MemoryDemand> EngineMemoryEstimator::Estimate(
     const scheduler::JobShape& shape) const {
-  // A rescan may change what a LoRA name means: the library's generation is part of the key.
-  const std::string key =
-      scheduler::MemoryKey(shape) + "|g" + std::to_string(models_.loras().generation());
+  // shape.loras are adapter keys (LoraLibrary::KeyOf): each names one content for good.
+  const std::string key = scheduler::MemoryKey(shape);
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto found = cache_.find(key);
@@ -21,12 +21,22 @@ absl::StatusOr<scheduler::MemoryDemand> EngineMemoryEstimator::Estimate(
   const LoadedModel* model = models_.Find(shape.model);
   if (!model) return absl::NotFoundError("model: unknown '" + shape.model + "'");
   std::vector<engine::LoraUse> loras;
-  for (const std::string& name : shape.loras) {
-    auto adapter = models_.loras().Find(name, model->name);
+  std::vector<const engine::LoraAdapter*> on_device;
+  scheduler::MemoryDemand demand;
+  const torch::ScalarType compute = model->pipeline->config().compute_dtype;
+  const torch::Device device = model->pipeline->config().device;
+  for (const std::string& lora_key : shape.loras) {
+    auto adapter = models_.loras().FindByKey(lora_key);
     if (!adapter.ok()) return adapter.status();
+    // Every adapter goes to the device's adapter cache before the launch: the scheduler counts it
+    // there (once per device), not in the launch's working bytes.
+    if (std::find(on_device.begin(), on_device.end(), adapter->get()) == on_device.end()) {
+      on_device.push_back(adapter->get());
+      demand.adapters.push_back(
+          {lora_key, engine::DeviceLora::BytesOf(**adapter, compute, device)});
+    }
     loras.push_back({*std::move(adapter), 1.0});
   }
-  scheduler::MemoryDemand demand;
   const absl::Status planned = engine::StatusOfCall([&] {
     // Before the prompts are known, plan the batch as `batch` one-image requests with distinct
     // prompts: the most embeddings a launch of this shape can hold.
@@ -44,7 +54,8 @@ absl::StatusOr<scheduler::MemoryDemand> EngineMemoryEstimator::Estimate(
       batch[i].prompt = std::to_string(i);
       batch[i].loras = loras;
     }
-    const engine::JobMemoryPlan plan = model->pipeline->PlanMemory(batch, std::nullopt);
+    const engine::JobMemoryPlan plan =
+        model->pipeline->PlanMemory(batch, std::nullopt, 1, 0, on_device);
     // Working: enough to run with every weight streamed (and more than a launch on resident
     // weights needs). Weights: what a resident copy takes on the device (compute dtype).
     demand.working_bytes =

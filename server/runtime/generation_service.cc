@@ -74,7 +74,9 @@ GenerationService::GenerationService(const ModelRegistry& models, ServiceSetting
       observer_(observers.service ? *observers.service : no_service_observer_) {
   std::vector<scheduler::DeviceConfig> devices;
   for (const DeviceSettings& device : settings_.devices) {
-    devices.push_back({device.name, device.budget_bytes});
+    scheduler::DeviceConfig config{device.name, device.budget_bytes};
+    config.adapter_cache_bytes = device.lora_cache_bytes;
+    devices.push_back(std::move(config));
     device_meters_.push_back(new engine::MemoryMeter());
     device_meters_.back()->set_limit_bytes(device.budget_bytes);
   }
@@ -193,7 +195,10 @@ absl::StatusOr<scheduler::JobId> GenerationService::Submit(GenerationJob job, Jo
   scheduled.shape.height = *request.height;
   scheduled.shape.steps = *request.steps;
   scheduled.shape.batch = request.batch_size;
-  for (const LoraRequest& lora : job.loras) scheduled.shape.loras.push_back(lora.name);
+  // The scheduler and the devices' adapter caches know each adapter by its key.
+  for (const engine::LoraUse& lora : request.loras) {
+    scheduled.shape.loras.push_back(LoraLibrary::KeyOf(*lora.adapter));
+  }
   scheduled.priority = job.priority;
   if (job.deadline) {
     const auto remaining = *job.deadline - std::chrono::steady_clock::now();
@@ -405,6 +410,8 @@ ServiceStatus GenerationService::Status() const {
         view.resident_models.push_back(core.ModelName(resident.model));
       }
       view.resident_weights = runner_->ResidentWeights(device.index());
+      view.adapter_bytes = device.adapter_bytes();
+      view.cached_loras = runner_->CachedLoras(device.index());
       view.running_launches = device.running_launches();
       view.healthy = device.healthy();
       status.devices.push_back(std::move(view));

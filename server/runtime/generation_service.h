@@ -38,6 +38,8 @@ namespace streamdit::server {
 struct DeviceSettings {
   std::string name;  // "cpu:0", "cuda:1", ...
   int64_t budget_bytes = 0;
+  // The LoRA adapter cache's bound (scheduler::DeviceConfig::adapter_cache_bytes).
+  int64_t lora_cache_bytes = scheduler::DeviceConfig::kDefaultAdapterCache;
 };
 
 // Request limits on top of each model's own (size multiple of 16, steps, guidance).
@@ -104,6 +106,8 @@ struct DeviceStatusView {
   std::vector<std::string> resident_models;
   // The resident copies the device holds, measured (what each allocated there), by model.
   std::vector<ResidentWeightsView> resident_weights;
+  int64_t adapter_bytes = 0;                 // cached LoRA adapters (scheduler's accounting)
+  std::vector<CachedLoraView> cached_loras;  // the device's adapter cache, measured
   int running_launches = 0;
   bool healthy = true;
 };

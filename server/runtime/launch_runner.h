@@ -69,12 +69,20 @@ struct ResidentWeightsView {
   int64_t bytes = 0;  // measured: what the copy allocated on the device
 };
 
+// A LoRA adapter held in a device's adapter cache (converted to the compute dtype there).
+struct CachedLoraView {
+  std::string name;
+  std::string model;
+  int64_t bytes = 0;  // measured: what its tensors allocated on the device
+};
+
 class LaunchRunner {
  public:
   virtual ~LaunchRunner() = default;
   // Runs on the device's worker thread before Run, charged to the device but outside the
-  // launch's measured peak: frees the resident weights of launch.evict and, for a kLoad launch
-  // (or a kShared one whose copy is missing), loads the model's weights onto the device.
+  // launch's measured peak: frees the resident weights of launch.evict and the cached adapters of
+  // launch.evict_adapters; for a kLoad launch (or a kShared one whose copy is missing), loads the
+  // model's weights onto the device; converts the launch's adapters the device's cache lacks.
   // RESOURCE_EXHAUSTED when they do not fit; the launch then reports out of memory.
   virtual absl::Status PrepareWeights(const scheduler::Launch& launch) {
     (void)launch;
@@ -82,6 +90,12 @@ class LaunchRunner {
   }
   // The weights held resident on `device` (the scheduler's device index), by model.
   virtual std::vector<ResidentWeightsView> ResidentWeights(int device) const {
+    (void)device;
+    return {};
+  }
+
+  // The device's adapter cache (the scheduler's device index).
+  virtual std::vector<CachedLoraView> CachedLoras(int device) const {
     (void)device;
     return {};
   }

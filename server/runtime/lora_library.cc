@@ -4,6 +4,7 @@
 #include <system_error>
 #include <utility>
 
+#include "engine/lora/device_lora.h"
 #include "engine/lora/lora_loader.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/status/exception_status.h"
@@ -107,6 +108,14 @@ LoraScanReport LoraLibrary::Rescan() {
   report.loras = static_cast<int>(next.size());
   std::lock_guard<std::mutex> lock(mu_);
   entries_ = std::move(next);
+  for (auto it = by_key_.begin(); it != by_key_.end();) {
+    it = it->second.expired() ? by_key_.erase(it) : std::next(it);
+  }
+  for (const auto& [name, entry] : entries_) {
+    for (const auto& [model, loaded] : entry.loaded) {
+      if (loaded.ok()) by_key_.emplace(KeyOf(**loaded), *loaded);
+    }
+  }
   if (report.added || report.removed || report.reloaded) ++generation_;
   return report;
 }
@@ -148,15 +157,27 @@ std::vector<LoraListing> LoraLibrary::List(const std::string& model) const {
       listing.error = std::string(loaded->second.status().message());
     } else {
       listing.adapter = *loaded->second;
-      for (engine::PipelineComponent component :
-           {engine::PipelineComponent::kT5, engine::PipelineComponent::kClip,
-            engine::PipelineComponent::kTransformer}) {
-        listing.device_bytes += listing.adapter->DeviceBytes(component, compute, device);
-      }
+      listing.device_bytes = engine::DeviceLora::BytesOf(*listing.adapter, compute, device);
     }
     listings.push_back(std::move(listing));
   }
   return listings;
+}
+
+std::string LoraLibrary::KeyOf(const engine::LoraAdapter& adapter) {
+  return adapter.name() + "#" + std::to_string(adapter.serial());
+}
+
+absl::StatusOr<std::shared_ptr<const engine::LoraAdapter>> LoraLibrary::FindByKey(
+    const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto found = by_key_.find(key);
+  std::shared_ptr<const engine::LoraAdapter> adapter =
+      found == by_key_.end() ? nullptr : found->second.lock();
+  if (!adapter) {
+    return absl::NotFoundError("LoRA '" + key + "' is no longer loaded (a rescan replaced it)");
+  }
+  return adapter;
 }
 
 uint64_t LoraLibrary::generation() const {

@@ -57,6 +57,14 @@ class LoraLibrary {
   absl::StatusOr<std::shared_ptr<const engine::LoraAdapter>> Find(const std::string& name,
                                                                   const std::string& model) const;
   std::vector<LoraListing> List(const std::string& model) const;
+  // The key that names one adapter (one file's content, checked against one model) for the
+  // scheduler and the devices' adapter caches: "<name>#<serial>". A rescan that re-reads a file
+  // makes new adapters with new keys.
+  static std::string KeyOf(const engine::LoraAdapter& adapter);
+  // The adapter of a key, while anything (a library entry, a queued or running job) holds it;
+  // NOT_FOUND once it is gone.
+  absl::StatusOr<std::shared_ptr<const engine::LoraAdapter>> FindByKey(
+      const std::string& key) const;
   // Changes with every scan that changed something: part of the estimator's cache key.
   uint64_t generation() const;
   const std::vector<std::string>& directories() const { return directories_; }
@@ -82,6 +90,8 @@ class LoraLibrary {
   std::mutex scan_mu_;  // one rescan at a time (SIGHUP and ReloadLoras may coincide)
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;  // by LoRA name
+  // Every adapter a scan made, by KeyOf; expired ones are dropped at each scan.
+  std::map<std::string, std::weak_ptr<const engine::LoraAdapter>> by_key_;
   uint64_t generation_ = 0;
 };
 

@@ -115,7 +115,9 @@ absl::StatusOr<ServiceSettings> ServiceSettingsFromConfig(const ServerConfig& co
     }
     absl::StatusOr<int64_t> budget = device.EffectiveBudget(0);
     if (!budget.ok()) return budget.status();
-    settings.devices.push_back({device.name, *budget});
+    DeviceSettings settings_device{device.name, *budget};
+    if (device.lora_cache_bytes) settings_device.lora_cache_bytes = *device.lora_cache_bytes;
+    settings.devices.push_back(std::move(settings_device));
   }
   scheduler::SchedulerConfig& scheduler = settings.scheduler;
   scheduler.queue_capacity_per_priority = static_cast<std::size_t>(config.scheduler.queue_capacity);

@@ -62,6 +62,8 @@ COUNTERS = {
     "streamdit_oom_retries_total": ["device", "model"],
     "streamdit_model_loads_total": ["device", "model"],
     "streamdit_model_evictions_total": ["device", "model"],
+    "streamdit_lora_cache_loads_total": ["device"],
+    "streamdit_lora_cache_evictions_total": ["device"],
 }
 CATALOGUE = {**GAUGES, **HISTOGRAMS, **COUNTERS}
 

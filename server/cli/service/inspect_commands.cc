@@ -48,16 +48,22 @@ void RunStatus(const InspectOptions& o, const GlobalOptions& global, std::ostrea
   }
   out << "\n";
   TextTable table({"DEVICE", "HEALTHY", "BUDGET", "RESERVED", "USED", "PEAK", "RESIDENT", "RUNNING",
-                   "RESIDENT MODELS"});
+                   "RESIDENT MODELS", "CACHED LORAS"});
   for (const v1::DeviceStatus& device : status.devices()) {
     std::string models;
     for (const std::string& model : device.resident_models()) {
       models += (models.empty() ? "" : ",") + model;
     }
+    std::string loras;
+    for (const v1::CachedLora& lora : device.cached_loras()) {
+      loras += (loras.empty() ? "" : ",") + lora.name();
+    }
+    if (!loras.empty()) loras += " (" + Bytes(device.adapter_bytes()) + ")";
     table.Add({device.name(), device.healthy() ? "yes" : "NO", Bytes(device.budget_bytes()),
                Bytes(device.reserved_bytes()), Bytes(device.used_bytes()),
                Bytes(device.peak_bytes()), Bytes(device.resident_bytes()),
-               std::to_string(device.running_jobs()), models.empty() ? "-" : models});
+               std::to_string(device.running_jobs()), models.empty() ? "-" : models,
+               loras.empty() ? "-" : loras});
   }
   table.Print(out);
 }

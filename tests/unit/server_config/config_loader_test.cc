@@ -79,6 +79,7 @@ devices:
     budget: 8589934592
   - name: cpu:1
     budget: 2GB
+    lora_cache: 256MiB
   - name: cuda:0
     budget: 90%
     reserve: 1GiB
@@ -133,6 +134,8 @@ tls:
   EXPECT_EQ(config->devices[0].budget.bytes, 8589934592);
   EXPECT_EQ(config->devices[1].name, "cpu:1");
   EXPECT_EQ(config->devices[1].budget.bytes, 2000000000);
+  EXPECT_EQ(config->devices[1].lora_cache_bytes, int64_t{256} << 20);
+  EXPECT_FALSE(config->devices[0].lora_cache_bytes.has_value());  // default: a tenth of the budget
   EXPECT_EQ(config->devices[2].kind, DeviceKind::kCuda);
   EXPECT_DOUBLE_EQ(config->devices[2].budget.fraction, 0.9);
   EXPECT_EQ(config->devices[2].reserve_bytes, int64_t{1} << 30);
