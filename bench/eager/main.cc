@@ -23,7 +23,6 @@
 #include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -49,18 +48,6 @@ struct Options {
   std::string scratch = "/tmp";
 };
 
-std::vector<int64_t> ParseList(const std::string& flag, const std::string& text) {
-  std::vector<int64_t> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    const int64_t value = std::atoll(item.c_str());
-    if (value <= 0) throw std::invalid_argument(flag + " wants positive numbers, got " + text);
-    out.push_back(value);
-  }
-  return out;
-}
-
 Options ParseOptions(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -68,9 +55,9 @@ Options ParseOptions(int argc, char** argv) {
     if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--tokens") {
-      o.tokens = ParseList(flag, value);
+      o.tokens = bench::ParsePositiveList(flag, value);
     } else if (flag == "--threads") {
-      o.threads = ParseList(flag, value);
+      o.threads = bench::ParsePositiveList(flag, value);
     } else if (flag == "--rounds") {
       o.rounds = std::max(1, std::atoi(value.c_str()));
     } else if (flag == "--script") {
@@ -187,17 +174,9 @@ void Run(const Options& o) {
   FluxWeights host;
   {
     SafetensorsWriter writer;
-    torch::manual_seed(0);
-    host = AssembleFluxWeights(
-        config, [&](const std::string& name, const std::vector<int64_t>& shape) {
-          const double fan_in = shape.size() == 2 ? double(shape[1]) : 100.0;
-          const torch::Tensor w = (torch::randn(shape) / std::sqrt(fan_in)).to(torch::kBFloat16);
-          writer.Add(name, DType::kBF16, shape, w.data_ptr(), w.numel() * 2);
-          StoredTensor t;
-          t.data = CopyToHost(w);
-          t.dtype = DType::kBF16;
-          return t;
-        });
+    host = bench::HostWeights(config, [&](const std::string& name, const torch::Tensor& w) {
+      writer.Add(name, DType::kBF16, w.sizes().vec(), w.data_ptr(), w.numel() * 2);
+    });
     writer.Write(weights_path);
   }
   const FluxTransformer model(config, std::move(host));

@@ -25,7 +25,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -60,18 +59,6 @@ struct Options {
   torch::ScalarType compute = torch::kFloat;
 };
 
-std::vector<int64_t> ParseList(const std::string& text) {
-  std::vector<int64_t> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    const int64_t value = std::atoll(item.c_str());
-    if (value <= 0) throw std::invalid_argument("--tokens wants positive counts, got " + text);
-    out.push_back(value);
-  }
-  return out;
-}
-
 Options ParseOptions(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
@@ -79,7 +66,7 @@ Options ParseOptions(int argc, char** argv) {
     if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--tokens") {
-      options.tokens = ParseList(value);
+      options.tokens = bench::ParsePositiveList(flag, value);
     } else if (flag == "--steps") {
       options.steps = std::max(1, std::atoi(value.c_str()));
     } else if (flag == "--config") {

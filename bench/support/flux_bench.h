@@ -1,5 +1,6 @@
-// What the transformer benchmarks share (bench_streaming, bench_lora): timing, medians, the
-// full-width FLUX test model with random bf16 weights in the host tier, and its inputs.
+// What the transformer benchmarks share (bench_streaming, bench_lora, bench_eager): timing,
+// medians, list flags, the full-width FLUX test model with random bf16 weights in the host tier,
+// and its inputs.
 #pragma once
 
 #include <torch/torch.h>
@@ -7,6 +8,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -27,6 +32,19 @@ inline double Median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
+// A flag's comma-separated positive numbers ("256,1024"); std::invalid_argument naming the flag.
+inline std::vector<int64_t> ParsePositiveList(const std::string& flag, const std::string& text) {
+  std::vector<int64_t> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const int64_t value = std::atoll(item.c_str());
+    if (value <= 0) throw std::invalid_argument(flag + " wants positive numbers, got " + text);
+    out.push_back(value);
+  }
+  return out;
+}
+
 // FLUX.1 widths (the FluxConfig defaults) with 2 double and 2 single blocks: every block has the
 // size of the real model's, so per-block copy and compute times are the real ones.
 inline FluxConfig FullConfig() {
@@ -36,16 +54,22 @@ inline FluxConfig FullConfig() {
   return c;
 }
 
-// Random bf16 weights in host-tier memory, like a bf16 checkpoint mapped from disk.
-inline FluxWeights HostWeights(const FluxConfig& config) {
+// Random bf16 weights in host-tier memory, like a bf16 checkpoint mapped from disk. `made`, when
+// given, sees each tensor by its checkpoint name as it is made (e.g. to write it to a file).
+inline FluxWeights HostWeights(
+    const FluxConfig& config,
+    const std::function<void(const std::string&, const torch::Tensor&)>& made = {}) {
   torch::manual_seed(0);
-  return AssembleFluxWeights(config, [](const std::string&, const std::vector<int64_t>& shape) {
-    const double fan_in = shape.size() == 2 ? double(shape[1]) : 100.0;
-    StoredTensor t;
-    t.data = CopyToHost((torch::randn(shape) / std::sqrt(fan_in)).to(torch::kBFloat16));
-    t.dtype = DType::kBF16;
-    return t;
-  });
+  return AssembleFluxWeights(
+      config, [&](const std::string& name, const std::vector<int64_t>& shape) {
+        const double fan_in = shape.size() == 2 ? double(shape[1]) : 100.0;
+        const torch::Tensor weight = (torch::randn(shape) / std::sqrt(fan_in)).to(torch::kBFloat16);
+        if (made) made(name, weight);
+        StoredTensor t;
+        t.data = CopyToHost(weight);
+        t.dtype = DType::kBF16;
+        return t;
+      });
 }
 
 // `batch` images of `img_tokens` tokens with `txt_tokens` of text; image ids on a grid (row,

@@ -116,7 +116,6 @@ LoraScanReport LoraLibrary::Rescan() {
       if (loaded.ok()) by_key_.emplace(KeyOf(**loaded), *loaded);
     }
   }
-  if (report.added || report.removed || report.reloaded) ++generation_;
   return report;
 }
 
@@ -178,11 +177,6 @@ absl::StatusOr<std::shared_ptr<const engine::LoraAdapter>> LoraLibrary::FindByKe
     return absl::NotFoundError("LoRA '" + key + "' is no longer loaded (a rescan replaced it)");
   }
   return adapter;
-}
-
-uint64_t LoraLibrary::generation() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return generation_;
 }
 
 }  // namespace streamdit::server

@@ -65,8 +65,6 @@ class LoraLibrary {
   // NOT_FOUND once it is gone.
   absl::StatusOr<std::shared_ptr<const engine::LoraAdapter>> FindByKey(
       const std::string& key) const;
-  // Changes with every scan that changed something: part of the estimator's cache key.
-  uint64_t generation() const;
   const std::vector<std::string>& directories() const { return directories_; }
 
  private:
@@ -92,7 +90,6 @@ class LoraLibrary {
   std::map<std::string, Entry> entries_;  // by LoRA name
   // Every adapter a scan made, by KeyOf; expired ones are dropped at each scan.
   std::map<std::string, std::weak_ptr<const engine::LoraAdapter>> by_key_;
-  uint64_t generation_ = 0;
 };
 
 }  // namespace streamdit::server

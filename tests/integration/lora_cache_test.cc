@@ -5,9 +5,7 @@
 // recently used idle adapter leaves and the device gets its bytes back.
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <mutex>
-#include <optional>
 
 #include "engine/lora/lora_loader.h"
 #include "tests/integration/server_test_rig.h"
@@ -35,24 +33,11 @@ struct AdapterLoads : scheduler::SchedulerObserver {
 };
 
 absl::StatusOr<JobResult> RunJob(GenerationService& service, const std::string& lora) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<absl::StatusOr<JobResult>> outcome;
   GenerationJob job;
   job.request.prompt = "a lantern on a pier";
   job.request.seed = 5;
   if (!lora.empty()) job.loras = {{lora, 0.75f}};
-  JobEvents events;
-  events.on_done = [&](absl::StatusOr<JobResult> result) {
-    std::lock_guard<std::mutex> lock(mu);
-    outcome = std::move(result);
-    cv.notify_one();
-  };
-  absl::StatusOr<scheduler::JobId> id = service.Submit(job, events);
-  if (!id.ok()) return id.status();
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return outcome.has_value(); });
-  return *std::move(outcome);
+  return RunToEnd(service, std::move(job));
 }
 
 int64_t ListedBytes(const ModelRegistry& models, const std::string& lora) {

@@ -4,10 +4,6 @@
 // needs the room evicts them and the device gets its bytes back.
 #include <gtest/gtest.h>
 
-#include <condition_variable>
-#include <mutex>
-#include <optional>
-
 #include "tests/integration/server_test_rig.h"
 
 namespace streamdit::server::testing {
@@ -23,24 +19,11 @@ ModelSettings UncachedDemoModel(const std::string& name) {
 
 absl::StatusOr<JobResult> RunJob(GenerationService& service, const std::string& model,
                                  uint64_t seed) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<absl::StatusOr<JobResult>> outcome;
   GenerationJob job;
   job.model = model;
   job.request.prompt = "residency";
   job.request.seed = seed;
-  JobEvents events;
-  events.on_done = [&](absl::StatusOr<JobResult> result) {
-    std::lock_guard<std::mutex> lock(mu);
-    outcome = std::move(result);
-    cv.notify_one();
-  };
-  absl::StatusOr<scheduler::JobId> id = service.Submit(job, events);
-  if (!id.ok()) return id.status();
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return outcome.has_value(); });
-  return *std::move(outcome);
+  return RunToEnd(service, std::move(job));
 }
 
 int64_t ResidentBytes(const DeviceStatusView& device, const std::string& model) {

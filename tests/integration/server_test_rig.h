@@ -7,8 +7,11 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -47,6 +50,24 @@ inline ModelSettings DemoModel(const std::string& name = "flux1-demo") {
   config.default_width = 64;
   config.default_height = 64;
   return settings;
+}
+
+// Submits `job` to the service and waits until it ends: its result, or the refusal.
+inline absl::StatusOr<JobResult> RunToEnd(GenerationService& service, GenerationJob job) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<absl::StatusOr<JobResult>> outcome;
+  JobEvents events;
+  events.on_done = [&](absl::StatusOr<JobResult> result) {
+    std::lock_guard<std::mutex> lock(mu);
+    outcome = std::move(result);
+    cv.notify_one();
+  };
+  absl::StatusOr<scheduler::JobId> id = service.Submit(std::move(job), events);
+  if (!id.ok()) return id.status();
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return outcome.has_value(); });
+  return *std::move(outcome);
 }
 
 struct RigOptions {
