@@ -1,9 +1,18 @@
 # streamdit's container image. Two variants, chosen with VARIANT:
 #
-#   docker build -t streamdit:latest .                        # cpu (default): Debian bookworm and
-#                                                             # Debian's libtorch 1.13 (CPU only)
-#   docker build -t streamdit:gpu --build-arg VARIANT=gpu .   # gpu: CUDA 13.0 on Ubuntu 24.04 and
-#                                                             # PyTorch's CUDA libtorch (see below)
+#   docker build -t streamdit:latest .                        # cpu (default): runs on the CPU, no
+#                                                             # GPU driver needed
+#   docker build -t streamdit:gpu --build-arg VARIANT=gpu .   # gpu: the CUDA build, for NVIDIA GPUs
+#                                                             # (driver >= 580, CUDA 13.0)
+#
+# Both are Debian bookworm, built with scripts/setup (the same Debian packages and the same pinned
+# Python packages as CI and development), and take libtorch from PyPI's torch wheel pinned in
+# scripts/requirements.txt, as the build does everywhere: no Debian libtorch, no other download.
+# That wheel is a CUDA 13.0 build: its CMake config needs a CUDA toolkit even to build the CPU
+# variant (taken from NVIDIA's image below, as Debian has no CUDA 13), and libtorch_cpu.so itself
+# links libcudart and libcupti, so the cpu image carries the CUDA libraries that the binary loads
+# too (they load without a GPU or a driver); the gpu image carries all of torch/lib and the whole
+# nvidia-* library folders they use (cuDNN, NVRTC and others dlopen() their siblings).
 #
 # BuildKit (Docker >= 23's default builder; buildah and podman likewise) builds only the stages the
 # chosen variant needs; the cache mounts below need it too.
@@ -17,107 +26,125 @@
 # `docker stop` waits 10 s by default: give it the grace period (`docker stop -t 90`,
 # `docker run --stop-timeout 90`) so that accepted requests finish.
 #
-# Not built in CI (no container registry is reachable there); deploy/README.md says why. The cpu
-# variant's runtime package list was checked in a bookworm root filesystem (mmdebstrap) holding
-# only those packages: the binary resolves every library and serves. tests/deploy/check_dockerfile.py
-# keeps that list in agreement with scripts/setup.
+# Not built in CI (no container registry is reachable there); deploy/README.md says why.
+# tests/deploy/check_dockerfile.py keeps this file in agreement with scripts/setup,
+# scripts/requirements.txt and the configuration. Each runtime stage checks at build time that
+# the binary finds every library it links (the cpu one runs it), so a library left out fails the
+# image build rather than the container.
 
 ARG VARIANT=cpu
 ARG DEBIAN_IMAGE=debian:bookworm
 ARG DEBIAN_RUNTIME_IMAGE=debian:bookworm-slim
-ARG CUDA_DEVEL_IMAGE=nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04
-ARG CUDA_RUNTIME_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
+# The CUDA toolkit the build compiles with: the major.minor of torch's CUDA (torch.version.cuda of
+# the pinned wheel, 13.0), whatever the update.
+ARG CUDA_DEVEL_IMAGE=nvidia/cuda:13.0.2-devel-ubuntu24.04
 
 # ------------------------------------------------------------------------------------------------
-# cpu: build with scripts/setup's packages (the same ones CI and developers use) and Debian's
-# CPU-only libtorch.
-FROM ${DEBIAN_IMAGE} AS build-cpu
+# The CUDA toolkit, used only as a source of files: NVIDIA's toolkit binaries are the same for
+# every distribution (glibc >= 2.28), so the Ubuntu image's /usr/local/cuda-13.0 works on bookworm.
+FROM ${CUDA_DEVEL_IMAGE} AS cuda-toolkit
+
+# ------------------------------------------------------------------------------------------------
+# build: Debian bookworm, scripts/setup, then the streamdit target for VARIANT.
+FROM ${DEBIAN_IMAGE} AS build
+# scripts/setup expects the toolkit at /usr/local/cuda (Debian has no CUDA 13 toolkit); nvcc on
+# PATH, as in NVIDIA's images: libtorch's CMake config enables the CUDA language even for cpu.
+COPY --from=cuda-toolkit /usr/local/cuda-13.0 /usr/local/cuda-13.0
+RUN ln -s cuda-13.0 /usr/local/cuda
+ENV PATH=/usr/local/cuda/bin:${PATH}
+# scripts/setup alone first, so that the slow apt and pip layer stays cached until the package
+# lists change. It installs the Debian packages and creates the virtual environment
+# /opt/streamdit/.venv (the folder above its scripts/) with scripts/requirements.txt's pins: the
+# torch wheel is the libtorch the build links. Outside /src, so that the source COPY below cannot
+# replace it (a developer's .venv in the build context lands in /src/.venv, unused).
+WORKDIR /opt/streamdit
+COPY scripts/setup scripts/requirements.txt scripts/
+RUN --mount=type=cache,target=/root/.cache/pip \
+    scripts/setup && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# scripts/setup alone first, so that the slow apt layer stays cached until the package list changes.
-COPY scripts/setup scripts/setup
-RUN scripts/setup && rm -rf /var/lib/apt/lists/*
 COPY . .
 ENV CCACHE_DIR=/root/.cache/ccache CCACHE_BASEDIR=/src
+# Declared here, after the slow layers, so that both variants share them.
+ARG VARIANT
+# cpu: without the CUDA path (STREAMDIT_CUDA=OFF; libtorch's CUDA libraries are still linked).
 RUN --mount=type=cache,target=/root/.cache/ccache \
-    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    case "${VARIANT}" in cpu) cuda=OFF ;; gpu) cuda=ON ;; \
+      *) echo "VARIANT must be cpu or gpu, not ${VARIANT}" >&2; exit 1 ;; esac \
+ && cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DSTREAMDIT_PYTHON=/opt/streamdit/.venv/bin/python3 -DSTREAMDIT_CUDA="$cuda" \
+      -DSTREAMDIT_BUILD_TESTS=OFF -DSTREAMDIT_BUILD_BENCH=OFF \
  && cmake --build build -j"$(nproc)" --target streamdit
-# The binary and its sentencepiece shim. The shim is dlopen()ed (engine/text/sentencepiece_library.cc):
-# the build tree's path compiled into the binary does not exist at run time, so it goes to
-# <binary's folder>/../lib, the next place the loader tries (and STREAMDIT_SENTENCEPIECE_SHIM names
-# it below).
+# The binary and its sentencepiece shim. The shim is dlopen()ed
+# (engine/text/sentencepiece_library.cc): the build tree's path compiled into the binary does not
+# exist at run time, so it goes to <binary's folder>/../lib, the next place the loader tries (and
+# STREAMDIT_SENTENCEPIECE_SHIM names it below).
 RUN install -D -s -m 0755 build/server/streamdit /out/usr/local/bin/streamdit \
  && install -D -m 0644 build/lib/libstreamdit_sentencepiece_shim.so \
       /out/usr/local/lib/libstreamdit_sentencepiece_shim.so
+# libtorch from the wheel, under /out/opt/pytorch laid out as in site-packages (torch/lib,
+# nvidia/<package>/lib), so that the RPATH of torch's libraries ($ORIGIN/../../nvidia/*/lib) still
+# holds; /etc/ld.so.conf.d/streamdit-pytorch.conf names those folders for the runtime's ldconfig
+# (the binary's RUNPATH names the builder's venv and toolkit, absent at run time).
+# - ldd resolves with the wheel's folders first, as the image will: anything not found (but the
+#   driver's libcuda.so.1, which the NVIDIA container toolkit mounts) or found only in the CUDA
+#   toolkit (which the runtime lacks) fails the build here.
+# - cpu: exactly the wheel's libraries that the binary loads (ldd follows their dependencies).
+# - gpu: all of torch/lib, and the whole folders of the nvidia-* packages that the binary and
+#   torch/lib's libraries load from: their libraries dlopen() siblings that ldd cannot see (cuDNN's
+#   engines, NVRTC's builtins, cuSOLVER for torch_cuda_linalg).
+RUN set -eu; \
+    site=$(realpath "$(/opt/streamdit/.venv/bin/python3 -c \
+      'import sysconfig; print(sysconfig.get_paths()["purelib"])')"); \
+    export LD_LIBRARY_PATH="$(ls -d "$site"/torch/lib "$site"/nvidia/*/lib | paste -sd: -)"; \
+    objects=build/server/streamdit; \
+    if [ "${VARIANT}" = gpu ]; then objects="$objects $(ls "$site"/torch/lib/*.so*)"; fi; \
+    ldd $objects > /tmp/ldd; \
+    missing=$(grep 'not found' /tmp/ldd | grep -v 'libcuda\.so\.1 ' | sort -u || true); \
+    if [ -n "$missing" ]; then \
+      echo "not found with the wheel's libraries: $missing" >&2; exit 1; fi; \
+    if grep '=> /usr/local/cuda' /tmp/ldd >&2; then \
+      echo "loaded from the CUDA toolkit (above), which the runtime image lacks" >&2; exit 1; fi; \
+    awk '$2 == "=>" && $3 ~ /^\// {print $3}' /tmp/ldd | xargs realpath | grep "^$site/" \
+      | sort -u > /tmp/loaded; \
+    if [ "${VARIANT}" = gpu ]; then \
+      { find "$site/torch/lib" -maxdepth 1 -type f -name '*.so*'; \
+        for dir in $(xargs -n1 dirname < /tmp/loaded | sort -u); do \
+          find "$dir" -maxdepth 1 -type f -name '*.so*'; done; } | sort -u > /tmp/copy; \
+    else cp /tmp/loaded /tmp/copy; fi; \
+    mkdir -p /out/opt/pytorch /out/etc/ld.so.conf.d; \
+    sed "s|^$site/||" /tmp/copy | (cd "$site" && xargs cp --parents -t /out/opt/pytorch); \
+    find /out/opt/pytorch -type f -printf '%h\n' | sed 's|^/out||' | sort -u \
+      > /out/etc/ld.so.conf.d/streamdit-pytorch.conf; \
+    cat /out/etc/ld.so.conf.d/streamdit-pytorch.conf; du -sh /out/opt/pytorch
 
-# cpu: run. The shared libraries streamdit and its shim link (readelf -d), each the runtime package
-# of a package scripts/setup installs; apt brings their own dependencies (libtorch1.13 brings BLAS,
-# OpenCV, ...; libgrpc++1.51 brings libgrpc29; libspdlog1.10 brings libfmt9).
-FROM ${DEBIAN_RUNTIME_IMAGE} AS runtime-cpu
+# ------------------------------------------------------------------------------------------------
+# runtime-base: the Debian libraries streamdit and its shim link (readelf -d), each the runtime
+# package of a package scripts/setup installs (apt brings their own dependencies: libgrpc++1.51
+# brings libgrpc29, libspdlog1.10 brings libfmt9), then the build's /out and the loader's cache.
+FROM ${DEBIAN_RUNTIME_IMAGE} AS runtime-base
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libtorch1.13 libopenblas0-pthread \
       libgrpc++1.51 libprotobuf32 libabsl20220623 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
       libyaml-cpp0.7 libspdlog1.10 libsentencepiece0 libspng0 libicu72 zlib1g \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build-cpu /out/ /
+COPY --from=build /out/ /
+RUN ldconfig
 
-# ------------------------------------------------------------------------------------------------
-# gpu: Debian has no CUDA build of libtorch, so this variant uses PyTorch's own libtorch release
-# (the "LibTorch, C++/Java" download on pytorch.org: a zip of headers, CMake files and shared
-# libraries with CUDA, cuDNN and NCCL bundled, cxx11 ABI) on NVIDIA's CUDA images for Ubuntu 24.04,
-# whose apt has the same -dev packages as Debian. UNTESTED: it was never built here (no registry,
-# no GPU, and the sources are only built against Debian's libtorch 1.13 so far); expect to adjust
-# LIBTORCH_URL to a release whose CUDA matches the base image and the driver, and the code to
-# libtorch 2.x's API where it differs. Pin LIBTORCH_SHA256 to the zip you reviewed.
-FROM ${CUDA_DEVEL_IMAGE} AS build-gpu
-ARG LIBTORCH_URL=https://download.pytorch.org/libtorch/cu130/libtorch-shared-with-deps-2.9.0%2Bcu130.zip
-ARG LIBTORCH_SHA256=
-WORKDIR /src
-COPY scripts/setup scripts/setup
-# scripts/setup's package list (read from the script, so there is one list), without Debian's
-# CPU-only libtorch and the tests' tools (Python, Node.js, promtool, kubectl); plus what fetches
-# the zip.
-RUN apt-get update \
- && packages=$(bash -c 'eval "$(sed -n "/^PACKAGES=(/,/^)/p" scripts/setup)"; printf "%s\n" "${PACKAGES[@]}"' \
-      | grep -vxE 'libtorch-dev|python3.*|nodejs|npm|clang-format|openssl|prometheus|kubernetes-client') \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      $packages ca-certificates curl unzip \
- && rm -rf /var/lib/apt/lists/*
-RUN curl -fsSL --retry 3 -o /tmp/libtorch.zip "${LIBTORCH_URL}" \
- && if [ -n "${LIBTORCH_SHA256}" ]; then echo "${LIBTORCH_SHA256}  /tmp/libtorch.zip" | sha256sum -c -; fi \
- && unzip -q /tmp/libtorch.zip -d /opt \
- && rm /tmp/libtorch.zip
-COPY . .
-ENV CCACHE_DIR=/root/.cache/ccache CCACHE_BASEDIR=/src
-RUN --mount=type=cache,target=/root/.cache/ccache \
-    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=/opt/libtorch \
-      -DSTREAMDIT_BUILD_TESTS=OFF -DSTREAMDIT_BUILD_BENCH=OFF \
- && cmake --build build -j"$(nproc)" --target streamdit
-# The binary, the shim, libtorch's lib/ (the binary's RUNPATH points there), and the names of the
-# Ubuntu packages that own every other library the binary and the shim load (dpkg -S over ldd), for
-# the runtime stage to install: no hand-kept list of Ubuntu's package names.
-RUN install -D -s -m 0755 build/server/streamdit /out/usr/local/bin/streamdit \
- && install -D -m 0644 build/lib/libstreamdit_sentencepiece_shim.so \
-      /out/usr/local/lib/libstreamdit_sentencepiece_shim.so \
- && mkdir -p /out/opt/libtorch && cp -a /opt/libtorch/lib /out/opt/libtorch/ \
- && for lib in $(ldd build/server/streamdit build/lib/libstreamdit_sentencepiece_shim.so \
-                 | awk '$3 ~ /^\// {print $3}' | grep -v '^/opt/libtorch/' | sort -u); do \
-      dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null \
-        || { echo "no package owns $lib" >&2; exit 1; }; \
-    done > /tmp/owners \
- && cut -d: -f1 /tmp/owners | sort -u > /out/runtime-packages \
- && cat /out/runtime-packages
+# cpu: runs the binary once (it loads every library it links, and libtorch's static initializers
+# run), without a GPU driver, as the cpu image will.
+FROM runtime-base AS runtime-cpu
+RUN streamdit --help > /dev/null
 
-# gpu: run.
-FROM ${CUDA_RUNTIME_IMAGE} AS runtime-gpu
-COPY --from=build-gpu /out/runtime-packages /tmp/runtime-packages
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(cat /tmp/runtime-packages) \
- && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages
-COPY --from=build-gpu /out/usr/ /usr/
-COPY --from=build-gpu /out/opt/ /opt/
-ENV LD_LIBRARY_PATH=/opt/libtorch/lib:${LD_LIBRARY_PATH}
+# gpu: the NVIDIA container toolkit mounts the driver (libcuda.so.1) when these are set (as
+# NVIDIA's own images set them); NVIDIA_REQUIRE_CUDA refuses a driver too old for CUDA 13.0 with a
+# clear message. No driver here at build time: ldd checks every other library resolves.
+FROM runtime-base AS runtime-gpu
+ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    NVIDIA_REQUIRE_CUDA="cuda>=13.0"
+RUN missing=$(ldd /usr/local/bin/streamdit /opt/pytorch/torch/lib/*.so* | grep 'not found' \
+      | grep -v 'libcuda\.so\.1 ' | sort -u); \
+    if [ -n "$missing" ]; then echo "not found: $missing" >&2; exit 1; fi
 
 # ------------------------------------------------------------------------------------------------
 # Both variants: configuration, user, ports, health check.

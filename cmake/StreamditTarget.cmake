@@ -1,6 +1,7 @@
 # Warnings are errors on our own code only; third-party headers are included as SYSTEM.
 function(streamdit_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror)
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Werror>
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Werror --Werror all-warnings>)
 endfunction()
 
 # Adds a GoogleTest executable and registers its tests with CTest.
@@ -11,6 +12,16 @@ function(streamdit_test)
   streamdit_warnings(${T_NAME})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main Threads::Threads)
   target_compile_definitions(${T_NAME} PRIVATE
-    STREAMDIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}" STREAMDIT_BINARY_DIR="${PROJECT_BINARY_DIR}")
+    STREAMDIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}" STREAMDIT_BINARY_DIR="${PROJECT_BINARY_DIR}"
+    STREAMDIT_PYTHON="${STREAMDIT_PYTHON}")
   gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 120 PROPERTIES LABELS "${T_LABELS}")
+endfunction()
+
+# libtorch's headers take seconds per translation unit (torch 2.x): targets that compile against
+# them precompile <torch/types.h> (ATen, c10, the tensor API) once. With ccache, scripts/test sets
+# CCACHE_SLOPPINESS so that objects built with the header are still cached.
+function(streamdit_torch_pch target)
+  if(NOT STREAMDIT_SANITIZE)
+    target_precompile_headers(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:<torch/types.h$<ANGLE-R>>)
+  endif()
 endfunction()

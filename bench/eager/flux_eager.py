@@ -2,9 +2,9 @@
 """The FLUX transformer in eager PyTorch, for bench_eager's side-by-side comparison.
 
 Written from the architecture (flux-spec.md, Black Forest Labs' module layout): the same forward
-pass as BFL's `Flux` model, run in plain eager PyTorch (Debian's torch 1.13 has no
-scaled_dot_product_attention, so attention is softmax(q k^T / sqrt(d)) v, as eager code on 1.13
-computes it). The weights are read from the safetensors file bench_eager wrote (bf16), converted to
+pass as BFL's `Flux` model, run in plain eager PyTorch 2.x with attention through
+`F.scaled_dot_product_attention`, as BFL's and diffusers' FLUX code call it (on the CPU, PyTorch
+picks its flash-attention kernel for f32). The weights are read from the safetensors file bench_eager wrote (bf16), converted to
 f32 once at load; the inputs and the expected output come from the same file.
 
 Protocol on stdin/stdout, one line each, so that bench_eager can interleave its own runs with
@@ -110,8 +110,7 @@ class FluxEager:
 
     def attention(self, q, k, v, pe):
         q, k = apply_rope(q, pe), apply_rope(k, pe)
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
-        x = scores.softmax(dim=-1) @ v
+        x = F.scaled_dot_product_attention(q, k, v)
         b, h, l, d = x.shape
         return x.permute(0, 2, 1, 3).reshape(b, l, h * d)
 

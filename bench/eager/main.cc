@@ -1,5 +1,5 @@
 // bench_eager: streamdit's FLUX transformer against the same forward pass in eager PyTorch
-// (bench/eager/flux_eager.py, run by Debian's python3-torch on the same libtorch and BLAS), side by
+// (bench/eager/flux_eager.py, run by .venv's torch: the same libtorch and BLAS), side by
 // side in one run. FLUX.1 widths (hidden 3072, 24 heads) with 2 double + 2 single blocks, random
 // bf16 weights, f32 compute, 512 text tokens, one forward pass per measurement.
 //
@@ -103,8 +103,8 @@ class EagerProcess {
       const std::string n = std::to_string(threads);
       setenv("OMP_NUM_THREADS", n.c_str(), 1);
       setenv("OPENBLAS_NUM_THREADS", n.c_str(), 1);
-      execl("/usr/bin/python3", "python3", o.script.c_str(), "--weights", weights.c_str(),
-            "--inputs", inputs.c_str(), "--threads", n.c_str(), static_cast<char*>(nullptr));
+      execl(STREAMDIT_PYTHON, "python3", o.script.c_str(), "--weights", weights.c_str(), "--inputs",
+            inputs.c_str(), "--threads", n.c_str(), static_cast<char*>(nullptr));
       std::perror("exec python3");
       _exit(127);
     }

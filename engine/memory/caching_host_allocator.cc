@@ -42,7 +42,7 @@ size_t CachingHostAllocator::RoundUp(size_t bytes) {
   return (bytes + granule - 1) / granule * granule;
 }
 
-c10::DataPtr CachingHostAllocator::allocate(size_t bytes) const {
+c10::DataPtr CachingHostAllocator::allocate(size_t bytes) {
   if (bytes < kMinCachedBytes) return wrapped_->allocate(bytes);
   const size_t rounded = RoundUp(bytes);
   {

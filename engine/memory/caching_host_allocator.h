@@ -29,7 +29,11 @@ class CachingHostAllocator final : public c10::Allocator {
   CachingHostAllocator(c10::Allocator* wrapped, int64_t cached_limit_bytes);
   ~CachingHostAllocator() override;
 
-  c10::DataPtr allocate(size_t bytes) const override;
+  c10::DataPtr allocate(size_t bytes) override;
+  // Plain bytes: a block of this allocator is copied like any CPU block.
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
   c10::DeleterFnPtr raw_deleter() const override { return &Return; }
 
   int64_t cached_bytes() const;

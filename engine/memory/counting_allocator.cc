@@ -31,7 +31,7 @@ CountingAllocator::CountingAllocator(c10::Allocator* wrapped, MemoryMeter* meter
   TORCH_CHECK(meter_ != nullptr, "CountingAllocator: no meter");
 }
 
-c10::DataPtr CountingAllocator::allocate(size_t bytes) const {
+c10::DataPtr CountingAllocator::allocate(size_t bytes) {
   if (bytes == 0) {
     // Nothing to count; a null context means the deleter never runs.
     return c10::DataPtr(nullptr, nullptr, &DeleteBlock, c10::Device(c10::DeviceType::CPU));
@@ -42,10 +42,12 @@ c10::DataPtr CountingAllocator::allocate(size_t bytes) const {
   const size_t block_bytes = bytes + kHeaderBytes;
   // The device's ceiling is checked (and the bytes reserved) before the memory is taken.
   MemoryMeter* device_meter = ScopedDeviceCharge::Current();
-  if (device_meter && !device_meter->TryAllocated(static_cast<int64_t>(block_bytes))) {
-    TORCH_CHECK_WITH(OutOfMemoryError, false, "out of memory on the device: allocating ",
-                     block_bytes, " bytes with ", device_meter->current_bytes(), " of ",
-                     device_meter->limit_bytes(), " bytes in use");
+  const MemoryMeter* refused = nullptr;
+  if (device_meter && !device_meter->TryAllocated(static_cast<int64_t>(block_bytes), &refused)) {
+    // `refused` is the job's ceiling or the device's meter, whichever limit the block crossed.
+    TORCH_CHECK_WITH(OutOfMemoryError, false, "out of memory: allocating ", block_bytes,
+                     " bytes with ", refused->current_bytes(), " of ", refused->limit_bytes(),
+                     " bytes in use");
   }
   c10::DataPtr block;
   try {

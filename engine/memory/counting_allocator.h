@@ -27,7 +27,11 @@ class CountingAllocator final : public c10::Allocator {
   // allocators and meters are never destroyed).
   CountingAllocator(c10::Allocator* wrapped, MemoryMeter* meter);
 
-  c10::DataPtr allocate(size_t bytes) const override;
+  c10::DataPtr allocate(size_t bytes) override;
+  // Plain bytes: a block of this allocator is copied like any CPU block.
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
   c10::DeleterFnPtr raw_deleter() const override { return &DeleteBlock; }
 
   c10::Allocator* wrapped() const { return wrapped_; }

@@ -22,20 +22,37 @@ void MemoryMeter::RestartPeak(std::atomic<int64_t>& peak) {
 
 void MemoryMeter::Allocated(int64_t bytes) {
   RaisePeaks(current_bytes_.fetch_add(bytes, std::memory_order_relaxed) + bytes);
+  if (parent_) parent_->Allocated(bytes);
 }
 
-bool MemoryMeter::TryAllocated(int64_t bytes) {
+bool MemoryMeter::TryAllocated(int64_t bytes, const MemoryMeter** refused) {
   const int64_t limit = limit_bytes();
-  if (limit <= 0) {
-    Allocated(bytes);
-    return true;
-  }
   int64_t seen = current_bytes_.load(std::memory_order_relaxed);
-  do {
-    if (seen + bytes > limit) return false;
-  } while (!current_bytes_.compare_exchange_weak(seen, seen + bytes, std::memory_order_relaxed));
+  if (limit <= 0) {
+    seen = current_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  } else {
+    do {
+      if (seen + bytes > limit) {
+        if (refused) *refused = this;
+        return false;
+      }
+    } while (!current_bytes_.compare_exchange_weak(seen, seen + bytes, std::memory_order_relaxed));
+  }
+  if (parent_ && !parent_->TryAllocated(bytes, refused)) {
+    // Taken back before any peak saw it: the bytes were never allocated.
+    current_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    return false;
+  }
   RaisePeaks(seen + bytes);
   return true;
+}
+
+void MemoryMeter::set_parent(MemoryMeter* parent) {
+  if (current_bytes() != 0) {
+    throw FailedPrecondition("MemoryMeter: re-parenting a meter that still counts " +
+                             std::to_string(current_bytes()) + " bytes");
+  }
+  parent_ = parent;
 }
 
 void MemoryMeter::RaisePeaks(int64_t now) {
@@ -50,6 +67,7 @@ void MemoryMeter::RaisePeaks(int64_t now) {
 
 void MemoryMeter::Freed(int64_t bytes) {
   current_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  if (parent_) parent_->Freed(bytes);
 }
 
 void MemoryMeter::ResetPeak() { RestartPeak(peak_bytes_); }

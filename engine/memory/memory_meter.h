@@ -46,16 +46,24 @@ class MemoryMeter {
   };
 
   MemoryMeter() = default;
+  // A meter nested in `parent` (a job's ceiling inside its device's meter): every byte counted here
+  // is counted there too, and an allocation must fit both limits. `parent` must outlive this meter.
+  explicit MemoryMeter(MemoryMeter* parent) : parent_(parent) {}
   MemoryMeter(const MemoryMeter&) = delete;
   MemoryMeter& operator=(const MemoryMeter&) = delete;
 
   // Hot path: called by the allocator for every allocation and every free.
   void Allocated(int64_t bytes);
   void Freed(int64_t bytes);
-  // Allocated, unless it would take current_bytes() above the limit: then nothing is counted and
-  // the result is false (the allocator fails the allocation, as a CUDA allocation fails when the
-  // card is full). Two racing allocations can never both pass the limit.
-  bool TryAllocated(int64_t bytes);
+  // Allocated, unless it would take current_bytes() above the limit (this meter's or a parent's):
+  // then nothing is counted, the result is false and `refused` (when given) is set to the meter
+  // whose limit refused (the allocator fails the allocation, as a CUDA allocation fails when the
+  // card is full). Two racing allocations can never both pass a limit.
+  bool TryAllocated(int64_t bytes, const MemoryMeter** refused = nullptr);
+
+  MemoryMeter* parent() const { return parent_; }
+  // Re-parents a meter that counts nothing (current_bytes() == 0); see the constructor.
+  void set_parent(MemoryMeter* parent);
 
   // A hard ceiling on current_bytes() for TryAllocated; 0 (the default) means none. Lowering it
   // below current_bytes() frees nothing; later allocations fail until enough is freed.
@@ -86,6 +94,7 @@ class MemoryMeter {
   // Raises the process peak and every open window's peak to `now`.
   void RaisePeaks(int64_t now);
 
+  MemoryMeter* parent_ = nullptr;
   std::atomic<int64_t> current_bytes_{0};
   std::atomic<int64_t> peak_bytes_{0};
   std::atomic<int64_t> limit_bytes_{0};

@@ -6,6 +6,7 @@
 #include "engine/image/rgb8.h"
 #include "engine/lora/lora_job_adapters.h"
 #include "engine/memory/cpu_memory_meter.h"
+#include "engine/memory/job_ceiling.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/pipeline/flux_pipeline_impl.h"
 #include "engine/pipeline/png_parameters.h"
@@ -95,94 +96,119 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
     batch.memory.predicted_peak_bytes = batch.memory.plan->predicted_peak_bytes();
     weights.plan = &*batch.memory.plan;
   }
-  // The job's bytes are measured above what the device held when it started.
-  CpuMemoryMeter* meter = impl.config.device.is_cpu() && CpuMemoryMeter::IsInstalled()
-                              ? &CpuMemoryMeter::Install()
-                              : nullptr;
+  // The job's bytes are measured above what the device held when it started. A budget is a hard
+  // ceiling (job_ceiling.h), so it needs the meter that counts what the ceiling checks.
+  const bool on_cpu = impl.config.device.is_cpu();
+  if (on_cpu && memory.budget_bytes) CpuMemoryMeter::Install();
+  CpuMemoryMeter* meter =
+      on_cpu && CpuMemoryMeter::IsInstalled() ? &CpuMemoryMeter::Install() : nullptr;
   const int64_t job_start_bytes = meter ? meter->current_bytes() : 0;
-  std::optional<MemoryMeter::Window> window;
-  auto open_window = [&] {
-    if (meter) window.emplace(meter->OpenWindow());
+  std::optional<ScopedJobCeiling> ceiling;
+  if (meter && memory.budget_bytes) ceiling.emplace(*memory.budget_bytes);
+  // An allocation refused by the ceiling (or the device's meter) ends the job with
+  // RESOURCE_EXHAUSTED naming the phase, the budget, the prediction and what was in use.
+  PipelinePhase phase = PipelinePhase::kEncode;
+  auto out_of_memory = [&](const c10::OutOfMemoryError& error) {
+    std::string message =
+        std::string("out of memory in the ") + PipelinePhaseName(phase) + " phase";
+    if (memory.budget_bytes) {
+      message += ": the job's budget of " + FormatBytes(*memory.budget_bytes) + " was hit";
+      if (batch.memory.predicted_peak_bytes > 0) {
+        message += " (predicted peak " + FormatBytes(batch.memory.predicted_peak_bytes) + ")";
+      }
+    }
+    return ResourceExhausted(message + "; " + error.what_without_backtrace());
   };
-  auto close_window = [&](PipelinePhase phase) {
-    if (!window) return;
-    batch.memory.measured = true;
-    batch.memory.measured_peak_bytes[static_cast<int>(phase)] =
-        std::max<int64_t>(0, window->peak_bytes() - job_start_bytes);
-    window.reset();
-  };
+  try {
+    std::optional<MemoryMeter::Window> window;
+    auto open_window = [&] {
+      if (meter) window.emplace(meter->OpenWindow());
+    };
+    auto close_window = [&](PipelinePhase phase) {
+      if (!window) return;
+      batch.memory.measured = true;
+      batch.memory.measured_peak_bytes[static_cast<int>(phase)] =
+          std::max<int64_t>(0, window->peak_bytes() - job_start_bytes);
+      window.reset();
+    };
 
-  // Encode: each distinct prompt once, one after the other.
-  check_cancelled();
-  Clock::time_point phase_start = Clock::now();
-  open_window();
-  for (BatchPrompt& prompt : prompts) {
-    if (prompt.embedding) continue;
-    prompt.embedding = impl.Encode(prompt.text, *prompt.loras, weights, batch.memory);
-    impl.cache->Insert(prompt.key, prompt.embedding);
-  }
-  close_window(PipelinePhase::kEncode);
-  for (const BatchPrompt& prompt : prompts) {
-    for (const std::string& warning : prompt.embedding->warnings) {
-      if (callbacks.on_warning) callbacks.on_warning(warning);
+    // Encode: each distinct prompt once, one after the other.
+    check_cancelled();
+    Clock::time_point phase_start = Clock::now();
+    phase = PipelinePhase::kEncode;
+    open_window();
+    for (BatchPrompt& prompt : prompts) {
+      if (prompt.embedding) continue;
+      prompt.embedding = impl.Encode(prompt.text, *prompt.loras, weights, batch.memory);
+      impl.cache->Insert(prompt.key, prompt.embedding);
     }
-  }
-  batch.timings.encode_seconds = SecondsSince(phase_start);
-  finish_phase(PipelinePhase::kEncode, batch.timings.encode_seconds);
-
-  BatchSamples samples;
-  samples.one_prompt = prompts.size() == 1;
-  for (std::size_t r = 0; r < jobs.size(); ++r) {
-    for (uint64_t seed : jobs[r].image_seeds) {
-      samples.seeds.push_back(seed);
-      samples.guidance.push_back(jobs[r].guidance);
-      samples.embeddings.push_back(prompts[prompt_of[r]].embedding.get());
-      samples.loras.push_back(&jobs[r].loras);
+    close_window(PipelinePhase::kEncode);
+    for (const BatchPrompt& prompt : prompts) {
+      for (const std::string& warning : prompt.embedding->warnings) {
+        if (callbacks.on_warning) callbacks.on_warning(warning);
+      }
     }
-  }
+    batch.timings.encode_seconds = SecondsSince(phase_start);
+    finish_phase(PipelinePhase::kEncode, batch.timings.encode_seconds);
 
-  // Denoise: every image of every request in one pass per step.
-  check_cancelled();
-  phase_start = Clock::now();
-  open_window();
-  const torch::Tensor latents =
-      impl.Denoise(shape, samples, weights, batch.memory, callbacks, completed_steps, batch.timings)
-          .to(torch::kCPU);
-  close_window(PipelinePhase::kDenoise);
-  batch.timings.denoise_seconds = SecondsSince(phase_start);
-  finish_phase(PipelinePhase::kDenoise, batch.timings.denoise_seconds);
-
-  // Decode, then PNG (counted with the decode phase: it reads the decoded images).
-  check_cancelled();
-  phase_start = Clock::now();
-  open_window();
-  const torch::Tensor images =
-      impl.Decode(shape, latents.to(impl.config.device), weights, batch.memory);
-  batch.timings.decode_seconds = SecondsSince(phase_start);
-  finish_phase(PipelinePhase::kDecode, batch.timings.decode_seconds);
-
-  phase_start = Clock::now();
-  int64_t first_image = 0;
-  for (std::size_t r = 0; r < jobs.size(); ++r) {
-    GenerationResult result;
-    result.request = jobs[r];
-    const ResolvedRequest& job = result.request;
-    result.latents = latents.slice(0, first_image, first_image + job.batch_size);
-    result.images = images.slice(0, first_image, first_image + job.batch_size);
-    first_image += job.batch_size;
-    for (int i = 0; i < job.batch_size; ++i) {
-      const std::string parameters =
-          FormatGenerationParameters(job, impl.config.model_name, flux.guidance_embed, i);
-      if (i == 0) result.parameters = parameters;
-      const std::vector<uint8_t> rgb = ImageToRgb8(result.images[i]);
-      result.png.push_back(
-          EncodePng(rgb.data(), job.width, job.height, {{kPngParametersKeyword, parameters}}));
+    BatchSamples samples;
+    samples.one_prompt = prompts.size() == 1;
+    for (std::size_t r = 0; r < jobs.size(); ++r) {
+      for (uint64_t seed : jobs[r].image_seeds) {
+        samples.seeds.push_back(seed);
+        samples.guidance.push_back(jobs[r].guidance);
+        samples.embeddings.push_back(prompts[prompt_of[r]].embedding.get());
+        samples.loras.push_back(&jobs[r].loras);
+      }
     }
-    result.warnings = prompts[prompt_of[r]].embedding->warnings;
-    batch.results.push_back(std::move(result));
+
+    // Denoise: every image of every request in one pass per step.
+    check_cancelled();
+    phase_start = Clock::now();
+    phase = PipelinePhase::kDenoise;
+    open_window();
+    const torch::Tensor latents = impl.Denoise(shape, samples, weights, batch.memory, callbacks,
+                                               completed_steps, batch.timings)
+                                      .to(torch::kCPU);
+    close_window(PipelinePhase::kDenoise);
+    batch.timings.denoise_seconds = SecondsSince(phase_start);
+    finish_phase(PipelinePhase::kDenoise, batch.timings.denoise_seconds);
+
+    // Decode, then PNG (counted with the decode phase: it reads the decoded images).
+    check_cancelled();
+    phase_start = Clock::now();
+    phase = PipelinePhase::kDecode;
+    open_window();
+    const torch::Tensor images =
+        impl.Decode(shape, latents.to(impl.config.device), weights, batch.memory);
+    batch.timings.decode_seconds = SecondsSince(phase_start);
+    finish_phase(PipelinePhase::kDecode, batch.timings.decode_seconds);
+
+    phase_start = Clock::now();
+    int64_t first_image = 0;
+    for (std::size_t r = 0; r < jobs.size(); ++r) {
+      GenerationResult result;
+      result.request = jobs[r];
+      const ResolvedRequest& job = result.request;
+      result.latents = latents.slice(0, first_image, first_image + job.batch_size);
+      result.images = images.slice(0, first_image, first_image + job.batch_size);
+      first_image += job.batch_size;
+      for (int i = 0; i < job.batch_size; ++i) {
+        const std::string parameters =
+            FormatGenerationParameters(job, impl.config.model_name, flux.guidance_embed, i);
+        if (i == 0) result.parameters = parameters;
+        const std::vector<uint8_t> rgb = ImageToRgb8(result.images[i]);
+        result.png.push_back(
+            EncodePng(rgb.data(), job.width, job.height, {{kPngParametersKeyword, parameters}}));
+      }
+      result.warnings = prompts[prompt_of[r]].embedding->warnings;
+      batch.results.push_back(std::move(result));
+    }
+    close_window(PipelinePhase::kDecode);
+    batch.timings.png_seconds = SecondsSince(phase_start);
+  } catch (const c10::OutOfMemoryError& error) {
+    throw out_of_memory(error);
   }
-  close_window(PipelinePhase::kDecode);
-  batch.timings.png_seconds = SecondsSince(phase_start);
   batch.timings.total_seconds = SecondsSince(start);
   for (std::size_t r = 0; r < jobs.size(); ++r) {
     GenerationResult& result = batch.results[r];

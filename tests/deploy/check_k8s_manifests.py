@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Offline checks of the Kubernetes manifests in deploy/k8s (registered in ctest as
 deploy_check_k8s_manifests; argv[1] = the repository's root).
 
@@ -6,9 +6,11 @@ deploy_check_k8s_manifests; argv[1] = the repository's root).
    Debian bookworm's kubectl 1.20 (kustomize v2.0.3) and current ones (kustomize v5); $KUBECTL
    names another binary.
 2. Every rendered object, and every plain manifest in deploy/k8s/examples/, is validated against
-   the Kubernetes OpenAPI schemas (npm kubernetes-models; ServiceMonitor with
-   @kubernetes-models/prometheus-operator), unknown fields included: tests/deploy/k8s-validate/.
-   Its node_modules come from `npm ci` (scripts/test runs it; this script runs it when missing).
+   the Kubernetes OpenAPI schemas of KUBERNETES_VERSIONS with PyPI's kubernetes-validate in strict
+   mode (unknown fields rejected); the ServiceMonitor, a prometheus-operator CRD those schemas lack,
+   against tests/deploy/servicemonitor-v1.schema.json (strict too) with jsonschema. A schema
+   self-test validates deliberately broken objects (a misspelled field, a wrong type, an unknown
+   kind, ...) and requires each to fail, so that the validation cannot silently pass.
 3. The Deployment agrees with the streamdit configuration its ConfigMap carries: the config's keys
    are the ones server/config/server_config.h documents; listen port == the grpc containerPort ==
    the gRPC probes' port == the Services' grpc targetPort; metrics_listen port == the metrics
@@ -27,15 +29,35 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import yaml
 
-ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
+try:
+    import jsonschema
+    import kubernetes_validate
+    from kubernetes_validate import utils as kubernetes_validate_utils
+except ImportError as error:  # Debian's python3 has neither: the checks run in scripts/setup's venv
+    print(f"FAIL: {error}: run this with the virtual environment's python (.venv/bin/python3), "
+          "where scripts/setup installs scripts/requirements.txt")
+    sys.exit(1)
+
+ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+                       os.path.join(os.path.dirname(__file__), "..", ".."))
 K8S = os.path.join(ROOT, "deploy", "k8s")
-VALIDATOR = os.path.join(ROOT, "tests", "deploy", "k8s-validate")
 SERVER_CONFIG_H = os.path.join(ROOT, "server", "config", "server_config.h")
-NPM_CI = ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"]
+
+# The Kubernetes versions whose OpenAPI schemas every object must satisfy (kubernetes-validate
+# 1.37.0 ships 1.25 to 1.37). The oldest one it has, next to deploy/README.md's floor (Kubernetes
+# >= 1.24), rejects a field too new for old clusters; the newest rejects an API version that has
+# since been removed. Pinned, so that a new kubernetes-validate cannot move them silently.
+KUBERNETES_VERSIONS = ("1.25.0", "1.37.0")
+
+# Custom resources the Kubernetes schemas do not know -> their JSON schema in tests/deploy/ (see
+# the schema's $comment for what it covers; strict like the rest: unknown fields rejected).
+CRD_SCHEMAS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"):
+        os.path.join(ROOT, "tests", "deploy", "servicemonitor-v1.schema.json"),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,28 +451,195 @@ def plain_manifests():
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Schema validation: kubernetes-validate for Kubernetes' own kinds, CRD_SCHEMAS for the others.
+
+def kubernetes_definitions(version):
+    """kubernetes-validate's strict definitions ($defs: ObjectMeta, LabelSelector, ...) for one
+    Kubernetes version, the ones its own per-kind schemas reference."""
+    return kubernetes_validate_utils.schema_contents(
+        f"kubernetes-json-schema/v{version}-local-strict/_definitions.json", version)
+
+
+def loose_objects(schema, path="#"):
+    """Object schemas of a CRD schema that declare properties but would accept undeclared ones:
+    the schema must say additionalProperties false wherever it lists fields (strict mode)."""
+    found = []
+    if isinstance(schema, dict):
+        if "properties" in schema and schema.get("additionalProperties") is not False:
+            found.append(path)
+        for key, child in schema.items():
+            found += loose_objects(child, f"{path}/{key}")
+    elif isinstance(schema, list):
+        for i, child in enumerate(schema):
+            found += loose_objects(child, f"{path}/{i}")
+    return found
+
+
+_CRD_VALIDATORS = {}
+
+
+def crd_validator(schema_path, version):
+    """A Draft 2020-12 validator of the CRD schema with Kubernetes' definitions of `version` merged
+    into its $defs (its metadata and selectors are those Kubernetes types)."""
+    key = (schema_path, version)
+    if key not in _CRD_VALIDATORS:
+        with open(schema_path, encoding="utf-8") as f:
+            schema = json.load(f)
+        loose = loose_objects(schema)
+        if loose:
+            raise ValueError(f"{os.path.relpath(schema_path, ROOT)} is not strict: "
+                             f"no additionalProperties false at {', '.join(loose)}")
+        definitions = kubernetes_definitions(version)["$defs"]
+        clashes = set(schema.get("$defs", {})) & set(definitions)
+        if clashes:
+            raise ValueError(f"{os.path.relpath(schema_path, ROOT)}: $defs {sorted(clashes)} "
+                             "shadow Kubernetes definitions")
+        schema["$defs"] = {**definitions, **schema.get("$defs", {})}
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _CRD_VALIDATORS[key] = jsonschema.Draft202012Validator(schema)
+    return _CRD_VALIDATORS[key]
+
+
+def json_path(path):
+    return "/" + "/".join(str(p) for p in path)
+
+
+def schema_problems(obj):
+    """Why `obj` is not valid against KUBERNETES_VERSIONS' schemas (empty when it is)."""
+    problems = []
+    if not isinstance(obj, dict) or not isinstance(obj.get("apiVersion"), str) \
+            or not isinstance(obj.get("kind"), str):
+        return ["not a Kubernetes object (no apiVersion and kind)"]
+    crd_schema = CRD_SCHEMAS.get((obj["apiVersion"], obj["kind"]))
+    for version in KUBERNETES_VERSIONS:
+        where = f"Kubernetes {version}"
+        if crd_schema:
+            try:
+                errors = sorted(crd_validator(crd_schema, version).iter_errors(obj),
+                                key=lambda e: list(e.absolute_path))
+            except (OSError, ValueError, jsonschema.SchemaError) as e:
+                problems.append(f"{where}: {os.path.relpath(crd_schema, ROOT)}: {e}")
+                continue
+            problems += [f"{where}: {json_path(e.absolute_path)}: {e.message}" for e in errors]
+            continue
+        try:
+            validated = kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            problems.append(f"{where}: {json_path(e.absolute_path)}: {e.message}")
+            continue
+        except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError,
+                kubernetes_validate_utils.VersionNotSupportedError) as e:
+            # An unknown apiVersion/kind is an error here, not the CLI's warning: a typo in a kind,
+            # or an API version the cluster has removed, would otherwise pass unvalidated.
+            problems.append(f"{where}: {e.message}")
+            continue
+        # kubernetes-validate falls back to the newest schemas not newer than the one asked for;
+        # make sure the pinned version itself was used.
+        if validated != kubernetes_validate_utils.major_minor(version):
+            problems.append(f"{where}: kubernetes-validate used the {validated} schemas instead")
+    return problems
+
+
+def describe(obj):
+    if not isinstance(obj, dict):
+        return repr(obj)[:60]
+    return f"{obj.get('apiVersion')} {obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
+
+
 def validate_schemas(entries):
-    node = shutil.which("node")
-    if not node:
-        return ["schema validation: node is not installed (scripts/setup installs nodejs)"]
-    if not os.path.isdir(os.path.join(VALIDATOR, "node_modules")):
-        print(f"schema validation: installing the validator's packages: (cd {os.path.relpath(VALIDATOR, ROOT)} && {' '.join(NPM_CI)})", flush=True)
-        result = subprocess.run(NPM_CI, cwd=VALIDATOR)
-        if result.returncode != 0:
-            return [f"schema validation: `{' '.join(NPM_CI)}` failed in {VALIDATOR}"]
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump([{"source": source, "object": obj} for source, obj in entries], f)
-        path = f.name
-    try:
-        result = subprocess.run([node, os.path.join(VALIDATOR, "validate.js"), path], capture_output=True, text=True)
-    finally:
-        os.unlink(path)
-    for line in result.stdout.splitlines():
-        print(f"  {line}")
-    if result.returncode != 0:
-        problems = [line for line in result.stdout.splitlines() if line.startswith("INVALID")]
-        return problems or [f"schema validation failed: {result.stderr.strip()}"]
-    return []
+    """Validates every (source, object); prints one line per source, returns the problems."""
+    errors, counts = [], {}
+    for source, obj in entries:
+        problems = schema_problems(obj)
+        errors += [f"{source}: {describe(obj)}: {p}" for p in problems]
+        counts.setdefault(source, [0, 0])[0 if not problems else 1] += 1
+    versions = " and ".join(v.rsplit(".", 1)[0] for v in KUBERNETES_VERSIONS)
+    for source, (valid, invalid) in counts.items():
+        print(f"{source}: {valid} objects valid against the Kubernetes {versions} schemas "
+              f"(strict){f', {invalid} INVALID' if invalid else ''}")
+    return errors
+
+
+def rename(mapping, old, new):
+    mapping[new] = mapping.pop(old)
+
+
+def kind_of(entries, kind):
+    """The first object of `kind` among (source, object) entries (for the schema self-test)."""
+    return next(obj for _, obj in entries if obj.get("kind") == kind)
+
+
+def pod_container(entries):
+    return kind_of(entries, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+# (what, kind, mutation): each broken copy must fail schema validation. Misspelled fields at
+# several depths (unknown fields rejected), wrong types, a bad enum and pattern, an unknown kind,
+# a removed API version; on every kind that deploy/k8s renders, the ServiceMonitor included.
+SCHEMA_BREAKS = [
+    ("misspelled container field readinesProbe", "Deployment",
+     lambda o, e: rename(pod_container(e), "readinessProbe", "readinesProbe")),
+    ("unknown field in a Deployment's metadata", "Deployment",
+     lambda o, e: o["metadata"].update(label={"a": "b"})),
+    ("containerPort as a string", "Deployment",
+     lambda o, e: pod_container(e)["ports"][0].update(containerPort="grpc")),
+    ("misspelled probe field in a gRPC probe", "Deployment",
+     lambda o, e: pod_container(e)["livenessProbe"]["grpc"].update(prot=50051)),
+    ("unknown kind Deploymnet", "Deployment", lambda o, e: o.update(kind="Deploymnet")),
+    ("misspelled Service field selecter", "Service",
+     lambda o, e: rename(o["spec"], "selector", "selecter")),
+    ("a ConfigMap value that is no string", "ConfigMap", lambda o, e: o["data"].update(extra=1)),
+    ("misspelled PodDisruptionBudget field", "PodDisruptionBudget",
+     lambda o, e: o["spec"].update(maxUnavailble=1)),
+    ("PodDisruptionBudget as policy/v1beta1 (removed in 1.25)", "PodDisruptionBudget",
+     lambda o, e: o.update(apiVersion="policy/v1beta1")),
+    ("misspelled HorizontalPodAutoscaler field", "HorizontalPodAutoscaler",
+     lambda o, e: rename(o["spec"], "maxReplicas", "maxReplica")),
+    ("misspelled PersistentVolumeClaim field", "PersistentVolumeClaim",
+     lambda o, e: rename(o["spec"], "accessModes", "acessModes")),
+    ("ServiceMonitor: misspelled endpoint field intreval", "ServiceMonitor",
+     lambda o, e: rename(o["spec"]["endpoints"][0], "interval", "intreval")),
+    ("ServiceMonitor: unknown spec field", "ServiceMonitor",
+     lambda o, e: o["spec"].update(selektor={})),
+    ("ServiceMonitor: misspelled metadata field", "ServiceMonitor",
+     lambda o, e: rename(o["metadata"], "labels", "lables")),
+    ("ServiceMonitor: scheme tcp", "ServiceMonitor",
+     lambda o, e: o["spec"]["endpoints"][0].update(scheme="tcp")),
+    ("ServiceMonitor: interval '15 seconds'", "ServiceMonitor",
+     lambda o, e: o["spec"]["endpoints"][0].update(interval="15 seconds")),
+    ("ServiceMonitor: no selector", "ServiceMonitor", lambda o, e: o["spec"].pop("selector")),
+    ("ServiceMonitor: misspelled matchLabels", "ServiceMonitor",
+     lambda o, e: rename(o["spec"]["selector"], "matchLabels", "matchLabel")),
+]
+
+
+def schema_self_test(entries):
+    """Each SCHEMA_BREAKS mutation of a copy of `entries` must make its object invalid."""
+    failures = []
+    for label, kind, mutate in SCHEMA_BREAKS:
+        broken = copy.deepcopy(entries)
+        try:
+            target = kind_of(broken, kind)
+            mutate(target, broken)
+        except (KeyError, IndexError, StopIteration, TypeError) as e:
+            failures.append(f"schema self-test: cannot apply '{label}' ({type(e).__name__}: {e}): "
+                            f"is the {kind} missing? update SCHEMA_BREAKS")
+            continue
+        if not schema_problems(target):
+            failures.append(f"schema self-test: '{label}' passed schema validation")
+    # The strictness guard of the CRD schemas: one that lost an additionalProperties false.
+    for schema_path in CRD_SCHEMAS.values():
+        with open(schema_path, encoding="utf-8") as f:
+            schema = json.load(f)
+        for definition in schema.get("$defs", {}).values():
+            if "properties" in definition:
+                definition.pop("additionalProperties", None)
+                break
+        if not loose_objects(schema):
+            failures.append(f"schema self-test: {os.path.relpath(schema_path, ROOT)} with an "
+                            "additionalProperties false removed was not reported as loose")
+    return failures
 
 
 def main():
@@ -487,8 +676,18 @@ def main():
         if overlay not in rendered:
             errors.append(f"{overlay}: missing")
 
-    entries += plain_manifests()
+    examples = plain_manifests()
+    entries += examples
     errors += validate_schemas(entries)
+    if "deploy/k8s/overlays/gpu" in rendered:
+        # The gpu overlay renders every kind of deploy/k8s (the ServiceMonitor and HPA included);
+        # the examples add the PersistentVolumeClaim.
+        gpu_entries = [("deploy/k8s/overlays/gpu", d) for d in rendered["deploy/k8s/overlays/gpu"]]
+        failures = schema_self_test(gpu_entries + examples)
+        errors += failures
+        if not failures:
+            print(f"schema self-test: {len(SCHEMA_BREAKS)} deliberately broken objects were each "
+                  "rejected")
 
     gpu = rendered.get("deploy/k8s/overlays/gpu")
     if gpu:

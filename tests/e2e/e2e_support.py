@@ -1,6 +1,8 @@
-"""What the e2e scripts share: the API's messages compiled from the public proto, the standard
-health check, and the demo model's config at the test size."""
+"""What the e2e scripts share: the API's messages (and stubs) compiled from the public proto, the
+standard health check, and the demo model's config at the test size."""
+import atexit
 import importlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -9,6 +11,7 @@ import time
 import grpc
 
 SERVING, NOT_SERVING = b"\x08\x01", b"\x08\x02"  # grpc.health.v1.HealthCheckResponse.status
+PROTO = "streamdit/v1/image_generation.proto"  # the public API, relative to the proto root
 
 # The demo model at the test size (created on the first start); format with model_dir.
 DEMO_MODEL = """
@@ -21,13 +24,32 @@ models:
 """
 
 
-def load_messages(proto_root):
-    """streamdit.v1's messages, compiled with protoc into a temporary folder."""
+def compile_proto(proto_root, stubs=False):
+    """Compiles the API's proto into a temporary folder (removed at exit) put first on sys.path.
+
+    The compiler is grpcio-tools' bundled protoc, run by this interpreter: its generated code is
+    made for the protobuf runtime pinned beside it in scripts/requirements.txt, which Debian's
+    protoc 3.21 output may not load under. `stubs` adds the gRPC stubs (*_pb2_grpc.py)."""
     out = tempfile.mkdtemp(prefix="streamdit_e2e_pb_")
-    subprocess.run(["protoc", f"-I{proto_root}", f"--python_out={out}",
-                    "streamdit/v1/image_generation.proto"], check=True)
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    command = [sys.executable, "-m", "grpc_tools.protoc", f"-I{proto_root}", f"--python_out={out}"]
+    if stubs:
+        command.append(f"--grpc_python_out={out}")
+    subprocess.run(command + [PROTO], check=True)
     sys.path.insert(0, out)
+
+
+def load_messages(proto_root):
+    """streamdit.v1's messages (the image_generation_pb2 module)."""
+    compile_proto(proto_root)
     return importlib.import_module("streamdit.v1.image_generation_pb2")
+
+
+def load_stubs(proto_root):
+    """streamdit.v1's messages and gRPC stubs: (image_generation_pb2, image_generation_pb2_grpc)."""
+    compile_proto(proto_root, stubs=True)
+    return (importlib.import_module("streamdit.v1.image_generation_pb2"),
+            importlib.import_module("streamdit.v1.image_generation_pb2_grpc"))
 
 
 def health(channel, timeout=10):

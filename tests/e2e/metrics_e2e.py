@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """End to end with a real Prometheus: two `streamdit serve` replicas scraped by Debian's
 `prometheus`, called through gRPC's round_robin policy, one of them drained under load.
 

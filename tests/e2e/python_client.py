@@ -1,10 +1,10 @@
-#!/usr/bin/python3
-"""A client of streamdit's gRPC API written with Debian's python3-grpcio, as a user would.
+#!/usr/bin/env python3
+"""A client of streamdit's gRPC API written with grpcio's generic calls, as a user would.
 
-Messages come from the public proto (compiled with protoc at run time into a temporary folder);
-calls go through grpcio's generic channel methods. Checks health, ListModels, GenerateImage (a
-PNG with the seed echoed), StreamGenerateImage (queued, progress, result), a bad request
-(INVALID_ARGUMENT naming the field), ReloadLoras, and a request naming an unknown LoRA
+Messages come from the public proto (compiled with grpcio-tools' protoc at run time into a
+temporary folder); calls go through grpcio's generic channel methods. Checks health, ListModels,
+GenerateImage (a PNG with the seed echoed), StreamGenerateImage (queued, progress, result), a bad
+request (INVALID_ARGUMENT naming the field), ReloadLoras, and a request naming an unknown LoRA
 (NOT_FOUND naming it).
 
 usage: python_client.py ADDRESS PROTO_ROOT

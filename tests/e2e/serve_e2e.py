@@ -1,9 +1,12 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """End to end: the real `streamdit serve` binary on loopback, called by clients nobody here wrote.
 
 1. Starts `streamdit serve` with a config for the demo model (created on first start), waits for
    the standard health service to say SERVING.
-2. Runs the Python client (Debian's python3-grpcio) and the Node client (@grpc/grpc-js).
+2. Runs two Python clients, each as a user would write it, with this script's interpreter (the
+   virtual environment's, where scripts/setup installs grpcio and its companions): the generic one
+   (python_client.py: grpcio's generic calls, messages compiled from the proto) and the stub one
+   (stub_client.py: grpcio-tools' generated stubs, the standard health and reflection clients).
 3. SIGTERM under load: several streaming requests are accepted (each has its "queued" event), then
    the server gets SIGTERM; every accepted request must still end with its image, new requests
    must be refused UNAVAILABLE, and the process must exit 0.
@@ -129,11 +132,11 @@ def main():
             port = wait_for_port(process, log)
             address = f"127.0.0.1:{port}"
             wait_serving(address)
-            subprocess.run(["/usr/bin/python3", os.path.join(HERE, "python_client.py"), address,
-                            PROTO_ROOT], check=True, timeout=600)
-            node_dir = os.path.join(HERE, "node")
-            subprocess.run(["node", os.path.join(node_dir, "client.js"), address, PROTO_ROOT],
-                           check=True, timeout=600, cwd=node_dir)
+            # sys.executable: the clients need this interpreter's packages (grpcio, grpcio-tools,
+            # grpcio-health-checking, grpcio-reflection), which Debian's python3 lacks.
+            for client in ("python_client.py", "stub_client.py"):
+                subprocess.run([sys.executable, os.path.join(HERE, client), address, PROTO_ROOT],
+                               check=True, timeout=600)
             sigterm_under_load(process, address, load_messages(PROTO_ROOT))
         finally:
             if process.poll() is None:

@@ -1,4 +1,5 @@
-// Running the Python references in tests/reference/ (Debian's python3 with numpy, sentencepiece)
+// Running the Python references in tests/reference/ (the virtual environment's python3 with numpy,
+// sentencepiece and torch: STREAMDIT_PYTHON, set by tests/CMakeLists.txt)
 // from a test: the one place that builds the command line and checks the exit status.
 #pragma once
 
@@ -10,7 +11,7 @@
 
 namespace streamdit::test_support {
 
-inline constexpr const char* kPython = "/usr/bin/python3";
+inline constexpr const char* kPython = STREAMDIT_PYTHON;
 
 // `relative` (e.g. "tests/reference/t5_encoder_reference.py") inside the source tree.
 inline std::string SourcePath(const std::string& relative) {

@@ -72,15 +72,14 @@ TEST(ExceptionStatusTest, CancelledIsCancelled) {
 
 TEST(ExceptionStatusTest, OutOfMemoryIsResourceExhausted) {
   EXPECT_EQ(StatusOf(std::bad_alloc()).code(), absl::StatusCode::kResourceExhausted);
-  const absl::Status torch_oom = StatusOfCall(
-      [] { throw c10::OutOfMemoryError("CUDA out of memory. Tried 2 GiB", /*backtrace=*/""); });
+  const absl::Status torch_oom =
+      StatusOfCall([] { throw c10::OutOfMemoryError("CUDA out of memory. Tried 2 GiB"); });
   EXPECT_EQ(torch_oom.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(torch_oom.message().find("Tried 2 GiB"), std::string::npos) << torch_oom.message();
 }
 
 TEST(ExceptionStatusTest, OtherLibtorchErrorsAreInternal) {
-  const absl::Status status =
-      StatusOfCall([] { throw c10::Error("shape mismatch", /*backtrace=*/""); });
+  const absl::Status status = StatusOfCall([] { throw c10::Error("shape mismatch"); });
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   EXPECT_NE(status.message().find("shape mismatch"), std::string::npos) << status.message();
 }
