@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "engine/memory/cpu_kernel_scratch.h"
+
 namespace streamdit::engine {
 namespace {
 
@@ -109,9 +111,10 @@ int64_t FluxForwardActivationBytes(const FluxConfig& config, const FluxActivatio
   // The final layer modulates the image tokens beside the joined stream.
   peak = std::max(peak,
                   rope_tables + tokens * t.hidden + b * shape.img_tokens * 3 * t.hidden + output);
-  // Norm statistics, RmsNorm's per-head factors and one-element tensors the model above leaves out.
+  // Norm statistics, RmsNorm's per-head factors and one-element tensors the model above leaves out;
+  // the scratch of a 16-bit matmul where the CPU runs it natively (cpu_kernel_scratch.h).
   const int64_t small = 16 * 1024 + tokens * config.num_heads * 4 * 2;
-  return peak + small;
+  return peak + small + CpuMatmulScratchBytes(shape.compute);
 }
 
 int64_t FluxModulationBytes(const FluxConfig& config, int64_t rows, torch::ScalarType compute) {
@@ -126,9 +129,8 @@ int64_t FluxModulationPassBytes(const FluxConfig& config, int64_t rows, torch::S
   // activation, the sums; then silu(vec) beside every block's modulation output.
   const int64_t embedding = rows * 256 * 8 * 2;
   const int64_t vec = rows * config.hidden_size * e * 3;
-  // 16-bit GEMMs on the CPU take a small scratch buffer of their own (measured ~20 KiB).
-  const int64_t scratch = compute == torch::kFloat ? 0 : 24 * 1024;
-  return FluxModulationBytes(config, rows, compute) + embedding + vec + scratch;
+  return FluxModulationBytes(config, rows, compute) + embedding + vec +
+         CpuMatmulScratchBytes(compute);
 }
 
 }  // namespace streamdit::engine

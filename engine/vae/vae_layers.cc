@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/memory/cpu_kernel_scratch.h"
+
 namespace streamdit::engine {
 namespace {
 
@@ -45,6 +47,14 @@ torch::Tensor VaeConv(const torch::Tensor& x, const BlockTensors& tensors,
     return out.permute({0, 3, 1, 2}).contiguous();
   }
   const int64_t pad = weight.size(2) / 2;
+  if (x.is_cpu() && !CpuRunsNatively(x.scalar_type())) {
+    // No native 16-bit convolution here (cpu_kernel_scratch.h): float32 through oneDNN, whose
+    // bytes the memory model counts, rather than ATen's im2col fallback.
+    const torch::Tensor bias = Param(tensors, prefix + ".bias", torch::kFloat);
+    return at::conv2d(x.to(torch::kFloat), weight.to(torch::kFloat), bias, /*stride=*/1,
+                      /*padding=*/pad)
+        .to(x.scalar_type());
+  }
   return at::conv2d(x, weight, Param(tensors, prefix + ".bias", x.scalar_type()), /*stride=*/1,
                     /*padding=*/pad);
 }

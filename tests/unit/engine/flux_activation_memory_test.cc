@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "engine/flux/flux_transformer.h"
+#include "engine/memory/cpu_kernel_scratch.h"
 #include "engine/memory/scoped_peak.h"
 #include "engine/streaming/host_tensor.h"
 #include "host_flux_weights.h"
@@ -72,7 +73,8 @@ TEST_P(FluxActivationMemoryTest, PredictionCoversTheMeasuredPeakWithin15Percent)
   EXPECT_NEAR(modulation_held, FluxModulationBytes(config, rows, compute), 4096);
   const int64_t modulation_predicted = FluxModulationPassBytes(config, rows, compute);
   EXPECT_GE(modulation_predicted, modulation_measured);
-  EXPECT_LE(modulation_predicted, modulation_measured * 1.15 + 16 * 1024);
+  EXPECT_LE(modulation_predicted,
+            modulation_measured * 1.15 + 16 * 1024 + CpuMatmulScratchBytes(compute));
 
   AttentionOptions attention;
   attention.max_score_bytes = k.score_bytes;
@@ -91,7 +93,9 @@ TEST_P(FluxActivationMemoryTest, PredictionCoversTheMeasuredPeakWithin15Percent)
               (long long)k.hidden, (long long)k.batch, (long long)k.img, (long long)k.txt,
               (long long)predicted, (long long)measured, double(predicted) / double(measured));
   EXPECT_GE(predicted, measured);
-  EXPECT_LE(predicted, measured * 1.15 + 32 * 1024);
+  // Slack for the 16-bit matmul scratch bound where the CPU runs 16-bit matmuls natively (its
+  // measured size varies with the shape: engine/memory/cpu_kernel_scratch.h).
+  EXPECT_LE(predicted, measured * 1.15 + 32 * 1024 + CpuMatmulScratchBytes(compute));
 }
 
 INSTANTIATE_TEST_SUITE_P(
