@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "engine/demo/demo_model.h"
+#include "engine/device/cuda_devices.h"
+#include "engine/pipeline/job_memory_plan.h"
 #include "engine/pipeline/model_paths.h"
 #include "engine/status/exception_status.h"
 #include "server/metrics/metrics_exposer.h"
@@ -109,9 +111,25 @@ absl::StatusOr<ServiceSettings> ServiceSettingsFromConfig(const ServerConfig& co
   ServiceSettings settings;
   for (const DeviceConfigSpec& device : config.devices) {
     if (device.kind == DeviceKind::kCuda) {
+      // What the driver says first: a configuration naming a device this machine does not have is
+      // a bad configuration for it (exit 2), named with the runtime's reason.
+      const absl::StatusOr<std::vector<engine::CudaDeviceInfo>> cuda =
+          engine::DiscoverCudaDevices();
+      if (!cuda.ok()) {
+        return absl::InvalidArgumentError("devices: " + device.name +
+                                          " is a CUDA device, and this machine has none: " +
+                                          std::string(cuda.status().message()));
+      }
+      if (device.index >= static_cast<int>(cuda->size())) {
+        return absl::InvalidArgumentError("devices: " + device.name +
+                                          " does not exist: " + std::to_string(cuda->size()) +
+                                          " CUDA device(s) are visible");
+      }
+      const engine::CudaDeviceInfo& found = (*cuda)[static_cast<size_t>(device.index)];
       return absl::FailedPreconditionError(
-          "devices: " + device.name +
-          " is a CUDA device, and this build of streamdit runs on the CPU only");
+          "devices: " + device.name + " (" + found.name + ", " +
+          engine::FormatBytes(found.total_bytes) +
+          ") is there, but the engine's CUDA compute path is not built yet: serve on cpu devices");
     }
     absl::StatusOr<int64_t> budget = device.EffectiveBudget(0);
     if (!budget.ok()) return budget.status();

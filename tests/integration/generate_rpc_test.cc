@@ -6,11 +6,14 @@
 #include <cstdio>
 #include <thread>
 
-#include "tests/integration/png_pixels.h"
 #include "tests/integration/server_test_rig.h"
+#include "tests/support/png_pixels.h"
 
 namespace streamdit::server::testing {
 namespace {
+
+using test_support::ComparePixels;
+using test_support::PixelDifference;
 
 std::string DirectPng(ServerRig& rig, const std::string& prompt, uint64_t seed) {
   engine::GenerationRequest request;

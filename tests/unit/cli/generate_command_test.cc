@@ -10,6 +10,7 @@
 
 #include "cli_test_support.h"
 #include "server/cli/exit_code.h"
+#include "tests/support/png_pixels.h"
 
 namespace streamdit::server::cli {
 namespace {
@@ -55,13 +56,18 @@ TEST(GenerateCommand, BatchWritesOnePngPerImageWithConsecutiveSeeds) {
   EXPECT_NE(batch.out.find("wrote " + dir.File("out-1.png") + " (64x64, 2 steps, seed 8,"),
             std::string::npos)
       << batch.out;
-  // Image 1 of the batch is the one-image request with seed + 1.
+  // Image 1 of the batch is the one-image request with seed + 1, as the README promises: within a
+  // few float ulps (the batch's matrix products have other shapes, so their sums may round
+  // differently), which moves a pixel by at most one level where it sits on a boundary.
   const CliRun single = GenerateLocal({"--seed", "8"}, dir.File("single.png"));
   ASSERT_EQ(single.code, 0) << single.err;
   EXPECT_NE(single.out.find("wrote " + dir.File("single.png") + " (64x64, 2 steps, seed 8,"),
             std::string::npos)
       << single.out;
-  EXPECT_EQ(ReadFile(dir.File("out-1.png")), ReadFile(dir.File("single.png")));
+  const test_support::PixelDifference difference = test_support::ComparePixels(
+      ReadFile(dir.File("out-1.png")), ReadFile(dir.File("single.png")));
+  EXPECT_LE(difference.max_level, 1);
+  EXPECT_LE(difference.share, 0.01);
 }
 
 TEST(GenerateCommand, BadFlagValuesAndRequestsExit2NamingTheFlag) {

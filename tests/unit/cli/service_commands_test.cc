@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli_test_support.h"
+#include "engine/device/cuda_devices.h"
 #include "served_test_support.h"
 #include "server/cli/exit_code.h"
 
@@ -35,6 +36,19 @@ TEST(ServeCommand, ABadConfigurationExits2NamingTheKey) {
   EXPECT_EQ(run.code, kExitUsage) << run.err;
   EXPECT_NE(run.err.find("devices[0].budget"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("lots"), std::string::npos) << run.err;
+}
+
+TEST(ServeCommand, ACudaDeviceOnAMachineWithoutOneExits2NamingTheDeviceAndTheReason) {
+  if (engine::DiscoverCudaDevices().ok()) GTEST_SKIP() << "this machine has a CUDA device";
+  ScratchDir dir;
+  WriteText(dir.File("gpu.yaml"),
+            "listen: 127.0.0.1:0\ndevices:\n  - name: cuda:0\n    budget: 90%\n"
+            "models:\n  - name: m\n    dir: model\n");
+  const CliRun run = Cli({"--config", dir.File("gpu.yaml"), "serve"});
+  EXPECT_EQ(run.code, kExitUsage) << run.err;
+  EXPECT_NE(run.err.find("cuda:0"), std::string::npos) << run.err;
+  // The CUDA runtime's own reason, e.g. "cudaGetDeviceCount: cudaErrorNoDevice (...)".
+  EXPECT_NE(run.err.find("cudaGetDeviceCount"), std::string::npos) << run.err;
 }
 
 TEST(ServeCommand, ABadFlagExits2NamingTheFlag) {

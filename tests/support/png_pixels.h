@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace streamdit::server::testing {
+namespace streamdit::test_support {
 
 inline std::vector<uint8_t> DecodeRgb8(const std::string& png) {
   std::unique_ptr<spng_ctx, void (*)(spng_ctx*)> ctx(spng_ctx_new(0), spng_ctx_free);
@@ -50,4 +50,4 @@ inline PixelDifference ComparePixels(const std::string& png_a, const std::string
   return difference;
 }
 
-}  // namespace streamdit::server::testing
+}  // namespace streamdit::test_support
