@@ -103,8 +103,8 @@ class EagerProcess {
       const std::string n = std::to_string(threads);
       setenv("OMP_NUM_THREADS", n.c_str(), 1);
       setenv("OPENBLAS_NUM_THREADS", n.c_str(), 1);
-      execl(STREAMDIT_PYTHON, STREAMDIT_PYTHON, o.script.c_str(), "--weights", weights.c_str(), "--inputs",
-            inputs.c_str(), "--threads", n.c_str(), static_cast<char*>(nullptr));
+      execl(STREAMDIT_PYTHON, STREAMDIT_PYTHON, o.script.c_str(), "--weights", weights.c_str(),
+            "--inputs", inputs.c_str(), "--threads", n.c_str(), static_cast<char*>(nullptr));
       std::perror("exec python3");
       _exit(127);
     }
