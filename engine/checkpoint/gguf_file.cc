@@ -1,12 +1,6 @@
 #include "engine/checkpoint/gguf_file.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -15,6 +9,7 @@
 #include "absl/functional/function_ref.h"
 #include "engine/checkpoint/checkpoint_error.h"
 #include "engine/checkpoint/gguf_dequantize.h"
+#include "engine/checkpoint/read_only_mapping.h"
 #include "engine/checkpoint/shape_string.h"
 #include "engine/status/status_error.h"
 
@@ -39,8 +34,6 @@ constexpr uint64_t kMinArrayBytes = 4 + 8;
 // count within the file's bytes is no promise that the items are there.
 constexpr uint64_t kMaxReserve = 4096;
 
-std::string SystemError(const std::string& what) { return what + ": " + std::strerror(errno); }
-
 // A key or tensor name as messages show it: control bytes escaped, very long names cut.
 std::string Printable(std::string_view text) {
   constexpr std::size_t kMaxShown = 200;
@@ -63,20 +56,6 @@ std::string Printable(std::string_view text) {
 std::string MetadataField(std::string_view key, const std::string& what) {
   return "metadata '" + Printable(key) + "' " + what;
 }
-
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 uint64_t LoadLittleEndian(const uint8_t* bytes, std::size_t size) {
   uint64_t value = 0;
@@ -385,14 +364,8 @@ class GgufFile::Parser {
 };
 
 std::unique_ptr<GgufFile> GgufFile::Open(const std::string& path) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) throw CheckpointError(Code::kIo, path, "", SystemError("cannot open"));
-  struct stat status;
-  if (::fstat(fd.get(), &status) != 0) {
-    throw CheckpointError(Code::kIo, path, "", SystemError("cannot stat"));
-  }
-  if (!S_ISREG(status.st_mode)) throw CheckpointError(Code::kIo, path, "", "not a regular file");
-  const uint64_t file_size = static_cast<uint64_t>(status.st_size);
+  const ReadOnlyMapping mapping = MapReadOnly(path);
+  const uint64_t file_size = mapping.size;
   if (file_size == 0) {
     throw CheckpointError(Code::kTruncated, path, "", "the file is empty: no GGUF header");
   }
@@ -401,9 +374,7 @@ std::unique_ptr<GgufFile> GgufFile::Open(const std::string& path) {
   std::unique_ptr<GgufFile> file(new GgufFile());
   file->path_ = path;
   file->file_size_ = file_size;
-  void* mapping = ::mmap(nullptr, file_size, PROT_READ, MAP_SHARED, fd.get(), 0);
-  if (mapping == MAP_FAILED) throw CheckpointError(Code::kIo, path, "", SystemError("cannot map"));
-  file->mapping_ = static_cast<const uint8_t*>(mapping);  // unmapped by ~GgufFile
+  file->mapping_ = mapping.data;  // unmapped by ~GgufFile
 
   Parser(*file, file->mapping_, file_size).Parse();
   // Indexes are built last: their keys view the strings in the final vectors.
@@ -416,9 +387,7 @@ std::unique_ptr<GgufFile> GgufFile::Open(const std::string& path) {
   return file;
 }
 
-GgufFile::~GgufFile() {
-  if (mapping_ != nullptr) ::munmap(const_cast<uint8_t*>(mapping_), file_size_);
-}
+GgufFile::~GgufFile() { UnmapReadOnly({mapping_, file_size_}); }
 
 const GgufValue* GgufFile::FindMetadata(std::string_view key) const {
   auto it = metadata_index_.find(key);

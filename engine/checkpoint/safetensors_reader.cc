@@ -1,10 +1,4 @@
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -16,6 +10,7 @@
 
 #include "engine/checkpoint/byte_size.h"
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/checkpoint/read_only_mapping.h"
 #include "engine/checkpoint/safetensors.h"
 #include "engine/checkpoint/shape_string.h"
 #include "engine/status/status_error.h"
@@ -32,23 +27,6 @@ using json = nlohmann::json;
 
 constexpr uint64_t kLengthPrefixBytes = 8;
 constexpr const char* kMetadataKey = "__metadata__";
-
-std::string SystemError(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-// Closes the descriptor on every exit path; the mapping outlives it.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // A first, DOM-free pass over the header. nlohmann's parser keeps the last of two equal keys
 // silently; this handler remembers every key per open object so that a duplicated tensor name (or
@@ -249,29 +227,18 @@ int64_t TensorInfo::numel() const {
 }
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) throw CheckpointError(Code::kIo, path, "", SystemError("cannot open"));
-  struct stat status;
-  if (::fstat(fd.get(), &status) != 0) {
-    throw CheckpointError(Code::kIo, path, "", SystemError("cannot stat"));
-  }
-  if (!S_ISREG(status.st_mode)) {
-    throw CheckpointError(Code::kIo, path, "", "not a regular file");
-  }
-  const uint64_t file_size = static_cast<uint64_t>(status.st_size);
+  const ReadOnlyMapping mapping = MapReadOnly(path);
+  // The constructor is private, so no make_unique.
+  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->path_ = path;
+  file->file_size_ = mapping.size;
+  file->mapping_ = mapping.data;  // unmapped by ~SafetensorsFile
+  const uint64_t file_size = mapping.size;
   if (file_size < kLengthPrefixBytes) {
     throw CheckpointError(
         Code::kTruncated, path, "",
         "file has " + std::to_string(file_size) + " bytes, fewer than the 8-byte header length");
   }
-
-  // The constructor is private, so no make_unique.
-  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
-  file->path_ = path;
-  file->file_size_ = file_size;
-  void* mapping = ::mmap(nullptr, file_size, PROT_READ, MAP_SHARED, fd.get(), 0);
-  if (mapping == MAP_FAILED) throw CheckpointError(Code::kIo, path, "", SystemError("cannot map"));
-  file->mapping_ = static_cast<const uint8_t*>(mapping);  // unmapped by ~SafetensorsFile
 
   const uint64_t header_bytes = ReadLittleEndian64(file->mapping_);
   if (header_bytes > kMaxHeaderBytes) {
@@ -330,9 +297,7 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) 
   return file;
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (mapping_ != nullptr) ::munmap(const_cast<uint8_t*>(mapping_), file_size_);
-}
+SafetensorsFile::~SafetensorsFile() { UnmapReadOnly({mapping_, file_size_}); }
 
 const TensorInfo* SafetensorsFile::Find(std::string_view name) const {
   auto it = index_.find(std::string(name));
