@@ -24,17 +24,17 @@
 #include "server/runtime/generation_service.h"
 #include "server/runtime/model_registry.h"
 #include "streamdit/v1/image_generation.grpc.pb.h"
+#include "tests/support/scratch_dir.h"
 
 namespace streamdit::server::testing {
 
-// The demo model, written on first use into a temp folder left for the system's cleanup.
+// The demo model, written on first use into a temp folder removed at exit (ctest runs each test
+// in its own process: a folder left behind per test would fill the disk).
 inline const std::string& DemoModelDir() {
   static const std::string path = [] {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "streamdit_server_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    engine::WriteDemoModel(pattern);
-    return pattern;
+    static const test_support::ScratchDir created("streamdit_server");
+    engine::WriteDemoModel(created.path());
+    return created.path();
   }();
   return path;
 }

@@ -1,8 +1,10 @@
 // A fresh directory under the system temp dir (TMPDIR), removed with everything in it when the
-// object goes away: the one scratch folder every engine and checkpoint test writes into.
+// object goes away: the one scratch folder every engine and checkpoint test writes into. Only the
+// process that made it removes it, so a forked child that exits cannot pull it from its parent.
 #pragma once
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <stdexcept>
@@ -20,6 +22,7 @@ class ScratchDir {
     path_ = pattern;
   }
   ~ScratchDir() {
+    if (getpid() != owner_) return;
     std::error_code ignored;
     std::filesystem::remove_all(path_, ignored);
   }
@@ -31,6 +34,7 @@ class ScratchDir {
 
  private:
   std::filesystem::path path_;
+  pid_t owner_ = getpid();
 };
 
 }  // namespace streamdit::test_support

@@ -42,13 +42,13 @@ class ScratchDir : public test_support::ScratchDir {
 };
 using test_support::ReadFile;
 
-// The demo model, written on first use and shared by every test of the binary (never removed
-// before exit: tests use it to the end).
+// The demo model, written on first use and shared by every test of the binary, removed at exit
+// (ctest runs each test in its own process: a folder left behind per test would fill the disk).
 inline const std::string& SharedDemoModelDir() {
   static const std::string path = [] {
-    auto* created = new ScratchDir();
-    engine::WriteDemoModel(created->path());
-    return created->path();
+    static const ScratchDir created;
+    engine::WriteDemoModel(created.path());
+    return created.path();
   }();
   return path;
 }
