@@ -30,6 +30,8 @@ struct GrpcServerOptions {
   std::optional<TlsFiles> tls;
   // Told every RPC's final status (the metrics' requests_total); must outlive the server.
   RequestObserver* request_observer = nullptr;
+  // API keys every ImageGeneration method requires (null or empty: open); must outlive the server.
+  const ApiKeys* api_keys = nullptr;
 };
 
 class GrpcServer {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string_view>
 
 #include "server/api/grpc_status.h"
 #include "server/api/request_conversion.h"
@@ -207,23 +208,38 @@ const grpc::Status& Loading() {
   return status;
 }
 
-grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context) {
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context,
+                                 const grpc::Status& status = Loading()) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(Loading());
+  reactor->Finish(status);
   return reactor;
 }
 
 class RefusedStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  RefusedStream() { Finish(Loading()); }
+  explicit RefusedStream(const grpc::Status& status = Loading()) { Finish(status); }
   void OnDone() override { delete this; }
 };
+
+// The call's `authorization` metadata checked against the keys (OK when none are configured).
+grpc::Status Authorize(const ApiKeys* keys, const grpc::CallbackServerContext& context) {
+  if (keys == nullptr || !keys->enabled()) return grpc::Status::OK;
+  const auto& metadata = context.client_metadata();
+  const auto found = metadata.find("authorization");
+  const std::string_view value = found == metadata.end()
+                                     ? std::string_view()
+                                     : std::string_view(found->second.data(), found->second.size());
+  return ToGrpcStatus(keys->CheckAuthorization(value));
+}
 
 }  // namespace
 
 grpc::ServerUnaryReactor* ImageGenerationService::GenerateImage(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
+  if (const grpc::Status allowed = Authorize(api_keys_, *context); !allowed.ok()) {
+    return Refuse(context, allowed);
+  }
   GenerationService* service = service_.load();
   if (!service) return Refuse(context);
   return new GenerateReactor(*service, context, request, response);
@@ -231,6 +247,9 @@ grpc::ServerUnaryReactor* ImageGenerationService::GenerateImage(
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* ImageGenerationService::StreamGenerateImage(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  if (const grpc::Status allowed = Authorize(api_keys_, *context); !allowed.ok()) {
+    return new RefusedStream(allowed);
+  }
   GenerationService* service = service_.load();
   if (!service) return new RefusedStream();
   return new StreamReactor(*service, context, request);
@@ -239,6 +258,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* ImageGenerationService::StreamGenera
 grpc::ServerUnaryReactor* ImageGenerationService::ListModels(
     grpc::CallbackServerContext* context, const v1::ListModelsRequest* /*request*/,
     v1::ListModelsResponse* response) {
+  if (const grpc::Status allowed = Authorize(api_keys_, *context); !allowed.ok()) {
+    return Refuse(context, allowed);
+  }
   GenerationService* service = service_.load();
   if (!service) return Refuse(context);
   ModelsToProto(service->models(), response);
@@ -250,6 +272,9 @@ grpc::ServerUnaryReactor* ImageGenerationService::ListModels(
 grpc::ServerUnaryReactor* ImageGenerationService::GetServerStatus(
     grpc::CallbackServerContext* context, const v1::GetServerStatusRequest* /*request*/,
     v1::ServerStatus* response) {
+  if (const grpc::Status allowed = Authorize(api_keys_, *context); !allowed.ok()) {
+    return Refuse(context, allowed);
+  }
   GenerationService* service = service_.load();
   if (!service) return Refuse(context);
   StatusToProto(service->Status(), response);
@@ -261,6 +286,9 @@ grpc::ServerUnaryReactor* ImageGenerationService::GetServerStatus(
 grpc::ServerUnaryReactor* ImageGenerationService::ReloadLoras(
     grpc::CallbackServerContext* context, const v1::ReloadLorasRequest* /*request*/,
     v1::ReloadLorasResponse* response) {
+  if (const grpc::Status allowed = Authorize(api_keys_, *context); !allowed.ok()) {
+    return Refuse(context, allowed);
+  }
   GenerationService* service = service_.load();
   if (!service) return Refuse(context);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

@@ -6,6 +6,7 @@
 
 #include <atomic>
 
+#include "server/auth/api_keys.h"
 #include "server/runtime/generation_service.h"
 #include "streamdit/v1/image_generation.grpc.pb.h"
 
@@ -19,8 +20,10 @@ using ImageGenerationBase = v1::ImageGeneration::WithRawCallbackMethod_GenerateI
 
 class ImageGenerationService final : public ImageGenerationBase {
  public:
-  // Until a backend is set (while the models load) every call is UNAVAILABLE.
-  ImageGenerationService() = default;
+  // Until a backend is set (while the models load) every call is UNAVAILABLE. With API keys
+  // (non-null, not empty; must outlive the service) every method of this service needs the
+  // `authorization: Bearer KEY` metadata, else UNAUTHENTICATED; health and reflection stay open.
+  explicit ImageGenerationService(const ApiKeys* api_keys = nullptr) : api_keys_(api_keys) {}
   void SetBackend(GenerationService* service) { service_.store(service); }
 
   grpc::ServerUnaryReactor* GenerateImage(grpc::CallbackServerContext* context,
@@ -40,6 +43,7 @@ class ImageGenerationService final : public ImageGenerationBase {
                                         v1::ReloadLorasResponse* response) override;
 
  private:
+  const ApiKeys* api_keys_;
   std::atomic<GenerationService*> service_{nullptr};
 };
 

@@ -40,10 +40,10 @@ class ConfigParser {
       : reader_(reader), base_dir_(std::move(base_dir)) {}
 
   void ReadRoot(const YAML::Node& root, ServerConfig& config) {
-    const std::optional<YamlMap> top =
-        reader_.ReadMap(root, "",
-                        {"listen", "metrics_listen", "grace_period", "log_level", "default_model",
-                         "devices", "models", "lora_dirs", "scheduler", "limits", "tls"});
+    const std::optional<YamlMap> top = reader_.ReadMap(
+        root, "",
+        {"listen", "metrics_listen", "grace_period", "log_level", "default_model", "devices",
+         "models", "lora_dirs", "scheduler", "limits", "tls", "http", "auth"});
     if (!top) return;
     if (auto node = top->Get("listen")) {
       Set(config.listen, reader_.Parsed(*node, "listen", ListenParser(true), "an address"));
@@ -61,6 +61,8 @@ class ConfigParser {
     if (auto node = top->Get("limits")) ReadLimits(*node, config.limits);
     if (auto node = top->Get("scheduler")) ReadScheduler(*node, config.scheduler);
     if (auto node = top->Get("tls")) config.tls = ReadTls(*node);
+    if (auto node = top->Get("http")) config.http = ReadHttp(*node);
+    if (auto node = top->Get("auth")) ReadAuth(*node, config.auth);
     if (auto node = top->Get("lora_dirs")) ReadLoraDirs(*node, config.lora_dirs);
     if (auto node = top->Get("devices")) {
       ReadDevices(*node, config.devices);
@@ -187,6 +189,39 @@ class ConfigParser {
       }
     }
     return tls;
+  }
+
+  std::optional<HttpSpec> ReadHttp(const YAML::Node& node) {
+    const std::optional<YamlMap> map = reader_.ReadMap(node, "http", {"listen", "max_body_bytes"});
+    if (!map) return std::nullopt;
+    HttpSpec http;
+    if (auto value = map->Get("listen")) {
+      Set(http.listen,
+          reader_.Parsed(*value, map->Child("listen"), ListenParser(false), "an address"));
+    } else {
+      reader_.Missing(*map, "listen");
+    }
+    ReadBytes(*map, "max_body_bytes", 1 << 10, 1ll << 30, http.max_body_bytes);
+    return http;
+  }
+
+  void ReadAuth(const YAML::Node& node, AuthSpec& auth) {
+    const std::optional<YamlMap> map =
+        reader_.ReadMap(node, "auth", {"api_keys_file", "api_keys_env"});
+    if (!map) return;
+    if (auto value = map->Get("api_keys_file")) {
+      if (auto text = reader_.NonEmpty(*value, map->Child("api_keys_file"))) {
+        auth.api_keys_file = Resolve(base_dir_, *text);
+      }
+    }
+    if (auto value = map->Get("api_keys_env")) {
+      if (auto text = reader_.NonEmpty(*value, map->Child("api_keys_env"))) {
+        auth.api_keys_env = *text;
+      }
+    }
+    if (!auth.api_keys_file.empty() && !auth.api_keys_env.empty()) {
+      reader_.Error(map->mark(), "auth", "takes api_keys_file or api_keys_env, not both");
+    }
   }
 
   void ReadDevices(const YAML::Node& node, std::vector<DeviceConfigSpec>& devices) {

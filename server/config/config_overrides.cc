@@ -21,6 +21,14 @@ absl::Status SetMetricsListen(ServerConfig& config, std::string_view address) {
   return absl::OkStatus();
 }
 
+absl::Status SetHttpListen(ServerConfig& config, std::string_view address) {
+  absl::StatusOr<std::string> parsed = ParseListenAddress(address, /*allow_unix=*/false);
+  if (!parsed.ok()) return parsed.status();
+  if (!config.http) config.http.emplace();
+  config.http->listen = *std::move(parsed);
+  return absl::OkStatus();
+}
+
 absl::Status SetLogLevel(ServerConfig& config, std::string_view level) {
   absl::StatusOr<LogLevel> parsed = ParseLogLevel(level);
   if (!parsed.ok()) return parsed.status();
@@ -48,6 +56,7 @@ absl::Status ApplyEnvironmentOverrides(ServerConfig& config, const EnvironmentLo
   static constexpr std::pair<const char*, Setter> kVariables[] = {
       {"STREAMDIT_LISTEN", &SetListen},
       {"STREAMDIT_METRICS_LISTEN", &SetMetricsListen},
+      {"STREAMDIT_HTTP_LISTEN", &SetHttpListen},
       {"STREAMDIT_LOG_LEVEL", &SetLogLevel},
       {"STREAMDIT_GRACE_PERIOD", &SetGracePeriod},
   };

@@ -17,6 +17,8 @@ namespace streamdit::server {
 
 absl::Status SetListen(ServerConfig& config, std::string_view address);         // host:port, unix:
 absl::Status SetMetricsListen(ServerConfig& config, std::string_view address);  // host:port
+// Turns the HTTP front end on at `address` (host:port), keeping a configured body limit.
+absl::Status SetHttpListen(ServerConfig& config, std::string_view address);
 absl::Status SetLogLevel(ServerConfig& config, std::string_view level);
 absl::Status SetGracePeriod(ServerConfig& config, std::string_view duration);  // "30s"
 
@@ -26,8 +28,8 @@ using EnvironmentLookup = std::function<std::optional<std::string>(const char* n
 EnvironmentLookup ProcessEnvironment();
 
 // Applies, when set and not empty: STREAMDIT_LISTEN, STREAMDIT_METRICS_LISTEN,
-// STREAMDIT_LOG_LEVEL, STREAMDIT_GRACE_PERIOD. An empty variable counts as unset (a container
-// spec may list a variable without a value). On a bad value: INVALID_ARGUMENT
+// STREAMDIT_HTTP_LISTEN, STREAMDIT_LOG_LEVEL, STREAMDIT_GRACE_PERIOD. An empty variable counts as
+// unset (a container spec may list a variable without a value). On a bad value: INVALID_ARGUMENT
 // "environment variable STREAMDIT_LOG_LEVEL: \"loud\" is not allowed; must be one of ...",
 // after applying the variables before it (the server refuses to start either way).
 absl::Status ApplyEnvironmentOverrides(ServerConfig& config, const EnvironmentLookup& lookup);

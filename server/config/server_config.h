@@ -73,6 +73,17 @@
 //     cert: server.crt           #   Required with tls. Relative to the configuration's folder.
 //     key: server.key            #   Required with tls.
 //     client_ca: ca.crt          #   Optional; when set clients must present a certificate (mTLS).
+//   http:                        # Optional; absent means no HTTP front end (OpenAI's images API).
+//     listen: 0.0.0.0:8080       #   Required with http: host:port. Env STREAMDIT_HTTP_LISTEN,
+//                                #   flag --http-listen (either turns HTTP on).
+//     max_body_bytes: 1MiB       #   Larger request bodies get 413. Default 1 MiB.
+//   auth:                        # Optional; absent means no API keys (every client is let in).
+//     api_keys_file: keys.txt    #   Keys, one per line (# comments). Relative to the config's
+//                                #   folder. Or:
+//     api_keys_env: STREAMDIT_API_KEYS  # The environment variable holding the keys (comma- or
+//                                #   newline-separated). Keys never come from the command line.
+//                                #   Both protocols then need "Bearer KEY"; health, readiness
+//                                #   and /metrics stay open.
 //
 // A key with an empty value ("metrics_listen:") is the same as leaving the key out. Integers may
 // not be written as strings of other types ("four", 4.5); booleans are true or false.
@@ -187,6 +198,17 @@ struct TlsSpec {
   std::string client_ca;  // empty: no client certificates (plain TLS); set: mTLS
 };
 
+struct HttpSpec {
+  std::string listen;                // host:port
+  int64_t max_body_bytes = 1 << 20;  // 1 KiB .. 1 GiB
+};
+
+// Where the API keys come from (at most one of the two is set; neither: no keys).
+struct AuthSpec {
+  std::string api_keys_file;  // joined with the configuration's folder when relative
+  std::string api_keys_env;   // the variable's name
+};
+
 struct ServerConfig {
   std::string source;  // where it came from (the file's path, or ParseServerConfig's source_name)
   std::string listen = "0.0.0.0:50051";
@@ -200,6 +222,8 @@ struct ServerConfig {
   SchedulerSpec scheduler;
   LimitsSpec limits;
   std::optional<TlsSpec> tls;
+  std::optional<HttpSpec> http;  // unset: no HTTP front end
+  AuthSpec auth;
 
   // nullptr when no model has that name.
   const ModelSpec* FindModel(std::string_view name) const;

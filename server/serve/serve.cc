@@ -11,6 +11,7 @@
 #include "engine/pipeline/job_memory_plan.h"
 #include "engine/pipeline/model_paths.h"
 #include "engine/status/exception_status.h"
+#include "server/http/http_server.h"
 #include "server/metrics/metrics_exposer.h"
 #include "server/metrics/service_metrics.h"
 #include "server/runtime/engine_launch_runner.h"
@@ -49,6 +50,17 @@ spdlog::level::level_enum SpdlogLevel(LogLevel level) {
 }
 
 }  // namespace
+
+absl::StatusOr<ApiKeys> LoadApiKeys(const AuthSpec& auth, const EnvironmentLookup& environment) {
+  if (!auth.api_keys_file.empty()) return ApiKeys::FromFile(auth.api_keys_file);
+  if (auth.api_keys_env.empty()) return ApiKeys();
+  const std::optional<std::string> value = environment(auth.api_keys_env.c_str());
+  if (!value || value->empty()) {
+    return absl::FailedPreconditionError("auth.api_keys_env: the environment variable " +
+                                         auth.api_keys_env + " is not set");
+  }
+  return ApiKeys::Parse(*value, "environment variable " + auth.api_keys_env);
+}
 
 absl::StatusOr<std::vector<ModelSettings>> ModelSettingsFromConfig(const ServerConfig& config) {
   std::vector<ModelSettings> models;
@@ -195,12 +207,35 @@ absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
     spdlog::info("metrics on http://{}/metrics (port {})", *config.metrics_listen, exposer->port());
   }
 
+  absl::StatusOr<ApiKeys> api_keys = LoadApiKeys(config.auth, ProcessEnvironment());
+  if (!api_keys.ok()) return api_keys.status();
+  if (api_keys->enabled()) {
+    spdlog::info("API keys: {} accepted ({}); health, readiness and metrics stay open",
+                 api_keys->size(),
+                 config.auth.api_keys_file.empty() ? "variable " + config.auth.api_keys_env
+                                                   : "file " + config.auth.api_keys_file);
+  }
+
   GrpcServerOptions grpc_options = GrpcOptionsFromConfig(config);
   grpc_options.request_observer = &metrics;
+  grpc_options.api_keys = &*api_keys;
   absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(grpc_options);
   if (!server.ok()) return server.status();
   spdlog::info("listening on {} (port {}){}; loading {} model(s)", config.listen, (*server)->port(),
                config.tls ? " with TLS" : "", config.models.size());
+  std::unique_ptr<HttpServer> http;
+  if (config.http) {
+    HttpServerOptions http_options;
+    http_options.listen = config.http->listen;
+    http_options.max_body_bytes = config.http->max_body_bytes;
+    http_options.api_keys = &*api_keys;
+    http_options.request_observer = &metrics;
+    absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(http_options);
+    if (!started.ok()) return started.status();
+    http = *std::move(started);
+    spdlog::info("HTTP (OpenAI images API) on http://{} (port {})", config.http->listen,
+                 http->port());
+  }
 
   absl::StatusOr<std::vector<ModelSettings>> model_settings = ModelSettingsFromConfig(config);
   if (!model_settings.ok()) return model_settings.status();
@@ -225,8 +260,9 @@ absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
                             std::make_unique<EngineLaunchRunner>(**models),
                             ServiceObservers{&metrics, &metrics});
   (*server)->SetBackend(&service);
+  if (http) http->SetBackend(&service);
   spdlog::info("serving");
-  if (hooks.on_serving) hooks.on_serving((*server)->port());
+  if (hooks.on_serving) hooks.on_serving({(*server)->port(), http ? http->port() : 0});
 
   reload_signal.store(false);
   std::signal(SIGHUP, OnReloadSignal);
@@ -237,9 +273,15 @@ absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
 
   spdlog::info("draining (grace period {} ms)", config.grace_period.count());
   metrics.SetDraining(true);
+  if (http) http->SetServing(false);  // load balancers stop sending; requests in flight finish
   const int cancelled = (*server)->Drain(&service, config.grace_period);
   if (cancelled > 0) {
     spdlog::warn("grace period over: {} job(s) cancelled", cancelled);
+  }
+  // Every job has ended: the HTTP requests waiting on them have their answers.
+  if (http) {
+    http->Stop();
+    http->SetBackend(nullptr);
   }
   (*server)->SetBackend(nullptr);
   spdlog::info("stopped");

@@ -16,7 +16,7 @@ namespace streamdit::server::cli {
 namespace {
 
 struct ServeOptions {
-  std::optional<std::string> listen, metrics_listen, log_level, grace_period;
+  std::optional<std::string> listen, metrics_listen, http_listen, log_level, grace_period;
 };
 
 void ApplyFlag(const std::optional<std::string>& value, const char* flag,
@@ -28,16 +28,20 @@ void ApplyFlag(const std::optional<std::string>& value, const char* flag,
 }
 
 // Tells the user how to reach the server once it serves (its log says the port as well).
-void PrintHowToCall(const ServerConfig& config, int port, std::ostream& out) {
-  const std::string address = ClientAddressFor(config.listen, port);
+void PrintHowToCall(const ServerConfig& config, const ServingPorts& ports, std::ostream& out) {
+  const std::string address = ClientAddressFor(config.listen, ports.grpc);
   const std::string tls = config.tls ? " --tls-ca CA.pem" : "";
   out << "streamdit serve: serving " << config.models.size() << " model(s) on " << address
       << " (pid " << getpid() << "). Call it with:\n"
       << "  streamdit generate --server " << address << tls
       << " --prompt \"a lighthouse at dusk\" --out out.png\n"
       << "  streamdit status --server " << address << tls << "    streamdit models --server "
-      << address << tls << "\n"
-      << "Stop it with `kill " << getpid() << "` (or Ctrl-C): it drains, finishing accepted work "
+      << address << tls << "\n";
+  if (ports.http != 0) {
+    out << "  OpenAI images API: http://" << ClientAddressFor(config.http->listen, ports.http)
+        << "/v1/images/generations\n";
+  }
+  out << "Stop it with `kill " << getpid() << "` (or Ctrl-C): it drains, finishing accepted work "
       << "within the grace period.\n"
       << std::flush;
 }
@@ -50,6 +54,7 @@ void RunServe(const ServeOptions& o, const GlobalOptions& global, std::ostream& 
   if (!environment.ok()) throw engine::StatusError(environment);
   ApplyFlag(o.listen, "--listen", SetListen, config);
   ApplyFlag(o.metrics_listen, "--metrics-listen", SetMetricsListen, config);
+  ApplyFlag(o.http_listen, "--http-listen", SetHttpListen, config);
   ApplyFlag(o.log_level, "--log-level", SetLogLevel, config);
   ApplyFlag(o.grace_period, "--grace-period", SetGracePeriod, config);
 
@@ -57,7 +62,9 @@ void RunServe(const ServeOptions& o, const GlobalOptions& global, std::ostream& 
       << "; loading the models ...\n"
       << std::flush;
   ServeHooks hooks;
-  hooks.on_serving = [&config, &out](int port) { PrintHowToCall(config, port, out); };
+  hooks.on_serving = [&config, &out](const ServingPorts& ports) {
+    PrintHowToCall(config, ports, out);
+  };
   const absl::Status served = Serve(config, hooks);
   if (!served.ok()) throw engine::StatusError(served);
   out << "streamdit serve: drained and stopped\n";
@@ -72,11 +79,16 @@ void AddServeCommand(CLI::App& app, CommandTable& table, const GlobalOptions& gl
       "Run the gRPC service on the configuration (--config; default config/default.yaml, the\n"
       "demo model on the CPU) until SIGTERM or Ctrl-C, then drain: accepted work finishes within\n"
       "the grace period. Flags override environment variables (STREAMDIT_LISTEN,\n"
-      "STREAMDIT_METRICS_LISTEN, STREAMDIT_LOG_LEVEL, STREAMDIT_GRACE_PERIOD), which override\n"
+      "STREAMDIT_METRICS_LISTEN, STREAMDIT_HTTP_LISTEN, STREAMDIT_LOG_LEVEL, "
+      "STREAMDIT_GRACE_PERIOD), which override\n"
       "the file.");
   command->add_option("--listen", options->listen, "gRPC address (port 0: any free port)")
       ->type_name("HOST:PORT");
   command->add_option("--metrics-listen", options->metrics_listen, "Prometheus exposer address")
+      ->type_name("HOST:PORT");
+  command
+      ->add_option("--http-listen", options->http_listen,
+                   "OpenAI images API (HTTP) address; turns HTTP on")
       ->type_name("HOST:PORT");
   command->add_option("--log-level", options->log_level, "trace, debug, info, warn or error")
       ->type_name("LEVEL");

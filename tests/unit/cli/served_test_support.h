@@ -49,9 +49,10 @@ class InProcessServer {
     thread_ = std::thread([this, config = *std::move(config)] {
       bool served = false;
       ServeHooks hooks;
-      hooks.on_serving = [this, &served](int port) {
+      hooks.on_serving = [this, &served](const ServingPorts& ports) {
         served = true;
-        port_promise_.set_value(port);
+        http_port_ = ports.http;
+        port_promise_.set_value(ports.grpc);
       };
       hooks.stop_requested = [this] { return stop_.load(); };
       result_ = Serve(config, hooks);
@@ -73,12 +74,14 @@ class InProcessServer {
     return result_;
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int http_port() const { return http_port_; }  // 0 when the config has no http section
 
  private:
   std::atomic<bool> stop_{false};
   std::promise<int> port_promise_;
   absl::Status result_;
   int port_ = 0;
+  int http_port_ = 0;  // written before the promise is set, read after it is
   std::thread thread_;
 };
 

@@ -1,0 +1,188 @@
+#include "server/http/image_generation_routes.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "server/http/http_errors.h"
+#include "server/http/openai_images.h"
+#include "server/http/peer_connection.h"
+
+namespace streamdit::server {
+namespace {
+
+using nlohmann::json;
+
+// How often a waiting request looks whether its client is still there.
+constexpr auto kPeerCheckInterval = std::chrono::milliseconds(100);
+
+int64_t UnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+PeerConnection PeerOf(const httplib::Request& request) {
+  return PeerConnection::Find(request.local_addr, request.local_port, request.remote_addr,
+                              request.remote_port);
+}
+
+// One JSON reply when the job ends.
+absl::Status AnswerWhenDone(GenerationService& service, GenerationJob job,
+                            const PeerConnection& peer, httplib::Response& response) {
+  struct Outcome {
+    std::mutex mu;
+    std::condition_variable done;
+    std::optional<absl::StatusOr<JobResult>> result;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  JobEvents events;
+  events.on_done = [outcome](absl::StatusOr<JobResult> result) {
+    std::lock_guard<std::mutex> lock(outcome->mu);
+    outcome->result = std::move(result);
+    outcome->done.notify_all();
+  };
+  const absl::StatusOr<scheduler::JobId> id = service.Submit(std::move(job), std::move(events));
+  if (!id.ok()) return id.status();
+  std::unique_lock<std::mutex> lock(outcome->mu);
+  bool cancelled = false;
+  while (!outcome->done.wait_for(lock, kPeerCheckInterval,
+                                 [&] { return outcome->result.has_value(); })) {
+    if (!cancelled && peer.Closed()) {
+      cancelled = true;
+      lock.unlock();
+      service.Cancel(*id);  // on_done follows with CANCELLED
+      lock.lock();
+    }
+  }
+  if (!outcome->result->ok()) return outcome->result->status();
+  response.set_content(ImagesResponseJson(**outcome->result, UnixSeconds()).dump(),
+                       "application/json");
+  return absl::OkStatus();
+}
+
+// The events of one streamed request, from the service's threads to the connection's.
+struct EventStream {
+  std::mutex mu;
+  std::condition_variable changed;
+  std::deque<std::string> pending;  // formatted SSE events
+  bool finished = false;            // the last event is in `pending`
+
+  void Push(const std::string& name, const json& data, bool last = false) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (finished) return;
+    pending.push_back(absl::StrCat("event: ", name, "\ndata: ", data.dump(), "\n\n"));
+    finished = last;
+    changed.notify_all();
+  }
+};
+
+JobEvents StreamEvents(const std::shared_ptr<EventStream>& stream) {
+  JobEvents events;
+  events.on_queued = [stream](int position) {
+    stream->Push("streamdit.queued", {{"type", "streamdit.queued"}, {"position", position}});
+  };
+  events.on_started = [stream](const std::string& device, int64_t budget_bytes) {
+    stream->Push(
+        "streamdit.started",
+        {{"type", "streamdit.started"}, {"device", device}, {"budget_bytes", budget_bytes}});
+  };
+  events.on_step = [stream](const LaunchProgress& progress) {
+    stream->Push("streamdit.step", {{"type", "streamdit.step"},
+                                    {"step", progress.step},
+                                    {"total_steps", progress.num_steps},
+                                    {"elapsed_seconds", progress.elapsed_seconds}});
+  };
+  events.on_done = [stream](absl::StatusOr<JobResult> result) {
+    if (!result.ok()) {
+      stream->Push("error", OpenAiErrorBody(result.status()), /*last=*/true);
+      return;
+    }
+    const JobOutput& output = result->output;
+    const json stats = GenerationStatsJson(*result);
+    const int64_t created = UnixSeconds();
+    for (std::size_t i = 0; i < output.png.size(); ++i) {
+      stream->Push("image_generation.completed",
+                   {{"type", "image_generation.completed"},
+                    {"index", i},
+                    {"b64_json", absl::Base64Escape(output.png[i])},
+                    {"seed", i < output.seeds.size() ? output.seeds[i] : 0},
+                    {"output_format", "png"},
+                    {"size", absl::StrCat(output.width, "x", output.height)},
+                    {"created_at", created},
+                    {"streamdit", stats}},
+                   /*last=*/i + 1 == output.png.size());
+    }
+  };
+  return events;
+}
+
+absl::Status AnswerAsEvents(GenerationService& service, GenerationJob job,
+                            const PeerConnection& peer, httplib::Response& response) {
+  auto stream = std::make_shared<EventStream>();
+  const absl::StatusOr<scheduler::JobId> id = service.Submit(std::move(job), StreamEvents(stream));
+  if (!id.ok()) return id.status();
+  response.set_header("Cache-Control", "no-cache");
+  response.set_header("X-Accel-Buffering", "no");  // proxies (nginx) must not hold events back
+  const scheduler::JobId job_id = *id;
+  // Called on the connection's thread until done() or false; each call writes what is pending.
+  response.set_chunked_content_provider(
+      "text/event-stream",
+      [&service, stream, job_id, peer](std::size_t /*offset*/, httplib::DataSink& sink) {
+        std::deque<std::string> ready;
+        bool last = false;
+        {
+          std::unique_lock<std::mutex> lock(stream->mu);
+          stream->changed.wait_for(lock, kPeerCheckInterval,
+                                   [&] { return !stream->pending.empty(); });
+          ready.swap(stream->pending);
+          last = stream->finished;  // then the last event is in `ready` (or was written)
+        }
+        for (const std::string& event : ready) {
+          if (!sink.write(event.data(), event.size())) {
+            service.Cancel(job_id);
+            return false;
+          }
+        }
+        if (last) {
+          sink.done();
+          return true;
+        }
+        if (ready.empty() && peer.Closed()) {
+          service.Cancel(job_id);
+          return false;
+        }
+        return true;
+      },
+      [&service, job_id](bool success) {
+        if (!success) service.Cancel(job_id);  // the connection ended before the last event
+      });
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status GenerateImages(GenerationService& service, const httplib::Request& request,
+                            httplib::Response& response) {
+  absl::StatusOr<ImagesRequest> parsed = ParseImagesRequest(request.body, std::nullopt);
+  if (!parsed.ok()) return parsed.status();
+  if (!parsed->user.empty()) {
+    // Escaped: the field is the client's text, and must not forge log lines.
+    spdlog::info("HTTP images request from {}:{} for user \"{}\"", request.remote_addr,
+                 request.remote_port, absl::CEscape(parsed->user));
+  }
+  const PeerConnection peer = PeerOf(request);
+  if (parsed->stream) return AnswerAsEvents(service, std::move(parsed->job), peer, response);
+  return AnswerWhenDone(service, std::move(parsed->job), peer, response);
+}
+
+}  // namespace streamdit::server
