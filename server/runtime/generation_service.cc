@@ -19,6 +19,9 @@ struct GenerationService::JobRecord {
   std::optional<scheduler::TimePoint> started;
   std::string device;  // where it ran (or last tried to)
   std::optional<JobResult> result;
+  // Held by Submit from admission until on_queued has returned, and by the worker around
+  // on_started: a job placed at once still tells its client "queued" before "started".
+  std::mutex queued_event_mu;
 };
 
 // The scheduler's Executor: posts each launch to its device's worker (never blocks) and flags
@@ -212,6 +215,7 @@ absl::StatusOr<scheduler::JobId> GenerationService::Submit(GenerationJob job, Jo
   record->job = std::move(job);
 
   scheduler::JobId id = 0;
+  std::unique_lock<std::mutex> queued_event(record->queued_event_mu);
   {
     // Held across Submit so that a worker that starts the job at once finds its record.
     std::lock_guard<std::mutex> lock(mu_);
@@ -233,6 +237,7 @@ absl::StatusOr<scheduler::JobId> GenerationService::Submit(GenerationJob job, Jo
     });
     record->events.on_queued(position);
   }
+  queued_event.unlock();
   return id;
 }
 
@@ -258,7 +263,10 @@ void GenerationService::RunLaunch(const scheduler::Launch& launch,
   const std::string& model = launch.shape.model;
   for (const auto& record : records) {
     observer_.OnRequestStarted(model, device, scheduler::ToSeconds(started - record->submitted));
-    if (record->events.on_started) record->events.on_started(device, launch.budget_bytes);
+    if (record->events.on_started) {
+      std::lock_guard<std::mutex> queued_event(record->queued_event_mu);  // "queued" went first
+      record->events.on_started(device, launch.budget_bytes);
+    }
   }
   LaunchReport report;
   if (members.empty()) {
