@@ -36,7 +36,7 @@ absl::StatusOr<int64_t> IntegerField(const json& value, const std::string& name,
                                      int64_t max) {
   if (value.is_number_unsigned()) {
     const uint64_t v = value.get<uint64_t>();
-    if (v > static_cast<uint64_t>(max)) {
+    if (v > static_cast<uint64_t>(max) || static_cast<int64_t>(v) < min) {
       return FieldError(name, absl::StrCat("must be in [", min, ", ", max, "], got ", v));
     }
     return static_cast<int64_t>(v);
