@@ -231,6 +231,8 @@ def check_rendered(name, docs, reference):
     elif metrics[0] not in ("0.0.0.0", "[::]", ""):
         err(f"config.yaml: metrics_listen {config.get('metrics_listen')} is not all interfaces")
     grpc_port, metrics_port = listen[1], metrics[1] if metrics else None
+    http = address_port((config.get("http") or {}).get("listen")) if config.get("http") else None
+    http_port = http[1] if http else None
 
     ports = {p.get("name"): p for p in container.get("ports") or []}
     by_number = {p.get("containerPort"): p for p in container.get("ports") or []}
@@ -239,6 +241,10 @@ def check_rendered(name, docs, reference):
     if metrics_port is not None and (ports.get("metrics") or {}).get("containerPort") != metrics_port:
         err(f"containerPort metrics is {(ports.get('metrics') or {}).get('containerPort')}, "
             f"config.yaml metrics_listen is on {metrics_port}")
+
+    if http_port is not None and (ports.get("http") or {}).get("containerPort") != http_port:
+        err(f"containerPort http is {(ports.get('http') or {}).get('containerPort')}, "
+            f"config.yaml http.listen is on {http_port}")
 
     def container_port(target):
         """The container port number a Service targetPort / probe port (name or number) means."""
@@ -289,6 +295,8 @@ def check_rendered(name, docs, reference):
                     err(f"Service {sname} port grpc targets {target}, config.yaml listens on {grpc_port}")
                 if port.get("appProtocol") != "grpc":
                     err(f"Service {sname} port grpc: appProtocol should be grpc")
+            if port.get("name") == "http" and http_port is not None and target != http_port:
+                err(f"Service {sname} port http targets {target}, config.yaml http.listen is on {http_port}")
             if port.get("name") == "metrics" and target != metrics_port:
                 err(f"Service {sname} port metrics targets {target}, config.yaml metrics_listen is on {metrics_port}")
         if not any(p.get("name") == "grpc" for p in service["spec"].get("ports") or []):
