@@ -95,12 +95,19 @@ class StreamReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     std::shared_ptr<State> state = state_;
     JobEvents events;
     events.on_queued = [state](int position) {
-      v1::GenerateImageEvent event;
+      v1::StreamGenerateImageResponse event;
       event.mutable_queued()->set_position(static_cast<uint32_t>(position));
       Push(state, std::move(event));
     };
+    events.on_started = [state](const std::string& device, int64_t budget_bytes) {
+      v1::StreamGenerateImageResponse event;
+      v1::JobStarted* started = event.mutable_started();
+      started->set_device(device);
+      started->set_memory_budget_bytes(static_cast<uint64_t>(budget_bytes));
+      Push(state, std::move(event));
+    };
     events.on_step = [state](const LaunchProgress& progress) {
-      v1::GenerateImageEvent event;
+      v1::StreamGenerateImageResponse event;
       v1::StepProgress* step = event.mutable_progress();
       step->set_step(static_cast<uint32_t>(progress.step));
       step->set_total_steps(static_cast<uint32_t>(progress.num_steps));
@@ -109,7 +116,7 @@ class StreamReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     };
     events.on_done = [state](absl::StatusOr<JobResult> result) {
       if (result.ok()) {
-        v1::GenerateImageEvent event;
+        v1::StreamGenerateImageResponse event;
         ResponseFromResult(*result, event.mutable_result());
         Push(state, std::move(event), grpc::Status::OK);
       } else {
@@ -174,7 +181,8 @@ class StreamReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     bool cancel_requested = false;
   };
 
-  static void Push(const std::shared_ptr<State>& state, std::optional<v1::GenerateImageEvent> event,
+  static void Push(const std::shared_ptr<State>& state,
+                   std::optional<v1::StreamGenerateImageResponse> event,
                    std::optional<grpc::Status> finish = std::nullopt) {
     std::lock_guard<std::mutex> lock(state->mu);
     if (!state->reactor || state->finishing || state->final_status) return;
@@ -271,7 +279,7 @@ grpc::ServerUnaryReactor* ImageGenerationService::ListModels(
 
 grpc::ServerUnaryReactor* ImageGenerationService::GetServerStatus(
     grpc::CallbackServerContext* context, const v1::GetServerStatusRequest* /*request*/,
-    v1::ServerStatus* response) {
+    v1::GetServerStatusResponse* response) {
   if (const grpc::Status allowed = Authorize(api_keys_, *context); !allowed.ok()) {
     return Refuse(context, allowed);
   }

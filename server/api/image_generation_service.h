@@ -36,7 +36,7 @@ class ImageGenerationService final : public ImageGenerationBase {
                                        v1::ListModelsResponse* response) override;
   grpc::ServerUnaryReactor* GetServerStatus(grpc::CallbackServerContext* context,
                                             const v1::GetServerStatusRequest* request,
-                                            v1::ServerStatus* response) override;
+                                            v1::GetServerStatusResponse* response) override;
   // Finishes from the rescan's thread (GenerationService::ReloadLoras).
   grpc::ServerUnaryReactor* ReloadLoras(grpc::CallbackServerContext* context,
                                         const v1::ReloadLorasRequest* request,

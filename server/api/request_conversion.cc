@@ -7,6 +7,23 @@
 
 namespace streamdit::server {
 
+absl::StatusOr<scheduler::Priority> PriorityFromProto(int priority) {
+  switch (priority) {
+    case v1::PRIORITY_UNSPECIFIED:
+    case v1::PRIORITY_NORMAL:
+      return scheduler::Priority::kNormal;
+    case v1::PRIORITY_LOW:
+      return scheduler::Priority::kLow;
+    case v1::PRIORITY_HIGH:
+      return scheduler::Priority::kHigh;
+    default:
+      // proto3 enums are open: a newer or careless client can send any number.
+      return absl::InvalidArgumentError(
+          "priority must be PRIORITY_LOW (1), PRIORITY_NORMAL (2) or PRIORITY_HIGH (3), got " +
+          std::to_string(priority));
+  }
+}
+
 absl::StatusOr<GenerationJob> JobFromProto(
     const v1::GenerateImageRequest& request,
     std::optional<std::chrono::steady_clock::time_point> deadline) {
@@ -23,16 +40,16 @@ absl::StatusOr<GenerationJob> JobFromProto(
   }
   if (request.steps() != 0)
     job.request.steps = static_cast<int>(std::min(request.steps(), 1u << 30));
-  if (request.guidance() != 0) job.request.guidance = request.guidance();
+  if (request.has_guidance()) job.request.guidance = request.guidance();
   job.request.seed = request.seed();
   job.request.batch_size =
       request.batch_size() == 0 ? 1 : static_cast<int>(std::min(request.batch_size(), 1u << 30));
-  job.priority = request.priority() < 0   ? scheduler::Priority::kLow
-                 : request.priority() > 0 ? scheduler::Priority::kHigh
-                                          : scheduler::Priority::kNormal;
+  absl::StatusOr<scheduler::Priority> priority = PriorityFromProto(request.priority());
+  if (!priority.ok()) return priority.status();
+  job.priority = *priority;
   job.deadline = deadline;
   for (const v1::LoraAdapter& lora : request.loras()) {
-    job.loras.push_back({lora.name(), lora.strength() == 0 ? 1.0 : double{lora.strength()}});
+    job.loras.push_back({lora.name(), lora.has_strength() ? double{lora.strength()} : 1.0});
   }
   return job;
 }
@@ -58,7 +75,7 @@ void ResponseFromResult(const JobResult& result, v1::GenerateImageResponse* resp
   stats->set_batch_images(static_cast<uint32_t>(result.batch_images));
 }
 
-void StatusToProto(const ServiceStatus& status, v1::ServerStatus* proto) {
+void StatusToProto(const ServiceStatus& status, v1::GetServerStatusResponse* proto) {
   proto->set_draining(status.draining);
   proto->set_queue_depth(static_cast<uint32_t>(status.queue_depth));
   for (int depth : status.queue_depth_by_priority) {
@@ -85,7 +102,7 @@ void StatusToProto(const ServiceStatus& status, v1::ServerStatus* proto) {
       cached->set_bytes(static_cast<uint64_t>(lora.bytes));
     }
     out->set_adapter_bytes(static_cast<uint64_t>(device.adapter_bytes));
-    out->set_running_jobs(static_cast<uint32_t>(device.running_launches));
+    out->set_running_launches(static_cast<uint32_t>(device.running_launches));
     out->set_healthy(device.healthy);
   }
 }

@@ -77,7 +77,8 @@ void AddGenerateCommand(CLI::App& app, CommandTable& table, const GlobalOptions&
                             ->type_name("ADDR");
   for (CLI::Option* option : local_only) server->excludes(option);
   AddClientOptions(*command, *client, /*with_server=*/false);
-  command->add_option("--priority", o.priority, "Higher runs first: <0 low, 0 normal, >0 high")
+  command->add_option("--priority", o.priority, "Scheduling class; a higher class runs first")
+      ->check(CLI::IsMember({"low", "normal", "high"}))
       ->capture_default_str();
   command->add_option("--timeout", o.timeout_seconds, "Give up after this many seconds")
       ->type_name("SECONDS")

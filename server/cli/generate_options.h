@@ -35,7 +35,7 @@ struct GenerateOptions {
   std::string storage;
 
   // Against a server (--server; its address and TLS flags: service/grpc_client.h).
-  int priority = 0;
+  std::string priority = "normal";  // low, normal or high
   std::optional<double> timeout_seconds;
 };
 

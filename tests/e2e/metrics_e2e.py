@@ -265,7 +265,7 @@ def main():
             prometheus.wait_for(f"streamdit_job_memory_peak_bytes_sum{{{instance}}}", sum(served))
             status_rpc = grpc.insecure_channel(replica.address).unary_unary(
                 SERVICE + "GetServerStatus", request_serializer=lambda m: m.SerializeToString(),
-                response_deserializer=pb.ServerStatus.FromString)
+                response_deserializer=pb.GetServerStatusResponse.FromString)
             device = status_rpc(pb.GetServerStatusRequest(), timeout=30).devices[0]
             assert device.name == replica.device
             prometheus.wait_for(
@@ -301,7 +301,7 @@ def main():
 def drain_replica_under_load(pb, channel, a, b):
     stream = channel.unary_stream(SERVICE + "StreamGenerateImage",
                                   request_serializer=lambda m: m.SerializeToString(),
-                                  response_deserializer=pb.GenerateImageEvent.FromString)
+                                  response_deserializer=pb.StreamGenerateImageResponse.FromString)
     count = 6
     accepted = [threading.Event() for _ in range(count)]
     outcomes, devices = [None] * count, [None] * count

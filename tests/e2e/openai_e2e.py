@@ -121,7 +121,7 @@ class Server:
         """Nothing queued, running or reserved: every job ended and returned its memory."""
         return self.wait_until(
             lambda s: s.queue_depth == 0 and all(
-                d.running_jobs == 0 and d.reserved_bytes == 0 for d in s.devices), "idle")
+                d.running_launches == 0 and d.reserved_bytes == 0 for d in s.devices), "idle")
 
 
 def raw(http_port, body, headers=None, key=KEY):

@@ -3,7 +3,7 @@
 
 Messages come from the public proto (compiled with grpcio-tools' protoc at run time into a
 temporary folder); calls go through grpcio's generic channel methods. Checks health, ListModels,
-GenerateImage (a PNG with the seed echoed), StreamGenerateImage (queued, progress, result), a bad
+GenerateImage (a PNG with the seed echoed), StreamGenerateImage (queued, started, progress, result), a bad
 request (INVALID_ARGUMENT naming the field), ReloadLoras, and a request naming an unknown LoRA
 (NOT_FOUND naming it).
 
@@ -44,9 +44,10 @@ def main():
 
     stream = channel.unary_stream(service + "StreamGenerateImage",
                                   request_serializer=lambda m: m.SerializeToString(),
-                                  response_deserializer=pb.GenerateImageEvent.FromString)
+                                  response_deserializer=pb.StreamGenerateImageResponse.FromString)
     kinds = [event.WhichOneof("event") for event in stream(request, timeout=300)]
     assert kinds[0] == "queued" and kinds[-1] == "result" and "progress" in kinds, kinds
+    assert kinds.count("started") == 1 and kinds.index("started") < kinds.index("progress"), kinds
 
     bad = pb.GenerateImageRequest(model=name, prompt="x", width=100)
     try:

@@ -70,7 +70,7 @@ def sigterm_under_load(process, address, pb):
     channel = grpc.insecure_channel(address)
     stream = channel.unary_stream("/streamdit.v1.ImageGeneration/StreamGenerateImage",
                                   request_serializer=lambda m: m.SerializeToString(),
-                                  response_deserializer=pb.GenerateImageEvent.FromString)
+                                  response_deserializer=pb.StreamGenerateImageResponse.FromString)
     accepted = [threading.Event() for _ in range(6)]
     outcomes = [None] * 6
 

@@ -9,7 +9,7 @@ the public proto with grpcio-tools, and the standard health and reflection clien
    descriptors whose messages are the public proto's (same fields, numbers and types), and a call
    made with message classes built from those descriptors alone (ListModels) works.
 3. Through the generated ImageGenerationStub: ListModels; GenerateImage (a PNG, seed 4321 echoed);
-   StreamGenerateImage (queued first, progress, the result last); a bad request (steps 1000) is
+   StreamGenerateImage (queued first, started, progress, the result last); a bad request (steps 1000) is
    INVALID_ARGUMENT naming steps.
 
 usage: stub_client.py ADDRESS PROTO_ROOT
@@ -112,7 +112,11 @@ def main():
         kinds = [event.WhichOneof("event") for event in events]
         assert kinds and kinds[0] == "queued", kinds
         assert kinds[-1] == "result" and kinds.count("result") == 1, kinds
-        assert "progress" in kinds, kinds
+        assert kinds.count("started") == 1 and "progress" in kinds, kinds
+        assert kinds.index("started") < kinds.index("progress"), kinds
+        started = events[kinds.index("started")].started
+        assert started.device == events[-1].result.stats.device, (started, events[-1].result.stats)
+        assert started.memory_budget_bytes == events[-1].result.stats.memory_budget_bytes, started
         streamed = events[-1].result.images
         assert len(streamed) == 1 and streamed[0].png.startswith(PNG_SIGNATURE), kinds
         assert streamed[0].seed == SEED, streamed[0].seed

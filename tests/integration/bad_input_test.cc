@@ -49,11 +49,11 @@ class BadInput : public ::testing::Test {
 
   static void ExpectHealthyAndEmpty() {
     grpc::ClientContext context;
-    v1::ServerStatus status;
+    v1::GetServerStatusResponse status;
     ASSERT_TRUE(rig_->stub().GetServerStatus(&context, {}, &status).ok());
     // A cancel reaches the scheduler a moment after the client sees it: wait for it to settle.
     for (int attempt = 0;
-         attempt < 100 && (status.devices(0).running_jobs() > 0 || status.queue_depth() > 0 ||
+         attempt < 100 && (status.devices(0).running_launches() > 0 || status.queue_depth() > 0 ||
                            status.devices(0).reserved_bytes() > 0);
          ++attempt) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -62,7 +62,7 @@ class BadInput : public ::testing::Test {
       ASSERT_TRUE(rig_->stub().GetServerStatus(&again, {}, &status).ok());
     }
     EXPECT_EQ(status.queue_depth(), 0u);
-    EXPECT_EQ(status.devices(0).running_jobs(), 0u);
+    EXPECT_EQ(status.devices(0).running_launches(), 0u);
     EXPECT_EQ(status.devices(0).reserved_bytes(), 0u);
     EXPECT_TRUE(status.devices(0).healthy());
   }
@@ -133,6 +133,9 @@ const RefusedCase kRefusedCases[] = {
      "guidance"},
     {"GuidanceNotANumber", [](auto& r) { r.set_guidance(std::numeric_limits<float>::quiet_NaN()); },
      grpc::StatusCode::INVALID_ARGUMENT, "guidance"},
+    {"UnknownPriority", [](auto& r) { r.set_priority(static_cast<v1::Priority>(7)); },
+     grpc::StatusCode::INVALID_ARGUMENT,
+     "priority must be PRIORITY_LOW (1), PRIORITY_NORMAL (2) or PRIORITY_HIGH (3), got 7"},
     {"TooManyImages", [](auto& r) { r.set_batch_size(5); }, grpc::StatusCode::INVALID_ARGUMENT,
      "batch_size must be in [1, 4], got 5"},
     {"SeedAbove32Bits", [](auto& r) { r.set_seed(1ull << 32); }, grpc::StatusCode::INVALID_ARGUMENT,
@@ -188,7 +191,7 @@ TEST_F(BadInput, MalformedProtobufBytes) {
 TEST_F(BadInput, ClientThatDisconnectsMidStream) {
   auto context = std::make_unique<grpc::ClientContext>();
   auto reader = rig_->stub().StreamGenerateImage(context.get(), Valid());
-  v1::GenerateImageEvent event;
+  v1::StreamGenerateImageResponse event;
   ASSERT_TRUE(reader->Read(&event));  // queued
   context->TryCancel();
   while (reader->Read(&event)) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include "tests/integration/server_test_rig.h"
@@ -70,18 +71,56 @@ TEST(GenerateRpc, ImagesOfOneRequestHaveConsecutiveSeeds) {
   EXPECT_NE(response.images(0).png(), response.images(1).png());
 }
 
-TEST(GenerateRpc, StreamSendsQueuedProgressThenTheResult) {
+// v1: guidance is optional. Left out it is the model's default; 0 is a guidance like any other.
+TEST(GenerateRpc, GuidanceLeftOutIsTheModelsDefaultAndZeroIsAskable) {
+  ServerRig rig;
+  const double default_guidance = rig.models().default_model().pipeline->defaults().guidance;
+  ASSERT_NE(default_guidance, 0.0);
+  auto png = [&rig](std::optional<float> guidance) {
+    v1::GenerateImageRequest request = Request("a kite", 3);
+    if (guidance) request.set_guidance(*guidance);
+    v1::GenerateImageResponse response;
+    const grpc::Status status = rig.Generate(request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.images_size() == 1 ? response.images(0).png() : std::string();
+  };
+  const std::string left_out = png(std::nullopt);
+  EXPECT_EQ(left_out, png(static_cast<float>(default_guidance)));
+  const std::string zero = png(0.0f);
+  EXPECT_NE(zero, left_out);
+  engine::GenerationRequest direct;
+  direct.prompt = "a kite";
+  direct.seed = 3;
+  direct.guidance = 0.0;
+  EXPECT_EQ(zero, rig.models().default_model().pipeline->Generate(direct).png.front());
+}
+
+TEST(GenerateRpc, StreamSendsQueuedStartedProgressThenTheResult) {
   ServerRig rig;
   grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReader<v1::GenerateImageEvent>> reader =
+  std::unique_ptr<grpc::ClientReader<v1::StreamGenerateImageResponse>> reader =
       rig.stub().StreamGenerateImage(&context, Request("a stream", 5));
-  std::vector<v1::GenerateImageEvent> events;
-  v1::GenerateImageEvent event;
+  std::vector<v1::StreamGenerateImageResponse> events;
+  v1::StreamGenerateImageResponse event;
   while (reader->Read(&event)) events.push_back(event);
   const grpc::Status status = reader->Finish();
   ASSERT_TRUE(status.ok()) << status.error_message();
-  ASSERT_GE(events.size(), 4u);  // queued, 2 steps, result
+  ASSERT_GE(events.size(), 5u);  // queued, started, 2 steps, result
   EXPECT_TRUE(events.front().has_queued());
+  // Exactly one started event, after the queue and before the first step.
+  std::vector<std::size_t> started_at;
+  std::size_t first_step = events.size();
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (events[i].has_started()) started_at.push_back(i);
+    if (events[i].has_progress() && first_step == events.size()) first_step = i;
+  }
+  ASSERT_EQ(started_at.size(), 1u);
+  EXPECT_GT(started_at[0], 0u);
+  EXPECT_LT(started_at[0], first_step);
+  const v1::JobStarted& started = events[started_at[0]].started();
+  EXPECT_EQ(started.device(), "cpu:0");
+  EXPECT_GT(started.memory_budget_bytes(), 0u);
+  EXPECT_EQ(started.memory_budget_bytes(), events.back().result().stats().memory_budget_bytes());
   std::vector<uint32_t> steps;
   for (const auto& e : events) {
     if (e.has_progress()) {
@@ -107,7 +146,7 @@ TEST(GenerateRpc, ListModelsAndStatusDescribeTheServer) {
   EXPECT_GT(models.models(0).min_budget_bytes(), 0u);
 
   grpc::ClientContext status_context;
-  v1::ServerStatus status;
+  v1::GetServerStatusResponse status;
   ASSERT_TRUE(rig.stub().GetServerStatus(&status_context, {}, &status).ok());
   EXPECT_FALSE(status.draining());
   ASSERT_EQ(status.devices_size(), 1);

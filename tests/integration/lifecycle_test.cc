@@ -10,19 +10,19 @@
 namespace streamdit::server::testing {
 namespace {
 
-v1::ServerStatus Status(ServerRig& rig) {
+v1::GetServerStatusResponse Status(ServerRig& rig) {
   grpc::ClientContext context;
-  v1::ServerStatus status;
+  v1::GetServerStatusResponse status;
   EXPECT_TRUE(rig.stub().GetServerStatus(&context, {}, &status).ok());
   return status;
 }
 
 void WaitForIdleDevices(ServerRig& rig) {
   for (int i = 0; i < 200; ++i) {
-    const v1::ServerStatus status = Status(rig);
+    const v1::GetServerStatusResponse status = Status(rig);
     bool idle = status.queue_depth() == 0;
     for (const auto& device : status.devices()) {
-      idle = idle && device.running_jobs() == 0 && device.reserved_bytes() == 0;
+      idle = idle && device.running_launches() == 0 && device.reserved_bytes() == 0;
     }
     if (idle) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -65,7 +65,7 @@ TEST(Lifecycle, CancelMidGenerationReturnsTheMemory) {
   ServerRig rig;
   grpc::ClientContext context;
   auto reader = rig.stub().StreamGenerateImage(&context, Slow(1));
-  v1::GenerateImageEvent event;
+  v1::StreamGenerateImageResponse event;
   // Wait until it runs (a progress event), then cancel.
   bool running = false;
   while (reader->Read(&event)) {
@@ -110,9 +110,9 @@ TEST(Lifecycle, DrainFinishesAcceptedWorkAndRefusesNewWork) {
   }
   // Wait until all are accepted (queued or running).
   for (int i = 0; i < 200; ++i) {
-    const v1::ServerStatus status = Status(*rig);
+    const v1::GetServerStatusResponse status = Status(*rig);
     int running = 0;
-    for (const auto& device : status.devices()) running += device.running_jobs();
+    for (const auto& device : status.devices()) running += device.running_launches();
     if (static_cast<int>(status.queue_depth()) + running > 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -135,7 +135,7 @@ TEST(Lifecycle, DrainPastItsGracePeriodCancelsWhatIsLeft) {
     status = rig.Generate(Slow(4), &response);
   });
   for (int i = 0; i < 400; ++i) {
-    if (Status(rig).devices(0).running_jobs() > 0) break;
+    if (Status(rig).devices(0).running_launches() > 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const int cancelled = rig.server().Drain(&rig.service(), std::chrono::milliseconds(200));

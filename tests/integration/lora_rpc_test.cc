@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "engine/lora/lora_loader.h"
 #include "tests/integration/server_test_rig.h"
 #include "tests/support/lora_files.h"
+#include "tests/support/png_pixels.h"
 #include "tests/support/scratch_dir.h"
 #include "tests/unit/engine/lora_pairs.h"
 
@@ -37,16 +39,24 @@ class LoraRpc : public ::testing::Test {
     delete dir_;
   }
 
-  static v1::GenerateImageRequest Request(const std::string& lora, float strength) {
+  // `strength` unset: the field is left out of the request (the server's default applies).
+  static v1::GenerateImageRequest Request(const std::string& lora, std::optional<float> strength) {
     v1::GenerateImageRequest request;
     request.set_prompt("a lantern on a pier");
     request.set_seed(9);
     if (!lora.empty()) {
       v1::LoraAdapter* adapter = request.add_loras();
       adapter->set_name(lora);
-      adapter->set_strength(strength);
+      if (strength) adapter->set_strength(*strength);
     }
     return request;
+  }
+
+  static std::string Png(const v1::GenerateImageRequest& request) {
+    v1::GenerateImageResponse response;
+    const grpc::Status status = rig_->Generate(request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.images_size() == 1 ? response.images(0).png() : std::string();
   }
 
   static v1::ModelInfo Model() {
@@ -90,6 +100,21 @@ TEST_F(LoraRpc, ListModelsShowsEachLoraOrItsError) {
     bytes += rank * pair.in * 4 + 64 + pair.rows * rank * 4 + 64;
   }
   EXPECT_EQ(style.bytes(), static_cast<uint64_t>(bytes));
+}
+
+// v1: strength is optional. Left out it is 1.0; 0 is a strength like any other (the LoRA adds
+// nothing), not a stand-in for the default as it was before v1.
+TEST_F(LoraRpc, StrengthLeftOutIsOneAndZeroIsAskable) {
+  const std::string without_lora = Png(Request("", std::nullopt));
+  const std::string strength_one = Png(Request("style", 1.0f));
+  ASSERT_FALSE(without_lora.empty());
+  ASSERT_NE(strength_one, without_lora);  // the LoRA changes the image at all
+  EXPECT_EQ(Png(Request("style", std::nullopt)), strength_one);
+  // The PNG's parameters chunk names the LoRA at strength 0, so compare the pixels.
+  const std::string strength_zero = Png(Request("style", 0.0f));
+  ASSERT_FALSE(strength_zero.empty());
+  EXPECT_EQ(test_support::DecodeRgb8(strength_zero), test_support::DecodeRgb8(without_lora));
+  EXPECT_NE(test_support::DecodeRgb8(strength_one), test_support::DecodeRgb8(without_lora));
 }
 
 TEST_F(LoraRpc, ALoraRequestGetsTheEnginesImageWithThatLora) {

@@ -36,7 +36,7 @@ TEST(Metrics, AScrapeShowsWhatTheResponsesSaid) {
   v1::GenerateImageResponse ignored;
   EXPECT_EQ(rig.Generate(bad, &ignored).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   grpc::ClientContext context;
-  v1::ServerStatus status;
+  v1::GetServerStatusResponse status;
   ASSERT_TRUE(rig.stub().GetServerStatus(&context, {}, &status).ok());
 
   const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());

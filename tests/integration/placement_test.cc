@@ -64,7 +64,7 @@ TEST(Placement, LargeJobsRunOnlyWhereTheyFit) {
   }
 
   grpc::ClientContext context;
-  v1::ServerStatus status;
+  v1::GetServerStatusResponse status;
   ASSERT_TRUE(rig.stub().GetServerStatus(&context, {}, &status).ok());
   ASSERT_EQ(status.devices_size(), 2);
   EXPECT_LE(status.devices(0).peak_bytes(), status.devices(0).budget_bytes());
@@ -81,7 +81,7 @@ TEST(Placement, TheModelStaysResidentWhereItWasLoaded) {
   v1::GenerateImageResponse first;
   ASSERT_TRUE(rig.Generate(Request(64, 1), &first).ok());
   grpc::ClientContext context;
-  v1::ServerStatus status;
+  v1::GetServerStatusResponse status;
   ASSERT_TRUE(rig.stub().GetServerStatus(&context, {}, &status).ok());
   int holder = -1;
   for (int d = 0; d < status.devices_size(); ++d) {

@@ -1,5 +1,6 @@
 #include "server/cli/service/grpc_client.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -87,11 +88,22 @@ std::shared_ptr<grpc::Channel> MakeChannel(const ClientOptions& options,
   return grpc::CreateCustomChannel(*address, grpc::SslCredentials(ssl), arguments);
 }
 
+void AddApiKey(grpc::ClientContext& context) {
+  const char* key = std::getenv(kApiKeyEnvironmentVariable);
+  if (key != nullptr && *key != '\0') {
+    context.AddMetadata("authorization", std::string("Bearer ") + key);
+  }
+}
+
 absl::Status StatusFromGrpc(const grpc::Status& status, const std::string& address) {
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
   if (code == absl::StatusCode::kUnavailable) {
     return absl::Status(code, "server " + address + ": " + status.error_message());
+  }
+  if (code == absl::StatusCode::kUnauthenticated) {
+    return absl::Status(code, status.error_message() + " (the client sends the key in $" +
+                                  kApiKeyEnvironmentVariable + ")");
   }
   return absl::Status(code, status.error_message());
 }

@@ -40,8 +40,18 @@ std::string ClientAddressFor(const std::string& listen, int port = 0);
 std::shared_ptr<grpc::Channel> MakeChannel(const ClientOptions& options,
                                            const GlobalOptions& global, std::string* address);
 
+// The environment variable a client's API key comes from (never a flag: command lines are
+// visible to every user of the machine and land in shell histories).
+inline constexpr char kApiKeyEnvironmentVariable[] = "STREAMDIT_API_KEY";
+
+// Puts the key from STREAMDIT_API_KEY, when set, on a call as `authorization: Bearer KEY`
+// metadata (what a server with API keys configured requires on every call but health and
+// reflection).
+void AddApiKey(grpc::ClientContext& context);
+
 // The same code and message as an absl::Status (gRPC and absl number their codes alike);
-// UNAVAILABLE (unreachable, loading or draining) gets the address in front ("server ADDR: ...").
+// UNAVAILABLE (unreachable, loading or draining) gets the address in front ("server ADDR: ...");
+// UNAUTHENTICATED says where the client's key comes from.
 absl::Status StatusFromGrpc(const grpc::Status& status, const std::string& address);
 
 // Throws the StatusError of a failed call; returns on OK.

@@ -31,8 +31,9 @@ void RunStatus(const InspectOptions& o, const GlobalOptions& global, std::ostrea
   std::string address;
   const auto stub = v1::ImageGeneration::NewStub(MakeChannel(o.client, global, &address));
   grpc::ClientContext context;
+  AddApiKey(context);
   SetDeadline(context, o.timeout_seconds);
-  v1::ServerStatus status;
+  v1::GetServerStatusResponse status;
   ThrowIfFailed(stub->GetServerStatus(&context, v1::GetServerStatusRequest(), &status), address);
 
   out << "server " << address << ": " << (status.draining() ? "draining" : "serving") << ", "
@@ -62,7 +63,7 @@ void RunStatus(const InspectOptions& o, const GlobalOptions& global, std::ostrea
     table.Add({device.name(), device.healthy() ? "yes" : "NO", Bytes(device.budget_bytes()),
                Bytes(device.reserved_bytes()), Bytes(device.used_bytes()),
                Bytes(device.peak_bytes()), Bytes(device.resident_bytes()),
-               std::to_string(device.running_jobs()), models.empty() ? "-" : models,
+               std::to_string(device.running_launches()), models.empty() ? "-" : models,
                loras.empty() ? "-" : loras});
   }
   table.Print(out);
@@ -72,6 +73,7 @@ void RunModels(const InspectOptions& o, const GlobalOptions& global, std::ostrea
   std::string address;
   const auto stub = v1::ImageGeneration::NewStub(MakeChannel(o.client, global, &address));
   grpc::ClientContext context;
+  AddApiKey(context);
   SetDeadline(context, o.timeout_seconds);
   v1::ListModelsResponse models;
   ThrowIfFailed(stub->ListModels(&context, v1::ListModelsRequest(), &models), address);

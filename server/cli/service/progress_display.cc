@@ -16,6 +16,13 @@ void ProgressDisplay::Queued(int position) {
   Show("queued at position " + std::to_string(position));
 }
 
+void ProgressDisplay::Started(const std::string& device, uint64_t budget_bytes) {
+  std::ostringstream line;
+  line << "started on " << device << " under " << std::fixed << std::setprecision(1)
+       << static_cast<double>(budget_bytes) / (1 << 20) << " MiB";
+  Show(line.str());
+}
+
 void ProgressDisplay::Step(int step, int total, double elapsed_seconds) {
   std::ostringstream line;
   if (terminal_) {

@@ -3,6 +3,7 @@
 // pipe, a test) one plain line per event ("queued at position 0", "step 1/4", ...).
 #pragma once
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 
@@ -14,6 +15,7 @@ class ProgressDisplay {
   ProgressDisplay(std::ostream& stream, bool terminal) : stream_(stream), terminal_(terminal) {}
 
   void Queued(int position);
+  void Started(const std::string& device, uint64_t budget_bytes);
   void Step(int step, int total, double elapsed_seconds);
   // Ends the redrawn line (a no-op for plain lines); call before printing anything else.
   void Finish();

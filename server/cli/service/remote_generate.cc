@@ -40,7 +40,9 @@ v1::GenerateImageRequest BuildRequest(const GenerateOptions& o) {
   if (o.guidance) request.set_guidance(static_cast<float>(*o.guidance));
   if (o.seed) request.set_seed(*o.seed);  // 0 (unset): the server draws one and reports it
   request.set_batch_size(NonNegative("batch", o.batch));
-  request.set_priority(o.priority);
+  request.set_priority(o.priority == "low"    ? v1::PRIORITY_LOW
+                       : o.priority == "high" ? v1::PRIORITY_HIGH
+                                              : v1::PRIORITY_NORMAL);
   for (const std::string& text : o.loras) {
     const LoraFlag lora = ParseLoraFlag("--lora", text);
     v1::LoraAdapter* adapter = request.add_loras();
@@ -107,6 +109,7 @@ void RunRemoteGenerate(const GenerateOptions& o, const ClientOptions& client,
   const std::unique_ptr<v1::ImageGeneration::Stub> stub = v1::ImageGeneration::NewStub(channel);
 
   grpc::ClientContext context;
+  AddApiKey(context);
   if (o.timeout_seconds) {
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -118,23 +121,26 @@ void RunRemoteGenerate(const GenerateOptions& o, const ClientOptions& client,
   grpc::Status status;
   {
     InterruptWatcher watcher(context);
-    std::unique_ptr<grpc::ClientReader<v1::GenerateImageEvent>> reader =
+    std::unique_ptr<grpc::ClientReader<v1::StreamGenerateImageResponse>> reader =
         stub->StreamGenerateImage(&context, request);
-    v1::GenerateImageEvent event;
+    v1::StreamGenerateImageResponse event;
     while (reader->Read(&event)) {
       switch (event.event_case()) {
-        case v1::GenerateImageEvent::kQueued:
+        case v1::StreamGenerateImageResponse::kQueued:
           progress.Queued(static_cast<int>(event.queued().position()));
           break;
-        case v1::GenerateImageEvent::kProgress:
+        case v1::StreamGenerateImageResponse::kStarted:
+          progress.Started(event.started().device(), event.started().memory_budget_bytes());
+          break;
+        case v1::StreamGenerateImageResponse::kProgress:
           progress.Step(static_cast<int>(event.progress().step()),
                         static_cast<int>(event.progress().total_steps()),
                         event.progress().elapsed_seconds());
           break;
-        case v1::GenerateImageEvent::kResult:
+        case v1::StreamGenerateImageResponse::kResult:
           result = std::move(*event.mutable_result());
           break;
-        case v1::GenerateImageEvent::EVENT_NOT_SET:
+        case v1::StreamGenerateImageResponse::EVENT_NOT_SET:
           break;
       }
     }
