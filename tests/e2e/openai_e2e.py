@@ -17,6 +17,8 @@ request per priority class and no cross-request batching, so that a full queue c
    hanging up mid-stream cancels the job and nothing stays reserved.
 5. API keys on gRPC too (UNAUTHENTICATED without one; health stays open), the refusals counted in
    streamdit_requests_total, and no key in any line of the server's log.
+6. The streamdit CLI as a client: refused without $STREAMDIT_API_KEY (saying where the key comes
+   from), served with it.
 
 usage: openai_e2e.py STREAMDIT_BINARY SOURCE_DIR
 """
@@ -363,6 +365,22 @@ def check_grpc_keys_and_counts(grpc_port, metrics_port, server):
     assert generated and int(generated.group(1)) >= 3, metrics
 
 
+def check_cli_key(grpc_port):
+    """The streamdit CLI sends $STREAMDIT_API_KEY (never a flag) and says where the key comes from."""
+    address = f"127.0.0.1:{grpc_port}"
+    environment = {k: v for k, v in os.environ.items() if k != "STREAMDIT_API_KEY"}
+    refused = subprocess.run([BINARY, "status", "--server", address], env=environment,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1, (refused.returncode, refused.stderr)
+    assert "STREAMDIT_API_KEY" in refused.stderr, refused.stderr
+    served = subprocess.run([BINARY, "status", "--server", address],
+                            env=dict(environment, STREAMDIT_API_KEY=KEY),
+                            capture_output=True, text=True, timeout=60)
+    assert served.returncode == 0, (served.returncode, served.stderr)
+    assert "serving" in served.stdout, served.stdout
+    assert KEY not in served.stdout + served.stderr, "the CLI printed its key"
+
+
 def main():
     workdir = tempfile.mkdtemp(prefix="streamdit_openai_e2e_")
     try:
@@ -380,6 +398,7 @@ def main():
             check_bad_input_table(http_port)
             check_event_stream(http_port, server)
             check_grpc_keys_and_counts(grpc_port, metrics_port, server)
+            check_cli_key(grpc_port)
             process.terminate()
             assert process.wait(120) == 0, f"serve exited {process.returncode} after SIGTERM"
         finally:
