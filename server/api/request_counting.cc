@@ -1,5 +1,6 @@
 #include "server/api/request_counting.h"
 
+#include <chrono>
 #include <string>
 
 namespace streamdit::server {
@@ -15,14 +16,18 @@ std::string ShortMethodName(const char* method) {
 class RequestCountingInterceptor final : public grpc::experimental::Interceptor {
  public:
   RequestCountingInterceptor(grpc::experimental::ServerRpcInfo* info, RequestObserver* observer)
-      : method_(ShortMethodName(info->method())), observer_(observer) {}
+      : method_(ShortMethodName(info->method())),
+        observer_(observer),
+        arrived_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       // gRPC's codes are absl's, number for number.
+      const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - arrived_;
       observer_->OnRequestFinished(
-          method_, static_cast<absl::StatusCode>(methods->GetSendStatus().error_code()));
+          Protocol::kGrpc, method_,
+          static_cast<absl::StatusCode>(methods->GetSendStatus().error_code()), elapsed.count());
     }
     methods->Proceed();
   }
@@ -30,6 +35,8 @@ class RequestCountingInterceptor final : public grpc::experimental::Interceptor 
  private:
   std::string method_;
   RequestObserver* observer_;
+  // The interceptor is made when the call arrives; PRE_SEND_STATUS comes with its last byte.
+  std::chrono::steady_clock::time_point arrived_;
 };
 
 class RequestCountingFactoryImpl final

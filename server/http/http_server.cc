@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <thread>
 #include <utility>
@@ -94,29 +95,37 @@ class HttpServer::Impl {
   void SetServing(bool serving) { serving_.store(serving); }
 
  private:
-  using Handler =
-      std::function<absl::Status(GenerationService&, const httplib::Request&, httplib::Response&)>;
+  using Clock = std::chrono::steady_clock;
+  // A route's work. It sets `*streaming` when its answer is a stream that ends later; then it
+  // calls the StreamEnded it was given when the stream ends, and the request is counted then.
+  using Handler = std::function<absl::Status(GenerationService&, const httplib::Request&,
+                                             httplib::Response&, StreamEnded, bool* streaming)>;
 
   // The route table: every /v1/ route goes through Serve (backend, API key, errors, counting).
   void AddRoutes() {
     Route("POST", "/v1/images/generations",
           [](GenerationService& service, const httplib::Request& request,
-             httplib::Response& response) { return GenerateImages(service, request, response); });
+             httplib::Response& response, StreamEnded on_stream_end, bool* streaming) {
+            return GenerateImages(service, request, response, std::move(on_stream_end), streaming);
+          });
     Route("GET", "/v1/models",
-          [](GenerationService& service, const httplib::Request&, httplib::Response& response) {
+          [](GenerationService& service, const httplib::Request&, httplib::Response& response,
+             StreamEnded, bool*) {
             response.set_content(ModelsListJson(service.models()).dump(), "application/json");
             return absl::OkStatus();
           });
     server_.Get("/healthz", [this](const httplib::Request&, httplib::Response& response) {
+      const Clock::time_point arrived = Clock::now();
       response.set_content("{\"status\":\"ok\"}", "application/json");
-      Count("GET /healthz", absl::StatusCode::kOk);
+      Count("GET /healthz", absl::StatusCode::kOk, arrived);
     });
     server_.Get("/readyz", [this](const httplib::Request&, httplib::Response& response) {
+      const Clock::time_point arrived = Clock::now();
       const bool ready = serving_.load() && service_.load() != nullptr;
       response.status = ready ? 200 : 503;
       response.set_content(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not ready\"}",
                            "application/json");
-      Count("GET /readyz", ready ? absl::StatusCode::kOk : absl::StatusCode::kUnavailable);
+      Count("GET /readyz", ready ? absl::StatusCode::kOk : absl::StatusCode::kUnavailable, arrived);
     });
   }
 
@@ -124,9 +133,16 @@ class HttpServer::Impl {
     std::string name = method + " " + path;
     auto serve = [this, name, handler = std::move(handler)](const httplib::Request& request,
                                                             httplib::Response& response) {
-      const absl::Status status = Serve(handler, request, response);
+      // Taken when the handler starts: httplib has read the headers and the body by then.
+      const Clock::time_point arrived = Clock::now();
+      bool streaming = false;
+      StreamEnded on_stream_end = [this, name, arrived](absl::StatusCode code) {
+        Count(name, code, arrived);
+      };
+      const absl::Status status =
+          Serve(handler, request, response, std::move(on_stream_end), &streaming);
       if (!status.ok()) WriteError(response, status, HttpStatusOf(status));
-      Count(name, status.code());
+      if (!streaming) Count(name, status.code(), arrived);
     };
     if (method == "GET") {
       server_.Get(path, serve);
@@ -137,7 +153,7 @@ class HttpServer::Impl {
   }
 
   absl::Status Serve(const Handler& handler, const httplib::Request& request,
-                     httplib::Response& response) {
+                     httplib::Response& response, StreamEnded on_stream_end, bool* streaming) {
     if (options_.api_keys != nullptr) {
       absl::Status allowed =
           options_.api_keys->CheckAuthorization(request.get_header_value("Authorization"));
@@ -148,7 +164,7 @@ class HttpServer::Impl {
     }
     GenerationService* service = service_.load();
     if (service == nullptr) return absl::UnavailableError("the server is starting: models load");
-    return handler(*service, request, response);
+    return handler(*service, request, response, std::move(on_stream_end), streaming);
   }
 
   // httplib's own refusals (no route, body over the limit, a request it cannot parse) in the
@@ -176,8 +192,11 @@ class HttpServer::Impl {
     return httplib::Server::HandlerResponse::Handled;
   }
 
-  void Count(const std::string& route, absl::StatusCode code) {
-    if (options_.request_observer) options_.request_observer->OnRequestFinished(route, code);
+  void Count(const std::string& route, absl::StatusCode code,
+             Clock::time_point arrived = Clock::now()) {
+    if (options_.request_observer == nullptr) return;
+    const std::chrono::duration<double> elapsed = Clock::now() - arrived;
+    options_.request_observer->OnRequestFinished(Protocol::kHttp, route, code, elapsed.count());
   }
 
   HttpServerOptions options_;

@@ -74,8 +74,9 @@ absl::Status AnswerWhenDone(GenerationService& service, GenerationJob job,
 struct EventStream {
   std::mutex mu;
   std::condition_variable changed;
-  std::deque<std::string> pending;  // formatted SSE events
-  bool finished = false;            // the last event is in `pending`
+  std::deque<std::string> pending;                   // formatted SSE events
+  bool finished = false;                             // the last event is in `pending`
+  absl::StatusCode outcome = absl::StatusCode::kOk;  // the job's, once it failed
 
   void Push(const std::string& name, const json& data, bool last = false) {
     std::lock_guard<std::mutex> lock(mu);
@@ -104,6 +105,10 @@ JobEvents StreamEvents(const std::shared_ptr<EventStream>& stream) {
   };
   events.on_done = [stream](absl::StatusOr<JobResult> result) {
     if (!result.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(stream->mu);
+        stream->outcome = result.status().code();
+      }
       stream->Push("error", OpenAiErrorBody(result.status()), /*last=*/true);
       return;
     }
@@ -127,7 +132,8 @@ JobEvents StreamEvents(const std::shared_ptr<EventStream>& stream) {
 }
 
 absl::Status AnswerAsEvents(GenerationService& service, GenerationJob job,
-                            const PeerConnection& peer, httplib::Response& response) {
+                            const PeerConnection& peer, httplib::Response& response,
+                            StreamEnded on_stream_end) {
   auto stream = std::make_shared<EventStream>();
   const absl::StatusOr<scheduler::JobId> id = service.Submit(std::move(job), StreamEvents(stream));
   if (!id.ok()) return id.status();
@@ -163,8 +169,14 @@ absl::Status AnswerAsEvents(GenerationService& service, GenerationJob job,
         }
         return true;
       },
-      [&service, job_id](bool success) {
+      [&service, stream, job_id, on_stream_end = std::move(on_stream_end)](bool success) {
         if (!success) service.Cancel(job_id);  // the connection ended before the last event
+        absl::StatusCode code = absl::StatusCode::kCancelled;
+        if (success) {
+          std::lock_guard<std::mutex> lock(stream->mu);
+          code = stream->outcome;
+        }
+        on_stream_end(code);
       });
   return absl::OkStatus();
 }
@@ -172,7 +184,9 @@ absl::Status AnswerAsEvents(GenerationService& service, GenerationJob job,
 }  // namespace
 
 absl::Status GenerateImages(GenerationService& service, const httplib::Request& request,
-                            httplib::Response& response) {
+                            httplib::Response& response, StreamEnded on_stream_end,
+                            bool* streaming) {
+  *streaming = false;
   absl::StatusOr<ImagesRequest> parsed = ParseImagesRequest(request.body, std::nullopt);
   if (!parsed.ok()) return parsed.status();
   if (!parsed->user.empty()) {
@@ -181,7 +195,12 @@ absl::Status GenerateImages(GenerationService& service, const httplib::Request& 
                  request.remote_port, absl::CEscape(parsed->user));
   }
   const PeerConnection peer = PeerOf(request);
-  if (parsed->stream) return AnswerAsEvents(service, std::move(parsed->job), peer, response);
+  if (parsed->stream) {
+    absl::Status status =
+        AnswerAsEvents(service, std::move(parsed->job), peer, response, std::move(on_stream_end));
+    *streaming = status.ok();
+    return status;
+  }
   return AnswerWhenDone(service, std::move(parsed->job), peer, response);
 }
 

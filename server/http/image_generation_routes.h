@@ -13,14 +13,23 @@
 
 #include <httplib.h>
 
+#include <functional>
+
 #include "absl/status/status.h"
 #include "server/runtime/generation_service.h"
 
 namespace streamdit::server {
 
+// How an event stream tells its end, once: OK when its last event was written, the job's code
+// when it failed after the stream began, CANCELLED when the client hung up first.
+using StreamEnded = std::function<void(absl::StatusCode)>;
+
 // OK when the reply (or the event stream) is set on `response`; otherwise the error to answer
-// with (nothing was submitted, or the job failed before a byte was written).
+// with (nothing was submitted, or the job failed before a byte was written). `*streaming` is set
+// when the answer is an event stream: then, and only then, `on_stream_end` is called when it ends
+// (the request's time is its stream's).
 absl::Status GenerateImages(GenerationService& service, const httplib::Request& request,
-                            httplib::Response& response);
+                            httplib::Response& response, StreamEnded on_stream_end,
+                            bool* streaming);
 
 }  // namespace streamdit::server

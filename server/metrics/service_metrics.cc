@@ -106,8 +106,14 @@ ServiceMetrics::ServiceMetrics(prometheus::Registry& registry, std::vector<std::
                       .Register(registry)),
       requests_(BuildCounter()
                     .Name("streamdit_requests_total")
-                    .Help("RPCs answered, by method and gRPC status code")
+                    .Help("Requests answered (gRPC and HTTP), by protocol, method (the RPC or "
+                          "the HTTP route) and status code")
                     .Register(registry)),
+      request_handling_(BuildHistogram()
+                            .Name("streamdit_request_handling_seconds")
+                            .Help("Per answered request: seconds from its arrival to its last "
+                                  "byte, by protocol and method")
+                            .Register(registry)),
       rejected_(BuildCounter()
                     .Name("streamdit_requests_rejected_total")
                     .Help("Requests the scheduler refused to admit, by reason")
@@ -285,8 +291,16 @@ void ServiceMetrics::OnRequestSucceeded(const RequestStats& request) {
   }
 }
 
-void ServiceMetrics::OnRequestFinished(const std::string& method, absl::StatusCode code) {
-  requests_.Add({{"method", method}, {"code", absl::StatusCodeToString(code)}}).Increment();
+void ServiceMetrics::OnRequestFinished(Protocol protocol, const std::string& method,
+                                       absl::StatusCode code, double seconds) {
+  const std::string protocol_name = ProtocolName(protocol);
+  requests_
+      .Add({{"protocol", protocol_name},
+            {"method", method},
+            {"code", absl::StatusCodeToString(code)}})
+      .Increment();
+  request_handling_.Add({{"protocol", protocol_name}, {"method", method}}, SecondsBuckets())
+      .Observe(seconds);
 }
 
 }  // namespace streamdit::server

@@ -61,7 +61,8 @@ class ServiceMetrics final : public scheduler::SchedulerObserver,
   void OnRequestSucceeded(const RequestStats& request) override;
 
   // RequestObserver
-  void OnRequestFinished(const std::string& method, absl::StatusCode code) override;
+  void OnRequestFinished(Protocol protocol, const std::string& method, absl::StatusCode code,
+                         double seconds) override;
 
  private:
   using ScalarLabels = std::map<std::string, std::string>;
@@ -87,6 +88,7 @@ class ServiceMetrics final : public scheduler::SchedulerObserver,
   prometheus::Family<prometheus::Histogram>& batch_size_;
 
   prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& request_handling_;
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Family<prometheus::Counter>& images_;
   prometheus::Family<prometheus::Counter>& streamed_bytes_;

@@ -1,5 +1,6 @@
-// Every RPC the server answers, as it ends: the gRPC layer reports it (server/api/), metrics count
-// it (server/metrics/). No gRPC types here: gRPC's status codes are absl's.
+// Every request the server answers, as it ends: the gRPC layer (server/api/) and the HTTP layer
+// (server/http/) report it, metrics count it (server/metrics/). No gRPC or HTTP types here:
+// gRPC's status codes are absl's, and an HTTP reply is reported by the code its status came from.
 #pragma once
 
 #include <string>
@@ -8,11 +9,21 @@
 
 namespace streamdit::server {
 
+enum class Protocol { kGrpc, kHttp };
+
+// "grpc" or "http": the value of the metrics' `protocol` label.
+inline const char* ProtocolName(Protocol protocol) {
+  return protocol == Protocol::kGrpc ? "grpc" : "http";
+}
+
 class RequestObserver {
  public:
   virtual ~RequestObserver() = default;
-  // `method`: the RPC's short name ("GenerateImage", "Check", ...). Called from gRPC's threads.
-  virtual void OnRequestFinished(const std::string& method, absl::StatusCode code) = 0;
+  // `method`: the RPC's short name ("GenerateImage", "Check", ...) or the HTTP route
+  // ("POST /v1/images/generations", "other" for a path no route serves). `seconds`: from the
+  // request's arrival to its last byte (a stream's end). Called from the servers' threads.
+  virtual void OnRequestFinished(Protocol protocol, const std::string& method,
+                                 absl::StatusCode code, double seconds) = 0;
 };
 
 }  // namespace streamdit::server

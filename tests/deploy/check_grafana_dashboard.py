@@ -51,9 +51,10 @@ HISTOGRAMS = {
     "streamdit_request_duration_seconds": ["model", "phase"],
     "streamdit_denoise_step_seconds": ["device", "model"],
     "streamdit_batch_size": ["device", "model"],
+    "streamdit_request_handling_seconds": ["protocol", "method"],
 }
 COUNTERS = {
-    "streamdit_requests_total": ["method", "code"],
+    "streamdit_requests_total": ["protocol", "method", "code"],
     "streamdit_requests_rejected_total": ["reason"],
     "streamdit_images_generated_total": ["device", "model"],
     "streamdit_weights_streamed_bytes_total": ["device", "model"],
@@ -88,6 +89,7 @@ MUST_SHOW = [
     "streamdit_model_loads_total",
     "streamdit_model_evictions_total",
     "streamdit_batch_size",
+    "streamdit_request_handling_seconds",
 ]
 
 DEVICE_QUERY = "label_values(streamdit_device_memory_budget_bytes, device)"
@@ -274,8 +276,10 @@ def fixture():
     series += histogram("streamdit_queue_wait_seconds", f'{JOB},model="{MODEL}"', 0.1, 1, 0.01)
     for phase in ("queue", "encode", "denoise", "decode", "total"):
         series += histogram("streamdit_request_duration_seconds", f'{JOB},model="{MODEL}",phase="{phase}"', 1, 1, 0.2)
+    grpc_generate = f'{JOB},protocol="grpc",method="GenerateImage"'
+    series += histogram("streamdit_request_handling_seconds", grpc_generate, 2.5, 1, 2.0)
     series += [
-        (f'streamdit_requests_total{{{JOB},method="GenerateImage",code="OK"}}', steps(1)),
+        (f'streamdit_requests_total{{{grpc_generate},code="OK"}}', steps(1)),
         (f"streamdit_images_generated_total{{{dm}}}", steps(1)),
         (f"streamdit_denoise_seconds_total{{{dm}}}", steps(0.4)),
     ]

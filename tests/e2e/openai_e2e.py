@@ -355,14 +355,26 @@ def check_grpc_keys_and_counts(grpc_port, metrics_port, server):
     wait_serving(f"127.0.0.1:{grpc_port}")  # health needs no key
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
     http_refused = re.search(r'streamdit_requests_total\{code="UNAUTHENTICATED",'
-                             r'method="GET /v1/models"\} (\d+)', metrics)
+                             r'method="GET /v1/models",protocol="http"\} (\d+)', metrics)
     grpc_refused = re.search(r'streamdit_requests_total\{code="UNAUTHENTICATED",'
-                             r'method="ListModels"\} (\d+)', metrics)
+                             r'method="ListModels",protocol="grpc"\} (\d+)', metrics)
     assert http_refused and int(http_refused.group(1)) == 2, metrics
     assert grpc_refused and int(grpc_refused.group(1)) == 2, metrics
     generated = re.search(r'streamdit_requests_total\{code="OK",'
-                          r'method="POST /v1/images/generations"\} (\d+)', metrics)
+                          r'method="POST /v1/images/generations",protocol="http"\} (\d+)',
+                          metrics)
     assert generated and int(generated.group(1)) >= 3, metrics
+    # Every HTTP request's time, streams included (a stream counts when it ends): at least the
+    # generations' denoising time.
+    handled = re.search(r'streamdit_request_handling_seconds_sum\{'
+                        r'method="POST /v1/images/generations",protocol="http"\} ([0-9.e+-]+)',
+                        metrics)
+    assert handled and float(handled.group(1)) > 0, metrics
+    route = r'method="POST /v1/images/generations",protocol="http"'
+    answered = sum(int(n) for n in re.findall(
+        r'streamdit_requests_total\{code="[A-Z_]+",' + route + r'\} (\d+)', metrics))
+    timed = re.search(r'streamdit_request_handling_seconds_count\{' + route + r'\} (\d+)', metrics)
+    assert timed and int(timed.group(1)) == answered, (answered, metrics)
 
 
 def check_cli_key(grpc_port):

@@ -50,11 +50,15 @@ TEST(Metrics, AScrapeShowsWhatTheResponsesSaid) {
   EXPECT_EQ(
       ExposedValue(text, R"(streamdit_resident_weight_bytes{device="cpu:0",model="flux1-demo"})"),
       status.devices(0).resident_weights(0).bytes());
-  EXPECT_EQ(ExposedValue(text, R"(streamdit_requests_total{code="OK",method="GenerateImage"})"), 3);
-  EXPECT_EQ(
-      ExposedValue(text,
-                   R"(streamdit_requests_total{code="INVALID_ARGUMENT",method="GenerateImage"})"),
-      1);
+  const std::string grpc_generate = R"(method="GenerateImage",protocol="grpc")";
+  EXPECT_EQ(ExposedValue(text, "streamdit_requests_total{code=\"OK\"," + grpc_generate + "}"), 3);
+  EXPECT_EQ(ExposedValue(
+                text, "streamdit_requests_total{code=\"INVALID_ARGUMENT\"," + grpc_generate + "}"),
+            1);
+  // Every answered call's time, the refused one too.
+  EXPECT_EQ(ExposedValue(text, "streamdit_request_handling_seconds_count{" + grpc_generate + "}"),
+            4);
+  EXPECT_GT(ExposedValue(text, "streamdit_request_handling_seconds_sum{" + grpc_generate + "}"), 0);
   EXPECT_GT(
       ExposedValue(
           text, R"(streamdit_request_duration_seconds_count{model="flux1-demo",phase="denoise"})"),

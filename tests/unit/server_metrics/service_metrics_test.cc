@@ -90,15 +90,46 @@ TEST(ServiceMetrics, OutOfMemoryLaunchesAndRejectionsAreCountedByReason) {
   static_cast<ServiceObserver&>(metrics).OnLaunchFinished(launch);
   metrics.OnRejected({}, scheduler::WithReason(absl::ResourceExhaustedError("queue full"),
                                                scheduler::StatusReason::kQueueFull));
-  metrics.OnRequestFinished("GenerateImage", absl::StatusCode::kInvalidArgument);
-  metrics.OnRequestFinished("GenerateImage", absl::StatusCode::kInvalidArgument);
+  metrics.OnRequestFinished(Protocol::kGrpc, "GenerateImage", absl::StatusCode::kInvalidArgument,
+                            0.002);
+  metrics.OnRequestFinished(Protocol::kGrpc, "GenerateImage", absl::StatusCode::kInvalidArgument,
+                            0.003);
   const std::string text = Exposition(registry);
   EXPECT_EQ(ExposedValue(text, R"(streamdit_oom_retries_total{device="cpu:0",model="m"})"), 1);
   EXPECT_EQ(ExposedValue(text, R"(streamdit_requests_rejected_total{reason="queue_full"})"), 1);
   EXPECT_EQ(
-      ExposedValue(text,
-                   R"(streamdit_requests_total{code="INVALID_ARGUMENT",method="GenerateImage"})"),
+      ExposedValue(
+          text,
+          R"(streamdit_requests_total{code="INVALID_ARGUMENT",method="GenerateImage",protocol="grpc"})"),
       2);
+}
+
+// Both protocols in one family, told apart by the label; every request's time in a histogram of
+// its protocol and method, whatever its code.
+TEST(ServiceMetrics, RequestsAndTheirTimesByProtocolAndMethod) {
+  prometheus::Registry registry;
+  ServiceMetrics metrics(registry, {"cpu:0"}, {1 << 30}, {"m"});
+  metrics.OnRequestFinished(Protocol::kHttp, "POST /v1/images/generations", absl::StatusCode::kOk,
+                            3.0);
+  metrics.OnRequestFinished(Protocol::kHttp, "POST /v1/images/generations",
+                            absl::StatusCode::kUnauthenticated, 0.001);
+  metrics.OnRequestFinished(Protocol::kGrpc, "GenerateImage", absl::StatusCode::kOk, 0.7);
+  const std::string text = Exposition(registry);
+  const std::string http = R"(method="POST /v1/images/generations",protocol="http")";
+  EXPECT_EQ(ExposedValue(text, "streamdit_requests_total{code=\"OK\"," + http + "}"), 1);
+  EXPECT_EQ(ExposedValue(text, "streamdit_requests_total{code=\"UNAUTHENTICATED\"," + http + "}"),
+            1);
+  EXPECT_EQ(ExposedValue(text, "streamdit_request_handling_seconds_count{" + http + "}"), 2);
+  EXPECT_DOUBLE_EQ(ExposedValue(text, "streamdit_request_handling_seconds_sum{" + http + "}"),
+                   3.001);
+  // le="1": the 1 ms refusal, not the 3 s generation.
+  EXPECT_EQ(ExposedValue(text, "streamdit_request_handling_seconds_bucket{" + http + ",le=\"1\"}"),
+            1);
+  EXPECT_EQ(
+      ExposedValue(
+          text,
+          R"(streamdit_request_handling_seconds_count{method="GenerateImage",protocol="grpc"})"),
+      1);
 }
 
 TEST(ServiceMetrics, ByteBucketsSpan256MiBTo160GiB) {
