@@ -1,12 +1,16 @@
-// bench_service: what the gRPC front end costs and how much traffic it sustains.
-//  1. The same generations (demo model, 64x64, 2 steps) through GenerationService in-process and
-//     through gRPC over loopback, interleaved, one at a time: the median overhead per request
-//     (target: <= 5% + 5 ms).
-//  2. 64 concurrent clients calling GenerateImage against an engine-free runner (every launch
-//     returns at once): the requests per second the front end (gRPC, validation, scheduler,
-//     workers) sustains on this machine (target: >= 2000/s on 2 cores).
+// bench_service: what the front ends (gRPC and the HTTP/OpenAI API) cost and how much traffic
+// they sustain.
+//  1. The same generations (demo model, 64x64, 2 steps) through GenerationService in-process,
+//     through gRPC over loopback and through HTTP (POST /v1/images/generations, b64_json) over
+//     loopback, interleaved, one at a time: the median overhead per request of each protocol
+//     (target: <= 5% + 5 ms), and HTTP's against gRPC's (target: <= 5% + 5 ms).
+//  2. 64 concurrent clients calling GenerateImage (gRPC), then 64 calling the HTTP route, against
+//     an engine-free runner (every launch returns at once): the requests per second each front
+//     end (protocol, validation, scheduler, workers) sustains on this machine (target: >= 2000/s
+//     on 2 cores for gRPC; HTTP is reported beside it).
 // usage: bench_service [--rounds N] [--seconds S] [--clients N]
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +27,7 @@
 #include "engine/demo/demo_model.h"
 #include "engine/pipeline/model_paths.h"
 #include "server/api/grpc_server.h"
+#include "server/http/http_server.h"
 #include "server/runtime/engine_launch_runner.h"
 #include "server/runtime/engine_memory_estimator.h"
 #include "server/runtime/generation_service.h"
@@ -93,9 +98,29 @@ absl::StatusOr<JobResult> RunInProcess(GenerationService& service, GenerationJob
 struct Server {
   std::unique_ptr<GenerationService> service;
   std::unique_ptr<GrpcServer> grpc;
+  std::unique_ptr<HttpServer> http;
   std::unique_ptr<v1::ImageGeneration::Stub> stub;
   std::shared_ptr<grpc::Channel> channel;
+
+  // Ends both front ends (HTTP first: its blocked requests return when their jobs end).
+  void Stop() {
+    grpc->Drain(service.get(), std::chrono::seconds(10));
+    http->Stop();
+  }
 };
+
+// One OpenAI-style request as the `openai` client sends it.
+std::string HttpBody(const std::string& prompt, uint64_t seed) {
+  return "{\"prompt\": \"" + prompt + "\", \"seed\": " + std::to_string(seed) +
+         ", \"response_format\": \"b64_json\"}";
+}
+
+// True for a 200 reply that carries an image.
+bool HttpGenerate(httplib::Client& client, const std::string& prompt, uint64_t seed) {
+  const httplib::Result result =
+      client.Post("/v1/images/generations", HttpBody(prompt, seed), "application/json");
+  return result && result->status == 200 && result->body.find("\"b64_json\"") != std::string::npos;
+}
 
 Server Start(const ModelRegistry& models, std::unique_ptr<LaunchRunner> runner,
              int max_concurrent_streams) {
@@ -110,6 +135,11 @@ Server Start(const ModelRegistry& models, std::unique_ptr<LaunchRunner> runner,
   options.max_concurrent_streams = max_concurrent_streams;
   server.grpc = *GrpcServer::Start(options);
   server.grpc->SetBackend(server.service.get());
+  HttpServerOptions http_options;
+  http_options.listen = "127.0.0.1:0";
+  http_options.threads = max_concurrent_streams;
+  server.http = *HttpServer::Start(http_options);
+  server.http->SetBackend(server.service.get());
   server.channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server.grpc->port()),
                                        grpc::InsecureChannelCredentials());
   server.stub = v1::ImageGeneration::NewStub(server.channel);
@@ -134,7 +164,9 @@ int Main(int argc, char** argv) {
   // 1. Overhead per request, interleaved.
   {
     Server server = Start(*models, std::make_unique<EngineLaunchRunner>(*models), 256);
-    std::vector<double> direct_times, grpc_times;
+    std::vector<double> direct_times, grpc_times, http_times;
+    httplib::Client http("127.0.0.1", server.http->port());
+    http.set_read_timeout(std::chrono::seconds(300));
     for (int round = 0; round <= rounds; ++round) {
       GenerationJob job;
       job.request.prompt = "bench";
@@ -150,18 +182,27 @@ int Main(int argc, char** argv) {
       start = Clock::now();
       if (!server.stub->GenerateImage(&context, request, &response).ok()) return 1;
       const double remote = Seconds(Clock::now() - start);
+      start = Clock::now();
+      if (!HttpGenerate(http, "bench", 1 + round)) return 1;
+      const double over_http = Seconds(Clock::now() - start);
       if (round == 0) continue;  // warm-up (prompt cache, first-touch)
       direct_times.push_back(direct);
       grpc_times.push_back(remote);
+      http_times.push_back(over_http);
     }
-    const double direct = Median(direct_times), remote = Median(grpc_times);
-    std::printf(
-        "overhead: in-process %.1f ms, gRPC %.1f ms per request (median of %d), "
-        "overhead %.2f ms = %.1f%% (target <= 5%% + 5 ms: %s)\n",
-        direct * 1e3, remote * 1e3, rounds, (remote - direct) * 1e3,
-        100 * (remote - direct) / direct,
-        remote - direct <= 0.05 * direct + 0.005 ? "met" : "NOT met");
-    server.grpc->Drain(server.service.get(), std::chrono::seconds(10));
+    const double direct = Median(direct_times), remote = Median(grpc_times),
+                 over_http = Median(http_times);
+    auto report = [rounds](const char* what, double base, const char* base_name, double value) {
+      std::printf(
+          "overhead: %s %.1f ms, %s %.1f ms per request (median of %d), overhead %.2f ms = "
+          "%.1f%% (target <= 5%% + 5 ms: %s)\n",
+          base_name, base * 1e3, what, value * 1e3, rounds, (value - base) * 1e3,
+          100 * (value - base) / base, value - base <= 0.05 * base + 0.005 ? "met" : "NOT met");
+    };
+    report("gRPC", direct, "in-process", remote);
+    report("HTTP", direct, "in-process", over_http);
+    report("HTTP", remote, "gRPC", over_http);
+    server.Stop();
   }
 
   // 2. Front-end throughput with an engine-free runner.
@@ -198,11 +239,45 @@ int Main(int argc, char** argv) {
     stop = true;
     for (auto& thread : threads) thread.join();
     std::printf(
-        "front end: %d clients, %.0f requests/s over %.1f s (%lld failed; target >= "
+        "front end (gRPC): %d clients, %.0f requests/s over %.1f s (%lld failed; target >= "
         "2000/s: %s)\n",
         clients, done / elapsed, elapsed, static_cast<long long>(failed.load()),
         done / elapsed >= 2000 ? "met" : "NOT met");
-    server.grpc->Drain(server.service.get(), std::chrono::seconds(10));
+
+    // The same load over HTTP, one keep-alive connection per client.
+    stop = false;
+    completed = 0;
+    failed = 0;
+    threads.clear();
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, c] {
+        httplib::Client client("127.0.0.1", server.http->port());
+        client.set_keep_alive(true);
+        client.set_tcp_nodelay(true);
+        uint64_t seed = 1 + c;
+        while (!stop.load()) {
+          if (HttpGenerate(client, "front end", seed)) {
+            ++completed;
+          } else {
+            ++failed;
+          }
+          seed += clients;
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds / 5));  // warm-up
+    const int64_t http_before = completed.load();
+    const Clock::time_point http_start = Clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    const int64_t http_done = completed.load() - http_before;
+    const double http_elapsed = Seconds(Clock::now() - http_start);
+    stop = true;
+    for (auto& thread : threads) thread.join();
+    std::printf(
+        "front end (HTTP): %d clients, %.0f requests/s over %.1f s (%lld failed), %.2fx gRPC's\n",
+        clients, http_done / http_elapsed, http_elapsed, static_cast<long long>(failed.load()),
+        (http_done / http_elapsed) / (done / elapsed));
+    server.Stop();
   }
   return 0;
 }

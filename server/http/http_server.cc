@@ -53,6 +53,12 @@ class HttpServer::Impl {
     // A generation may take minutes: the reply is written when it ends.
     server_.set_write_timeout(std::chrono::seconds(30));
     server_.set_keep_alive_timeout(30);
+    // httplib closes a kept-alive connection after 5 requests by default; a client whose next POST
+    // crosses that close gets an error it may not retry (POST is not idempotent).
+    server_.set_keep_alive_max_count(10000);
+    // A reply is written in pieces (headers, then body or events): without TCP_NODELAY, Nagle holds
+    // the later piece until the client's delayed ACK of the first (tens of ms per request).
+    server_.set_tcp_nodelay(true);
     AddRoutes();
     server_.set_error_handler(httplib::Server::HandlerWithResponse(
         [this](const httplib::Request& request, httplib::Response& response) {
