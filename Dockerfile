@@ -127,6 +127,7 @@ RUN apt-get update \
       libgrpc++1.51 libprotobuf32 libabsl20220623 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
       libyaml-cpp0.7 libspdlog1.10 libsentencepiece0 libspng0 libicu72 zlib1g \
+      libssl3 libjpeg62-turbo libwebp7 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /
 RUN ldconfig

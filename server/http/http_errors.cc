@@ -27,6 +27,7 @@ constexpr std::pair<const char*, const char*> kParams[] = {
     {"priority", "priority"},
     {"response_format", "response_format"},
     {"output_format", "output_format"},
+    {"output_compression", "output_compression"},
     {"stream", "stream"},
     {"user", "user"},
 };

@@ -37,7 +37,7 @@ PeerConnection PeerOf(const httplib::Request& request) {
 }
 
 // One JSON reply when the job ends.
-absl::Status AnswerWhenDone(GenerationService& service, GenerationJob job,
+absl::Status AnswerWhenDone(GenerationService& service, ImagesRequest request,
                             const PeerConnection& peer, httplib::Response& response) {
   struct Outcome {
     std::mutex mu;
@@ -51,7 +51,8 @@ absl::Status AnswerWhenDone(GenerationService& service, GenerationJob job,
     outcome->result = std::move(result);
     outcome->done.notify_all();
   };
-  const absl::StatusOr<scheduler::JobId> id = service.Submit(std::move(job), std::move(events));
+  const absl::StatusOr<scheduler::JobId> id =
+      service.Submit(std::move(request.job), std::move(events));
   if (!id.ok()) return id.status();
   std::unique_lock<std::mutex> lock(outcome->mu);
   bool cancelled = false;
@@ -65,8 +66,14 @@ absl::Status AnswerWhenDone(GenerationService& service, GenerationJob job,
     }
   }
   if (!outcome->result->ok()) return outcome->result->status();
-  response.set_content(ImagesResponseJson(**outcome->result, UnixSeconds()).dump(),
-                       "application/json");
+  const JobResult& result = **outcome->result;
+  lock.unlock();
+  // Encoded here, on the connection's thread, not on the device worker that ran on_done.
+  absl::StatusOr<std::vector<std::string>> images = EncodeImages(result, request);
+  if (!images.ok()) return images.status();
+  response.set_content(
+      ImagesResponseJson(result, *images, request.output_format, UnixSeconds()).dump(),
+      "application/json");
   return absl::OkStatus();
 }
 
@@ -77,6 +84,8 @@ struct EventStream {
   std::deque<std::string> pending;                   // formatted SSE events
   bool finished = false;                             // the last event is in `pending`
   absl::StatusCode outcome = absl::StatusCode::kOk;  // the job's, once it failed
+  // The job's result, for the connection's thread to encode and send as the last events.
+  std::optional<JobResult> result;
 
   void Push(const std::string& name, const json& data, bool last = false) {
     std::lock_guard<std::mutex> lock(mu);
@@ -112,30 +121,45 @@ JobEvents StreamEvents(const std::shared_ptr<EventStream>& stream) {
       stream->Push("error", OpenAiErrorBody(result.status()), /*last=*/true);
       return;
     }
-    const JobOutput& output = result->output;
-    const json stats = GenerationStatsJson(*result);
-    const int64_t created = UnixSeconds();
-    for (std::size_t i = 0; i < output.png.size(); ++i) {
-      stream->Push("image_generation.completed",
-                   {{"type", "image_generation.completed"},
-                    {"index", i},
-                    {"b64_json", absl::Base64Escape(output.png[i])},
-                    {"seed", i < output.seeds.size() ? output.seeds[i] : 0},
-                    {"output_format", "png"},
-                    {"size", absl::StrCat(output.width, "x", output.height)},
-                    {"created_at", created},
-                    {"streamdit", stats}},
-                   /*last=*/i + 1 == output.png.size());
-    }
+    std::lock_guard<std::mutex> lock(stream->mu);
+    stream->result = *std::move(result);
+    stream->changed.notify_all();
   };
   return events;
 }
 
-absl::Status AnswerAsEvents(GenerationService& service, GenerationJob job,
+// The last events of a stream: one image_generation.completed per image, in the requested
+// format (or an error event if a codec fails).
+std::deque<std::string> CompletedEvents(const JobResult& result, const ImagesRequest& request) {
+  auto event = [](const std::string& name, const json& data) {
+    return absl::StrCat("event: ", name, "\ndata: ", data.dump(), "\n\n");
+  };
+  absl::StatusOr<std::vector<std::string>> images = EncodeImages(result, request);
+  if (!images.ok()) return {event("error", OpenAiErrorBody(images.status()))};
+  const JobOutput& output = result.output;
+  const json stats = GenerationStatsJson(result);
+  const int64_t created = UnixSeconds();
+  std::deque<std::string> events;
+  for (std::size_t i = 0; i < images->size(); ++i) {
+    events.push_back(event("image_generation.completed",
+                           {{"type", "image_generation.completed"},
+                            {"index", i},
+                            {"b64_json", absl::Base64Escape((*images)[i])},
+                            {"seed", i < output.seeds.size() ? output.seeds[i] : 0},
+                            {"output_format", ImageFormatName(request.output_format)},
+                            {"size", absl::StrCat(output.width, "x", output.height)},
+                            {"created_at", created},
+                            {"streamdit", stats}}));
+  }
+  return events;
+}
+
+absl::Status AnswerAsEvents(GenerationService& service, ImagesRequest request,
                             const PeerConnection& peer, httplib::Response& response,
                             StreamEnded on_stream_end) {
   auto stream = std::make_shared<EventStream>();
-  const absl::StatusOr<scheduler::JobId> id = service.Submit(std::move(job), StreamEvents(stream));
+  const absl::StatusOr<scheduler::JobId> id =
+      service.Submit(std::move(request.job), StreamEvents(stream));
   if (!id.ok()) return id.status();
   response.set_header("Cache-Control", "no-cache");
   response.set_header("X-Accel-Buffering", "no");  // proxies (nginx) must not hold events back
@@ -143,15 +167,26 @@ absl::Status AnswerAsEvents(GenerationService& service, GenerationJob job,
   // Called on the connection's thread until done() or false; each call writes what is pending.
   response.set_chunked_content_provider(
       "text/event-stream",
-      [&service, stream, job_id, peer](std::size_t /*offset*/, httplib::DataSink& sink) {
+      [&service, stream, job_id, peer, request = std::move(request)](std::size_t /*offset*/,
+                                                                     httplib::DataSink& sink) {
         std::deque<std::string> ready;
+        std::optional<JobResult> result;
         bool last = false;
         {
           std::unique_lock<std::mutex> lock(stream->mu);
-          stream->changed.wait_for(lock, kPeerCheckInterval,
-                                   [&] { return !stream->pending.empty(); });
+          stream->changed.wait_for(lock, kPeerCheckInterval, [&] {
+            return !stream->pending.empty() || (stream->result && !stream->finished);
+          });
           ready.swap(stream->pending);
+          if (stream->result && !stream->finished) {
+            result = std::move(stream->result);  // after the events before it, in `ready`
+            stream->finished = true;
+          }
           last = stream->finished;  // then the last event is in `ready` (or was written)
+        }
+        if (result) {
+          std::deque<std::string> completed = CompletedEvents(*result, request);
+          ready.insert(ready.end(), completed.begin(), completed.end());
         }
         for (const std::string& event : ready) {
           if (!sink.write(event.data(), event.size())) {
@@ -197,11 +232,11 @@ absl::Status GenerateImages(GenerationService& service, const httplib::Request& 
   const PeerConnection peer = PeerOf(request);
   if (parsed->stream) {
     absl::Status status =
-        AnswerAsEvents(service, std::move(parsed->job), peer, response, std::move(on_stream_end));
+        AnswerAsEvents(service, *std::move(parsed), peer, response, std::move(on_stream_end));
     *streaming = status.ok();
     return status;
   }
-  return AnswerWhenDone(service, std::move(parsed->job), peer, response);
+  return AnswerWhenDone(service, *std::move(parsed), peer, response);
 }
 
 }  // namespace streamdit::server

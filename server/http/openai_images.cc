@@ -167,13 +167,14 @@ absl::StatusOr<ImagesRequest> ParseImagesRequest(
   if (const json* format = Field(parsed, "output_format")) {
     absl::StatusOr<std::string> text = StringField(*format, "output_format");
     if (!text.ok()) return text.status();
-    if (*text != "png") {
-      return FieldError("output_format",
-                        "must be \"png\" (the only format this server writes), "
-                        "got \"" +
-                            *text + "\"");
-    }
-    out.output_format = *text;
+    absl::StatusOr<ImageFormat> format_value = ParseImageFormat(*text);
+    if (!format_value.ok()) return format_value.status();
+    out.output_format = *format_value;
+  }
+  if (const json* compression = Field(parsed, "output_compression")) {
+    absl::StatusOr<int64_t> value = IntegerField(*compression, "output_compression", 0, 100);
+    if (!value.ok()) return value.status();
+    out.output_compression = static_cast<int>(*value);
   }
   if (const json* user = Field(parsed, "user")) {
     absl::StatusOr<std::string> text = StringField(*user, "user");
@@ -226,16 +227,29 @@ json GenerationStatsJson(const JobResult& result) {
           {"batch_images", result.batch_images}};
 }
 
-json ImagesResponseJson(const JobResult& result, int64_t created_unix_seconds) {
+absl::StatusOr<std::vector<std::string>> EncodeImages(const JobResult& result,
+                                                      const ImagesRequest& request) {
+  std::vector<std::string> images;
+  for (const std::string& png : result.output.png) {
+    absl::StatusOr<std::string> image =
+        EncodeImage(png, request.output_format, request.output_compression);
+    if (!image.ok()) return image.status();
+    images.push_back(*std::move(image));
+  }
+  return images;
+}
+
+json ImagesResponseJson(const JobResult& result, const std::vector<std::string>& images,
+                        ImageFormat format, int64_t created_unix_seconds) {
   const JobOutput& output = result.output;
   json data = json::array();
-  for (std::size_t i = 0; i < output.png.size(); ++i) {
-    data.push_back({{"b64_json", absl::Base64Escape(output.png[i])},
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    data.push_back({{"b64_json", absl::Base64Escape(images[i])},
                     {"seed", i < output.seeds.size() ? output.seeds[i] : 0}});
   }
   return {{"created", created_unix_seconds},
           {"data", std::move(data)},
-          {"output_format", "png"},
+          {"output_format", ImageFormatName(format)},
           {"size", absl::StrCat(output.width, "x", output.height)},
           {"streamdit", GenerationStatsJson(result)}};
 }

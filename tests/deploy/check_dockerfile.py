@@ -57,6 +57,10 @@ RUNTIME_OF = {
     "libsentencepiece-dev": ["libsentencepiece0"],  # the shim's libsentencepiece{,_train}.so.0
     "libspng-dev": ["libspng0"],
     "libicu-dev": ["libicu72"],
+    "libcpp-httplib-dev": [],  # header-only
+    "libssl-dev": ["libssl3"],  # libcrypto.so.3: the API keys' SHA-256 and constant-time compare
+    "libjpeg62-turbo-dev": ["libjpeg62-turbo"],  # JPEG replies of the HTTP API
+    "libwebp-dev": ["libwebp7"],  # WebP replies of the HTTP API
     "zlib1g-dev": ["zlib1g"],
     "nlohmann-json3-dev": [],  # header-only
     "libcli11-dev": [],  # header-only
@@ -134,11 +138,20 @@ def apt_installed(stage):
 
 
 def setup_packages(text):
-    """The names scripts/setup adds to PACKAGES: the PACKAGES=( ... ) block and PACKAGES+=( ... )."""
+    """The names scripts/setup adds to PACKAGES: the PACKAGES=( ... ) block and PACKAGES+=( ... ).
+    Comments are dropped first, so that a ")" in one does not end the block early."""
     names = []
-    for block in re.findall(r"^\s*PACKAGES\+?=\(([^)]*)\)", text, re.M):
-        for line in block.splitlines():
-            names += line.split("#", 1)[0].split()
+    inside = False
+    for line in text.splitlines():
+        code = line.split("#", 1)[0]
+        if not inside:
+            start = re.match(r"^\s*PACKAGES\+?=\((.*)$", code)
+            if not start:
+                continue
+            inside, code = True, start.group(1)
+        if ")" in code:
+            code, inside = code.split(")", 1)[0], False
+        names += code.split()
     return names
 
 
@@ -544,12 +557,14 @@ TOOLKIT_LINK = "RUN ln -s cuda-13.0 /usr/local/cuda"
 BREAKS = [
     ("a runtime package dropped from the image", "Dockerfile", " libspng0 ", " "),
     ("an unrelated package added to the image", "Dockerfile", " libicu72 zlib1g",
-     " libicu72 zlib1g libwebp7"),
+     " libicu72 zlib1g libpng16-16"),
     ("Debian's libtorch back in the image", "Dockerfile", " libicu72 zlib1g",
      " libicu72 zlib1g libtorch1.13"),
     ("a -dev package dropped from scripts/setup", "scripts/setup", " libspng-dev", ""),
     ("an unclassified library added to scripts/setup", "scripts/setup", " libspng-dev",
-     " libspng-dev libwebp-dev"),
+     " libspng-dev libpng-dev"),
+    ("a library after a comment with a parenthesis", "scripts/setup", "  python3 python3-venv",
+     "  # (a note)\n  libpng-dev python3 python3-venv"),
     ("apt-get install in the builder", "Dockerfile", SETUP_RUN,
      "    apt-get update && apt-get install -y libfoo-dev && " + SETUP_RUN.strip()),
     ("the builder not running scripts/setup", "Dockerfile", SETUP_RUN,

@@ -6,14 +6,16 @@ The server runs with API keys (from an environment variable the config names), a
 request per priority class and no cross-request batching, so that a full queue can be made.
 
 1. models.list: the configured model. images.generate with n=2 and a seed s: two PNGs with seeds
-   s and s+1, byte for byte the images the gRPC API gives for the same request.
+   s and s+1, byte for byte the images the gRPC API gives for the same request; JPEG and WebP
+   at two qualities (the lower one smaller).
 2. Each error class the client raises for its fault: BadRequestError (a size that is not a
    multiple of 16), AuthenticationError (a wrong key, no key), NotFoundError (an unknown model),
    RateLimitError (the queue is full), APITimeoutError (the client gives up; the server cancels
    the job and returns its memory).
 3. The bad-input table over raw HTTP: malformed JSON, wrong types, non-UTF-8, a body over the
    limit, unknown fields (ignored), each with its status and the field named.
-4. Server-sent events: queued, started, every step in order, then one completed event per image;
+4. Server-sent events: queued, started, every step in order, then one completed event per image
+   (WebP here);
    hanging up mid-stream cancels the job and nothing stays reserved.
 5. API keys on gRPC too (UNAUTHENTICATED without one; health stays open), the refusals counted in
    streamdit_requests_total, and no key in any line of the server's log.
@@ -203,6 +205,20 @@ def check_generate_equals_grpc(client, server):
     assert [image.seed for image in grpc_reply.images] == [1234, 1235]
     assert [image.png for image in grpc_reply.images] == pngs, "HTTP and gRPC images differ"
 
+    # JPEG and WebP, encoded from the same pixels at the requested quality.
+    for output_format, magic in (("jpeg", b"\xff\xd8\xff"), ("webp", b"RIFF")):
+        sizes = []
+        for compression in (100, 20):
+            reply = client.images.generate(
+                model="flux1-demo", prompt="a red fox in the snow", size="64x64",
+                output_format=output_format, output_compression=compression,
+                extra_body={"seed": 1234, "num_inference_steps": 2})
+            image = base64.b64decode(reply.data[0].b64_json)
+            assert image.startswith(magic), (output_format, image[:16])
+            assert reply.output_format == output_format, reply.output_format
+            sizes.append(len(image))
+        assert sizes[1] < sizes[0], (output_format, sizes)
+
 
 def check_error_classes(client, http_port, server):
     try:
@@ -284,7 +300,8 @@ def check_bad_input_table(http_port):
         (b'{"prompt": "x", "num_inference_steps": 0}', 400, "num_inference_steps"),
         (b'{"prompt": "x", "guidance_scale": "high"}', 400, "guidance_scale"),
         (b'{"prompt": "x", "response_format": "url"}', 400, "response_format"),
-        (b'{"prompt": "x", "output_format": "webp"}', 400, "output_format"),
+        (b'{"prompt": "x", "output_format": "gif"}', 400, "output_format"),
+        (b'{"prompt": "x", "output_compression": 120}', 400, "output_compression"),
         (b'{"prompt": "x", "stream": "yes"}', 400, "stream"),
         (b'{"prompt": "x", "priority": "urgent"}', 400, "priority"),
         (b'{"prompt": "x", "loras": [{"strength": 1}]}', 400, "loras"),
@@ -312,7 +329,7 @@ def check_bad_input_table(http_port):
 
 def check_event_stream(http_port, server):
     stream = EventStream(http_port, {"prompt": "events", "n": 2, "num_inference_steps": 3,
-                                     "seed": 77})
+                                     "seed": 77, "output_format": "webp"})
     names, steps, completed = [], [], []
     while True:
         event = stream.next()
@@ -330,7 +347,8 @@ def check_event_stream(http_port, server):
     assert steps == [(1, 3), (2, 3), (3, 3)], steps
     assert names[-2:] == ["image_generation.completed"] * 2, names
     assert [event["seed"] for event in completed] == [77, 78]
-    assert all(base64.b64decode(event["b64_json"]).startswith(b"\x89PNG") for event in completed)
+    assert all(event["output_format"] == "webp" for event in completed), completed
+    assert all(base64.b64decode(event["b64_json"])[8:12] == b"WEBP" for event in completed)
     # Hanging up after the first step: the job stops and its memory returns.
     stream = EventStream(http_port, {"prompt": "abandoned", "size": "256x256",
                                      "num_inference_steps": 60})

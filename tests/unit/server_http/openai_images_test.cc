@@ -38,6 +38,8 @@ TEST(OpenAiImagesRequest, MapsOpenAisFieldsAndTheExtras) {
   EXPECT_EQ(job.loras[0].strength, 0.0);
   EXPECT_EQ(job.loras[1].strength, 1.0);  // left out: 1
   EXPECT_EQ(job.priority, scheduler::Priority::kHigh);
+  EXPECT_EQ(request.output_format, ImageFormat::kPng);
+  EXPECT_EQ(request.output_compression, 100);  // left out: OpenAI's default
   EXPECT_TRUE(request.stream);
   EXPECT_EQ(request.user, "u-42");
 }
@@ -59,6 +61,16 @@ TEST(OpenAiImagesRequest, UnsetNullAutoAndUnknownFieldsLeaveTheModelsDefaults) {
   }
 }
 
+TEST(OpenAiImagesRequest, OutputFormatAndCompression) {
+  const ImagesRequest jpeg = Parsed(R"({"prompt": "x", "output_format": "jpeg",
+                                        "output_compression": 0})");
+  EXPECT_EQ(jpeg.output_format, ImageFormat::kJpeg);
+  EXPECT_EQ(jpeg.output_compression, 0);
+  const ImagesRequest webp = Parsed(R"({"prompt": "x", "output_format": "webp"})");
+  EXPECT_EQ(webp.output_format, ImageFormat::kWebp);
+  EXPECT_EQ(webp.output_compression, 100);
+}
+
 TEST(OpenAiImagesRequest, EachMalformedFieldIsRefusedNamingIt) {
   const std::pair<std::string, std::string> cases[] = {
       {"{", "body"},
@@ -77,7 +89,10 @@ TEST(OpenAiImagesRequest, EachMalformedFieldIsRefusedNamingIt) {
       {R"({"prompt": "x", "size": "0x64"})", "size"},
       {R"({"prompt": "x", "size": "64X64"})", "size"},
       {R"({"prompt": "x", "response_format": "url"})", "response_format"},
-      {R"({"prompt": "x", "output_format": "jpeg"})", "output_format"},
+      {R"({"prompt": "x", "output_format": "gif"})", "output_format"},
+      {R"({"prompt": "x", "output_format": "JPEG"})", "output_format"},
+      {R"({"prompt": "x", "output_compression": 101})", "output_compression"},
+      {R"({"prompt": "x", "output_compression": 50.5})", "output_compression"},
       {R"({"prompt": "x", "stream": 1})", "stream"},
       {R"({"prompt": "x", "seed": -5})", "seed"},
       {R"({"prompt": "x", "seed": 1e3})", "seed"},
