@@ -45,6 +45,10 @@ enum class LaunchOutcome {
   kStopped,      // stopped at a step boundary because the scheduler asked
   kOutOfMemory,  // the launch's peak did not fit its budget
   kFailed,       // the device or the engine failed
+  // Refused before any work: its budget is below the minimum the engine states for it
+  // (LaunchResult::minimum_bytes). Unlike an out-of-memory, the same budget can never succeed:
+  // the scheduler re-plans once with that minimum instead of retrying.
+  kBelowMinimum,
 };
 
 struct LaunchResult {
@@ -54,6 +58,9 @@ struct LaunchResult {
   // weights it kept.
   std::int64_t peak_bytes = 0;
   std::int64_t working_peak_bytes = 0;
+  // kBelowMinimum: the launch's minimum budget (working bytes, no weights kept) as the engine
+  // planned it; 0 when not stated.
+  std::int64_t minimum_bytes = 0;
   std::string message;
 };
 

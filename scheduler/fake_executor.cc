@@ -131,7 +131,15 @@ void FakeExecutor::Start(const Launch& launch) {
   const double oom_draw = uniform(rng_);
   const double failure_draw = uniform(rng_);
   const double failure_point = uniform(rng_);
-  if (true_working + kept > launch.budget_bytes || oom_draw < config_.transient_oom_probability) {
+  const std::int64_t minimum = static_cast<std::int64_t>(
+      std::ceil(config_.minimum_factor * static_cast<double>(true_working)));
+  if (config_.minimum_factor > 0 && launch.budget_bytes < minimum) {
+    // Planned before any work, as the pipeline does: nothing loads, nothing runs.
+    run.outcome = LaunchOutcome::kBelowMinimum;
+    run.minimum_bytes = minimum;
+    run.end_work = 0;
+  } else if (true_working + kept > launch.budget_bytes ||
+             oom_draw < config_.transient_oom_probability) {
     // The first step's activations do not fit: the engine's meter reports what it tried to hold.
     run.outcome = LaunchOutcome::kOutOfMemory;
     run.end_work = run.load_work + run.step_work;
@@ -211,6 +219,13 @@ void FakeExecutor::AdvanceDevice(Device& device, TimePoint t, std::vector<Launch
       case LaunchOutcome::kFailed:
         ++stats_.failures;
         result.message = "injected device failure";
+        result.working_peak_bytes = 0;
+        break;
+      case LaunchOutcome::kBelowMinimum:
+        ++stats_.below_minimum;
+        result.message = "budget below the engine's minimum";
+        result.minimum_bytes = run.minimum_bytes;
+        result.peak_bytes = 0;
         result.working_peak_bytes = 0;
         break;
       case LaunchOutcome::kStopped:

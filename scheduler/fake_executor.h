@@ -21,7 +21,10 @@ struct FakeExecutorConfig {
   // underestimate_factor times the estimated working bytes.
   double underestimated_share = 0.0;
   double underestimate_factor = 1.3;
-  double transient_oom_probability = 0.0;   // per launch, e.g. fragmentation
+  double transient_oom_probability = 0.0;  // per launch, e.g. fragmentation
+  // > 0: the engine's own minimum budget is this factor times a shape's true working bytes; a
+  // launch given less is refused at once (kBelowMinimum), stating that minimum.
+  double minimum_factor = 0.0;
   std::vector<double> failure_probability;  // per device, per launch; missing means 0
   std::uint64_t seed = 1;
 };
@@ -46,6 +49,7 @@ class FakeExecutor final : public Executor {
     std::int64_t bytes_streamed = 0;
     std::uint64_t out_of_memory = 0;
     std::uint64_t failures = 0;
+    std::uint64_t below_minimum = 0;
     std::uint64_t stopped = 0;
     std::uint64_t images_completed = 0;
   };
@@ -78,6 +82,7 @@ class FakeExecutor final : public Executor {
     double step_work = 0;
     std::int64_t streamed_per_step = 0;
     LaunchOutcome outcome = LaunchOutcome::kSucceeded;
+    std::int64_t minimum_bytes = 0;  // kBelowMinimum: the minimum stated
     std::int64_t peak_bytes = 0;
     std::int64_t working_peak_bytes = 0;
   };

@@ -370,6 +370,36 @@ void SchedulerCore::OnLaunchFinished(const LaunchResult& result, TimePoint now) 
         Requeue(job);
       }
       break;
+    case LaunchOutcome::kBelowMinimum: {
+      // Nothing ran and the device is fine. The estimate was below what the engine plans at the
+      // least: learn the stated minimum and re-plan once; a second refusal (or a minimum no
+      // device can give) ends the job rather than retrying a budget that cannot succeed.
+      corrections_.Observe(record.memory_key, record.base_working, result.minimum_bytes);
+      std::int64_t largest_budget = 0;
+      for (const DeviceState& candidate : devices_) {
+        if (candidate.healthy()) largest_budget = std::max(largest_budget, candidate.budget());
+      }
+      for (JobId id : record.live) {
+        JobRecord& job = jobs_.at(id);
+        if (job.replanned_for_minimum || result.minimum_bytes <= 0 ||
+            result.minimum_bytes > largest_budget) {
+          EndJob(id,
+                 WithReason(absl::ResourceExhaustedError(
+                                "the job needs at least " + Bytes(result.minimum_bytes) +
+                                " (the engine's minimum), but its budget was " +
+                                Bytes(launch.budget_bytes) +
+                                " and the largest healthy device "
+                                "budget is " +
+                                Bytes(largest_budget) + ": " + result.message),
+                            StatusReason::kNeverFits),
+                 now);
+          continue;
+        }
+        job.replanned_for_minimum = true;
+        Requeue(job);
+      }
+      break;
+    }
     case LaunchOutcome::kFailed:
       device.RecordFailure();
       if (device.healthy() && device.consecutive_failures() >= config_.unhealthy_after_failures) {

@@ -114,6 +114,7 @@ class SchedulerCore {
     LaunchId launch = 0;
     int oom_retries = 0;
     int failure_retries = 0;
+    bool replanned_for_minimum = false;  // re-planned once after a kBelowMinimum refusal
     double residency_cap = 1.0;  // share of the weights a streamed launch may keep; halves per OOM
     std::int64_t indexed_min_bytes = 0;  // its entry in queued_min_bytes_ (corrected working)
   };

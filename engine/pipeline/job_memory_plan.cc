@@ -7,6 +7,7 @@
 
 #include "engine/flux/flux_activation_memory.h"
 #include "engine/flux/flux_transformer.h"
+#include "engine/status/minimum_budget.h"
 #include "engine/status/status_error.h"
 #include "engine/text/clip_text_encoder.h"
 #include "engine/text/t5_encoder.h"
@@ -220,14 +221,15 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
       for (const ComponentMemoryPlan& c : job.components) {
         if (c.minimum_budget_bytes == minimum) limiting = &c;
       }
-      throw ResourceExhausted(
+      throw BelowMinimumBudget(
           "memory budget " + std::to_string(*budget) + " bytes (" + FormatBytes(*budget) +
-          ") is below this job's minimum of " + std::to_string(minimum) + " bytes (" +
-          FormatBytes(minimum) + ", set by the " + PipelineComponentName(limiting->component) +
-          ": " + FormatBytes(limiting->working_bytes) + " of activations and conversions, " +
-          FormatBytes(limiting->held_bytes) + " of the job's tensors, and " +
-          FormatBytes(minimum - limiting->working_bytes - limiting->held_bytes) +
-          " of weight slots to stream one block at a time)");
+              ") is below this job's minimum of " + std::to_string(minimum) + " bytes (" +
+              FormatBytes(minimum) + ", set by the " + PipelineComponentName(limiting->component) +
+              ": " + FormatBytes(limiting->working_bytes) + " of activations and conversions, " +
+              FormatBytes(limiting->held_bytes) + " of the job's tensors, and " +
+              FormatBytes(minimum - limiting->working_bytes - limiting->held_bytes) +
+              " of weight slots to stream one block at a time)",
+          minimum);
     }
   } else {
     job.budget_bytes = job.resident_budget_bytes();

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/status/exception_status.h"
+#include "engine/status/minimum_budget.h"
 
 namespace streamdit::server {
 
@@ -186,9 +188,16 @@ LaunchReport EngineLaunchRunner::Run(const scheduler::Launch& launch,
       report.outcome = scheduler::LaunchOutcome::kStopped;
       break;
     case absl::StatusCode::kResourceExhausted:
-      // The plan did not fit the budget, or an allocation crossed it: the scheduler re-plans with
-      // a grown estimate and retries.
-      report.outcome = scheduler::LaunchOutcome::kOutOfMemory;
+      if (const std::optional<int64_t> minimum = engine::MinimumBudgetOf(status)) {
+        // The budget was below the plan's minimum: nothing ran; the scheduler re-plans once with
+        // the minimum the engine states.
+        report.outcome = scheduler::LaunchOutcome::kBelowMinimum;
+        report.minimum_bytes = *minimum;
+      } else {
+        // An allocation crossed the ceiling: the scheduler re-plans with a grown estimate and
+        // retries.
+        report.outcome = scheduler::LaunchOutcome::kOutOfMemory;
+      }
       break;
     default:
       report.outcome = scheduler::LaunchOutcome::kFailed;

@@ -348,6 +348,7 @@ void GenerationService::RunLaunch(const scheduler::Launch& launch,
   result.outcome = report.outcome;
   result.peak_bytes = report.peak_bytes;
   result.working_peak_bytes = report.working_peak_bytes;
+  result.minimum_bytes = report.minimum_bytes;
   result.message = std::string(report.status.message());
   scheduler_->OnLaunchFinished(result);
 }

@@ -35,7 +35,8 @@ struct JobOutput {
 };
 
 struct LaunchReport {
-  // kSucceeded (outputs has one entry per member, in order), kStopped, kOutOfMemory or kFailed.
+  // kSucceeded (outputs has one entry per member, in order), kStopped, kOutOfMemory, kFailed or
+  // kBelowMinimum (with minimum_bytes).
   scheduler::LaunchOutcome outcome = scheduler::LaunchOutcome::kSucceeded;
   absl::Status status;  // why it did not succeed
   std::vector<JobOutput> outputs;
@@ -45,6 +46,7 @@ struct LaunchReport {
   // The measured peak less the weights the launch kept resident beyond its plan's minimum: what
   // the scheduler's estimator learns its corrections from (0 when unknown).
   int64_t working_peak_bytes = 0;
+  int64_t minimum_bytes = 0;   // kBelowMinimum: the engine's minimum budget for the launch
   int64_t streamed_bytes = 0;  // weight bytes copied into streaming slots
   double stall_seconds = 0;    // time compute waited for them
   double denoise_seconds = 0;

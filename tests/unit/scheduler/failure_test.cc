@@ -1,6 +1,6 @@
 // Failures: an out-of-memory report re-plans the job with a grown estimate and less resident
-// (bounded retries); a device that fails repeatedly is marked unhealthy and its work goes
-// elsewhere.
+// (bounded retries); a budget below the engine's stated minimum re-plans once with it; a device
+// that fails repeatedly is marked unhealthy and its work goes elsewhere.
 
 #include <gtest/gtest.h>
 
@@ -68,6 +68,51 @@ TEST(FailureTest, OutOfMemoryRetriesAreBounded) {
   ASSERT_EQ(rig.end_reports[id], 1);
   EXPECT_EQ(rig.ended[id].code(), absl::StatusCode::kInternal);
   EXPECT_EQ(ReasonOf(rig.ended[id]), StatusReason::kOutOfMemory);
+  EXPECT_EQ(rig.device(0).reserved_bytes(), 0);
+}
+
+// The engine refuses a budget below its own minimum before doing anything. That is not an
+// out-of-memory: retrying the same plan cannot help. The scheduler learns the stated minimum and
+// re-plans once; the job then runs at (at least) that minimum.
+TEST(FailureTest, BelowTheEnginesMinimumReplansOnceWithTheStatedMinimum) {
+  SchedulerConfig config = NoBatching();
+  config.max_oom_retries = 5;
+  FakeExecutorConfig executor;
+  executor.minimum_factor = 1.5;  // the engine needs 1.5x what the estimator says
+  Rig rig(config, {48 * kGB}, executor);
+  const JobId id = rig.Submit(Request("small"));
+  rig.RunUntilIdle();
+  ASSERT_EQ(rig.started.size(), 2u);
+  EXPECT_TRUE(rig.ended.at(id).ok()) << rig.ended.at(id).ToString();
+  const std::int64_t minimum = 3 * rig.executor().TrueWorkingBytes(Request("small").shape) / 2;
+  EXPECT_LT(rig.started[0].budget_bytes, minimum);
+  EXPECT_GE(rig.started[1].predicted_working_bytes, minimum);
+  EXPECT_TRUE(rig.observer().oom_retries.empty());  // not counted as an out-of-memory
+  EXPECT_EQ(rig.executor().stats().below_minimum, 1u);
+  EXPECT_EQ(rig.executor().stats().out_of_memory, 0u);
+  EXPECT_TRUE(rig.executor().violations().empty());
+  // Learned: the next job of that shape is planned at the minimum and runs the first time.
+  rig.Submit(Request("small"));
+  rig.RunUntilIdle();
+  EXPECT_EQ(rig.started.size(), 3u);
+}
+
+// A minimum larger than every device's budget ends the job at once with never_fits, instead of
+// max_oom_retries launches that cannot succeed.
+TEST(FailureTest, AMinimumNoDeviceCanGiveEndsTheJobWithoutRetries) {
+  SchedulerConfig config = NoBatching();
+  config.max_oom_retries = 5;
+  FakeExecutorConfig executor;
+  executor.minimum_factor = 100;
+  Rig rig(config, {48 * kGB}, executor);
+  const JobId id = rig.Submit(Request("small"));
+  rig.RunUntilIdle();
+  EXPECT_EQ(rig.started.size(), 1u);
+  ASSERT_EQ(rig.end_reports[id], 1);
+  EXPECT_EQ(rig.ended[id].code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(ReasonOf(rig.ended[id]), StatusReason::kNeverFits);
+  EXPECT_NE(rig.ended[id].message().find("the engine's minimum"), std::string::npos)
+      << rig.ended[id].message();
   EXPECT_EQ(rig.device(0).reserved_bytes(), 0);
 }
 
