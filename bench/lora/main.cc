@@ -96,7 +96,7 @@ std::shared_ptr<const LoraAdapter> RandomLora(const FluxTransformer& model, int6
   for (const WeightBlock* block : blocks) {
     for (const auto& [tensor, stored] : block->tensors) {
       const std::string suffix = ".weight";
-      if (stored.data.dim() != 2 || tensor.size() < suffix.size() ||
+      if (stored.dim() != 2 || tensor.size() < suffix.size() ||
           tensor.compare(tensor.size() - suffix.size(), suffix.size(), suffix) != 0) {
         continue;
       }
@@ -104,8 +104,8 @@ std::shared_ptr<const LoraAdapter> RandomLora(const FluxTransformer& model, int6
       module.block = block->name;
       module.module = tensor.substr(0, tensor.size() - suffix.size());
       module.key = block->name + "." + module.module;
-      module.down = (torch::randn({rank, stored.data.size(1)}) * 0.01).to(torch::kBFloat16);
-      module.up = (torch::randn({stored.data.size(0), rank}) * 0.01).to(torch::kBFloat16);
+      module.down = (torch::randn({rank, stored.size(1)}) * 0.01).to(torch::kBFloat16);
+      module.up = (torch::randn({stored.size(0), rank}) * 0.01).to(torch::kBFloat16);
       modules.push_back(std::move(module));
     }
   }

@@ -8,26 +8,94 @@
 
 namespace streamdit::engine {
 
+struct Checkpoint::Files {
+  std::vector<std::unique_ptr<SafetensorsFile>> safetensors;
+  std::unique_ptr<GgufFile> gguf;
+  // One per GGUF tensor, in file order; TensorRef::info points into it (never resized after).
+  std::vector<TensorInfo> gguf_infos;
+  // GGUF's string-valued metadata, as safetensors' __metadata__ would hold it.
+  std::map<std::string, std::string> gguf_strings;
+};
+
 namespace {
 
 using Code = CheckpointError::Code;
 
+bool IsGgufPath(const std::string& path) {
+  return path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
+}
+
+// How a GGUF tensor looks to code written for safetensors: the logical row-major shape, and the
+// element dtype where elements are plain (block-quantized bytes are U8; their type is in
+// TensorRef::gguf). begin/end span the stored bytes so that nbytes() is the stored size.
+TensorInfo DescribeGguf(const GgufTensorInfo& gguf) {
+  TensorInfo info;
+  info.name = gguf.name;
+  info.shape = gguf.shape;
+  switch (gguf.type) {
+    case GgmlType::kF32:
+      info.dtype = DType::kF32;
+      break;
+    case GgmlType::kF16:
+      info.dtype = DType::kF16;
+      break;
+    case GgmlType::kBF16:
+      info.dtype = DType::kBF16;
+      break;
+    default:
+      info.dtype = DType::kU8;
+  }
+  info.begin = gguf.offset;
+  info.end = gguf.offset + gguf.nbytes;
+  return info;
+}
+
 }  // namespace
+
+const uint8_t* TensorRef::data() const {
+  return gguf != nullptr ? gguf_file->Data(*gguf) : file->Data(*info);
+}
+
+const std::string& TensorRef::path() const {
+  return gguf_file != nullptr ? gguf_file->path() : file->path();
+}
 
 Checkpoint Checkpoint::Open(const std::vector<std::string>& paths) {
   if (paths.empty()) throw InvalidArgument("Checkpoint::Open: no files given");
-  auto files = std::make_shared<std::vector<std::unique_ptr<SafetensorsFile>>>();
-  files->reserve(paths.size());
-  for (const std::string& path : paths) files->push_back(SafetensorsFile::Open(path));
-
+  auto files = std::make_shared<Files>();
   Checkpoint checkpoint;
-  for (const auto& file : *files) {
+  for (const std::string& path : paths) {
+    if (!IsGgufPath(path)) continue;
+    if (paths.size() != 1) {
+      throw CheckpointError(
+          Code::kInvalidEntry, path, "",
+          "a GGUF checkpoint is one file; got " + std::to_string(paths.size()) + " files");
+    }
+    files->gguf = GgufFile::Open(path);
+    files->gguf_infos.reserve(files->gguf->tensors().size());
+    for (const GgufTensorInfo& gguf : files->gguf->tensors()) {
+      files->gguf_infos.push_back(DescribeGguf(gguf));
+      // Names are unique: the reader rejects a repeated one (kDuplicateName).
+      checkpoint.entries_.emplace(
+          gguf.name, TensorRef{nullptr, &files->gguf_infos.back(), files->gguf.get(), &gguf, {}});
+    }
+    for (const auto& [key, value] : files->gguf->metadata()) {
+      if (std::optional<std::string_view> text = value.AsString()) {
+        files->gguf_strings.emplace(key, std::string(*text));
+      }
+    }
+    checkpoint.files_ = std::move(files);
+    return checkpoint;
+  }
+  files->safetensors.reserve(paths.size());
+  for (const std::string& path : paths) files->safetensors.push_back(SafetensorsFile::Open(path));
+  for (const auto& file : files->safetensors) {
     for (const TensorInfo& info : file->tensors()) {
-      auto [it, inserted] =
-          checkpoint.entries_.emplace(info.name, TensorRef{file.get(), &info, nullptr});
+      auto [it, inserted] = checkpoint.entries_.emplace(
+          info.name, TensorRef{file.get(), &info, nullptr, nullptr, nullptr});
       if (!inserted) {
         throw CheckpointError(Code::kDuplicateName, file->path(), info.name,
-                              "also present in shard " + it->second.file->path());
+                              "also present in shard " + it->second.path());
       }
     }
   }
@@ -75,7 +143,7 @@ TensorRef Checkpoint::RequireShape(std::string_view name, const std::vector<int6
   TensorRef ref = Require(name);
   if (ref.info->shape != shape) {
     throw CheckpointError(
-        Code::kBadShape, ref.file->path(), std::string(name),
+        Code::kBadShape, ref.path(), std::string(name),
         "expected shape " + ShapeString(shape) + ", found " + ShapeString(ref.info->shape));
   }
   return ref;
@@ -90,14 +158,18 @@ std::vector<std::string> Checkpoint::Names() const {
 
 const std::map<std::string, std::string>& Checkpoint::metadata() const {
   static const std::map<std::string, std::string> kEmpty;
-  if (!files_ || files_->empty()) return kEmpty;
-  return files_->front()->metadata();
+  if (files_ && files_->gguf) return files_->gguf_strings;
+  if (!files_ || files_->safetensors.empty()) return kEmpty;
+  return files_->safetensors.front()->metadata();
 }
 
+const GgufFile* Checkpoint::gguf() const { return files_ ? files_->gguf.get() : nullptr; }
+
 std::string Checkpoint::description() const {
-  if (!files_ || files_->empty()) return "(no checkpoint files)";
+  if (files_ && files_->gguf) return files_->gguf->path();
+  if (!files_ || files_->safetensors.empty()) return "(no checkpoint files)";
   std::string text;
-  for (const auto& file : *files_) {
+  for (const auto& file : files_->safetensors) {
     if (!text.empty()) text += ", ";
     text += file->path();
   }

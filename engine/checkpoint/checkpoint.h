@@ -1,6 +1,13 @@
-// A model component's weights spread over one or more safetensors files (diffusers shards), seen
-// through an optional key prefix (all-in-one files nest components under "model.diffusion_model.",
-// "text_encoders.clip_l.transformer.", ...). Cheap to copy: the mapped files are shared.
+// A model component's weights spread over one or more safetensors files (diffusers shards), or in
+// one GGUF file (city96's quantized FLUX), seen through an optional key prefix (all-in-one files
+// nest components under "model.diffusion_model.", "text_encoders.clip_l.transformer.", ...).
+// Cheap to copy: the mapped files are shared.
+//
+// A GGUF file is recognised by its ".gguf" name. Its tensors are described to callers like
+// safetensors ones (TensorRef::info: the logical row-major shape, i.e. GGUF's dims reversed, and
+// the element dtype for F32/F16/BF16), so shape checks and layouts work unchanged; a
+// block-quantized tensor (Q8_0, Q4_K, ...) has info->dtype U8 and its block type in
+// TensorRef::gguf (engine/tensor/stored_tensor.h views it as a block-quantized StoredTensor).
 #pragma once
 
 #include <map>
@@ -10,21 +17,32 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/checkpoint/gguf_file.h"
 #include "engine/checkpoint/safetensors.h"
 
 namespace streamdit::engine {
 
 struct TensorRef {
-  const SafetensorsFile* file = nullptr;
+  const SafetensorsFile* file = nullptr;  // null for a tensor of a GGUF file
+  // The tensor as safetensors would describe it (synthesized for GGUF: see above).
   const TensorInfo* info = nullptr;
+  // GGUF only: the file and its tensor info (block type, ggml dims); null for safetensors.
+  const GgufFile* gguf_file = nullptr;
+  const GgufTensorInfo* gguf = nullptr;
   // Keeps the mapped file alive while anything views its bytes (set by Checkpoint::Find; views
   // made from a TensorRef without it are valid only while their Checkpoint is).
   std::shared_ptr<const void> owner;
+
+  // The first stored byte inside the read-only mapping (info->nbytes() bytes).
+  const uint8_t* data() const;
+  // The file the tensor is in, for error messages.
+  const std::string& path() const;
 };
 
 class Checkpoint {
  public:
-  // Opens every file (shards of one model). A name present in two shards is kDuplicateName.
+  // Opens every file (shards of one model). A name present in two shards is kDuplicateName. A
+  // ".gguf" file must be the only one given (kInvalidEntry naming it otherwise).
   static Checkpoint Open(const std::vector<std::string>& paths);
   static Checkpoint Open(const std::string& path) { return Open(std::vector<std::string>{path}); }
 
@@ -43,13 +61,16 @@ class Checkpoint {
   std::vector<std::string> Names() const;  // sorted
   std::size_t size() const { return entries_.size(); }
 
-  // __metadata__ of the first file.
+  // __metadata__ of the first file; for GGUF, its string-valued keys (the others: gguf()).
   const std::map<std::string, std::string>& metadata() const;
+  // The GGUF file when the checkpoint is one, else nullptr (for its metadata).
+  const GgufFile* gguf() const;
   // The file path(s), for error messages.
   std::string description() const;
 
  private:
-  std::shared_ptr<const std::vector<std::unique_ptr<SafetensorsFile>>> files_;
+  struct Files;  // the mapped files and the TensorInfos synthesized for GGUF tensors
+  std::shared_ptr<const Files> files_;
   std::map<std::string, TensorRef, std::less<>> entries_;
 };
 

@@ -31,6 +31,21 @@ int64_t Dim(const Checkpoint& checkpoint, const std::string& name, std::size_t a
   return info.shape[axis];
 }
 
+// city96's GGUF files say what they hold in general.architecture ("flux"); a GGUF of another
+// model (an LLM, SD3, a T5 encoder) is refused by that field before its tensor names are guessed
+// at. A file without the key is accepted, as ComfyUI-GGUF accepts it (sd.cpp's files).
+void CheckGgufArchitecture(const Checkpoint& checkpoint) {
+  const GgufFile* gguf = checkpoint.gguf();
+  constexpr char kKey[] = "general.architecture";
+  if (gguf == nullptr || gguf->FindMetadata(kKey) == nullptr) return;
+  const std::string architecture = gguf->GetString(kKey);  // names file and key if not a string
+  if (architecture != "flux") {
+    throw Error(
+        checkpoint, CheckpointError::Code::kUnrecognizedLayout, kKey,
+        "GGUF architecture is '" + architecture + "', not a FLUX transformer (expected 'flux')");
+  }
+}
+
 }  // namespace
 
 std::string FluxConfig::RopeMetadataJson() const {
@@ -39,6 +54,7 @@ std::string FluxConfig::RopeMetadataJson() const {
 
 FluxConfig InferFluxConfig(const Checkpoint& whole, const RopeOverrides& overrides) {
   FluxConfig config;
+  CheckGgufArchitecture(whole);
   // The transformer may sit under a prefix and in either the BFL or the diffusers layout.
   std::optional<std::string> prefix = whole.DetectPrefix(key_prefix::kTransformer, "img_in.weight");
   if (prefix) {

@@ -49,11 +49,10 @@ LoraTargets LoraTargets::Of(const JobModels& models) {
     if (component == PipelineComponent::kClip && !models.clip) continue;
     for (const WeightBlock* block : ComponentBlocks(models, component)) {
       for (const auto& [tensor, stored] : block->tensors) {
-        if (!absl::EndsWith(tensor, kWeight) || stored.data.dim() != 2) continue;
+        if (!absl::EndsWith(tensor, kWeight) || stored.dim() != 2) continue;
         const std::string module = tensor.substr(0, tensor.size() - (sizeof(kWeight) - 1));
         if (!IsLinear(block->name, module)) continue;
-        LoraTarget target{component, block->name,         module, stored.data.size(1),
-                          0,         stored.data.size(0), false};
+        LoraTarget target{component, block->name, module, stored.size(1), 0, stored.size(0), false};
         switch (component) {
           case PipelineComponent::kT5: {
             const std::string path = block->name + "." + module;

@@ -26,13 +26,16 @@ class ScopedBlock {
   ScopedBlock(const ScopedBlock&) = delete;
   ScopedBlock& operator=(const ScopedBlock&) = delete;
 
-  // Throws StatusError INTERNAL naming the tensor when the block has none of that name.
-  const torch::Tensor& operator[](const std::string& name) const { return tensors_[name]; }
+  // Throws StatusError INTERNAL naming the tensor when the block has none of that name. A tensor
+  // decoded at use (BlockTensors) is decoded by each call.
+  torch::Tensor operator[](const std::string& name) const { return tensors_[name]; }
   bool has(const std::string& name) const { return tensors_.has(name); }
   const BlockTensors& tensors() const { return tensors_; }
 
   // x @ `module`.weight^T (+ `module`.bias when the block has one): a linear layer of the block,
-  // plus the job's low-rank deltas of `module` when it has any (BlockTensors::adapters).
+  // plus the job's low-rank deltas of `module` when it has any (BlockTensors::adapters). A weight
+  // in a stored format (GGUF blocks, fp8, bf16 for f32 compute) is decoded here, right before its
+  // matmul, and freed right after: one layer's decoded weight exists at a time.
   torch::Tensor Linear(const torch::Tensor& x, const std::string& module) const;
 
  private:

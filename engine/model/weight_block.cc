@@ -21,19 +21,50 @@ void WeightBlock::Add(const std::string& name, StoredTensor tensor) {
   tensors.emplace_back(name, std::move(tensor));
 }
 
-const torch::Tensor& BlockTensors::operator[](const std::string& name) const {
-  auto it = tensors_.find(name);
-  if (it == tensors_.end()) throw Internal("weight block has no tensor '" + name + "'");
-  return it->second;
+namespace {
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+bool IsEmbeddingTable(const std::string& name) {
+  return name.find("embedding") != std::string::npos ||
+         name.find("embed_tokens") != std::string::npos || name == "shared.weight" ||
+         EndsWith(name, ".shared.weight") ||
+         name.find("relative_attention_bias") != std::string::npos;
+}
+
+bool DecodedAtUse(const std::string& name, const StoredTensor& tensor, torch::ScalarType compute) {
+  return tensor.defined() && tensor.dim() == 2 && EndsWith(name, ".weight") &&
+         !IsEmbeddingTable(name) && MaterializeCopies(tensor, compute);
+}
+
+BlockTensors::BlockTensors(const std::vector<std::pair<std::string, StoredTensor>>& stored,
+                           torch::ScalarType compute, torch::Device device)
+    : compute_(compute), device_(device) {
+  tensors_.reserve(stored.size());
+  for (const auto& [name, tensor] : stored) {
+    if (DecodedAtUse(name, tensor, compute)) {
+      deferred_.emplace(name, tensor);
+    } else {
+      tensors_.emplace(name, Materialize(tensor, compute, device));
+    }
+  }
+}
+
+torch::Tensor BlockTensors::operator[](const std::string& name) const {
+  if (auto it = tensors_.find(name); it != tensors_.end()) return it->second;
+  if (auto it = deferred_.find(name); it != deferred_.end()) {
+    return Materialize(it->second, compute_, device_);
+  }
+  throw Internal("weight block has no tensor '" + name + "'");
 }
 
 BlockTensors DirectWeightProvider::Acquire(const WeightBlock& block) {
-  std::unordered_map<std::string, torch::Tensor> tensors;
-  tensors.reserve(block.tensors.size());
-  for (const auto& [name, stored] : block.tensors) {
-    tensors.emplace(name, Materialize(stored, compute_dtype_, device_));
-  }
-  return BlockTensors(std::move(tensors));
+  return BlockTensors(block.tensors, compute_dtype_, device_);
 }
 
 }  // namespace streamdit::engine

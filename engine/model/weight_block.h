@@ -34,16 +34,35 @@ struct WeightBlock {
   void Add(const std::string& name, StoredTensor tensor);
 };
 
-// The compute-ready tensors of one block.
+// Whether a tensor that must be decoded or converted for compute is decoded at use, layer by layer
+// (ScopedBlock::Linear), rather than when its block is acquired: the matmul weights ("*.weight",
+// 2-D, not an embedding table). Only one of them is then decoded at a time, so a block costs its
+// largest layer's decode, not all of its layers' (DescribeBlocks plans exactly that).
+bool DecodedAtUse(const std::string& name, const StoredTensor& tensor, torch::ScalarType compute);
+
+// Embedding tables are 2-D "*.weight" tensors too (T5 "shared", CLIP "token_embedding", T5's
+// relative attention bias), but they are read as tables, not multiplied.
+bool IsEmbeddingTable(const std::string& name);
+
+// The compute-ready tensors of one block; the matmul weights in a stored format other than the
+// compute dtype stay stored views (slot or resident copy) until their layer runs.
 class BlockTensors {
  public:
   BlockTensors() = default;
   explicit BlockTensors(std::unordered_map<std::string, torch::Tensor> tensors)
       : tensors_(std::move(tensors)) {}
-  // Throws StatusError INTERNAL naming the tensor when absent: a model asking for a tensor its
-  // block was not built with is a bug of the engine, not of the request.
-  const torch::Tensor& operator[](const std::string& name) const;
-  bool has(const std::string& name) const { return tensors_.count(name) != 0; }
+  // Materializes every tensor of `stored` (names with their stored views) that is not
+  // DecodedAtUse; keeps the others to decode at each use.
+  BlockTensors(const std::vector<std::pair<std::string, StoredTensor>>& stored,
+               torch::ScalarType compute, torch::Device device);
+  // The tensor in the compute dtype: a tensor decoded at use is decoded by this call (a new
+  // tensor each time, freed with the caller's last reference). Throws StatusError INTERNAL naming
+  // the tensor when absent: a model asking for a tensor its block was not built with is a bug of
+  // the engine, not of the request.
+  torch::Tensor operator[](const std::string& name) const;
+  bool has(const std::string& name) const {
+    return tensors_.count(name) != 0 || deferred_.count(name) != 0;
+  }
 
   // The job's low-rank additions to this block's linear layers (LoRA), applied by
   // ScopedBlock::Linear; null when the job has none for this block.
@@ -54,6 +73,9 @@ class BlockTensors {
 
  private:
   std::unordered_map<std::string, torch::Tensor> tensors_;
+  std::unordered_map<std::string, StoredTensor> deferred_;  // decoded at use
+  torch::ScalarType compute_ = torch::kFloat;
+  torch::Device device_ = torch::kCPU;
   std::shared_ptr<const BlockAdapters> adapters_;
 };
 

@@ -83,12 +83,13 @@ ModelPaths FindModelFiles(const std::string& directory) {
                           "model folder does not exist or is not a folder");
   }
   ModelPaths paths;
-  // flux1-dev.safetensors / flux1-schnell.safetensors / flux1-demo.safetensors, else diffusers.
+  // flux1-dev.safetensors / flux1-schnell.safetensors / flux1-demo.safetensors, else city96's
+  // flux1-dev-Q4_K_S.gguf etc. (stored in their blocks), else diffusers.
   paths.transformer =
       FindWeights(dir, "transformer",
-                  {Matching(dir, "flux1-", ".safetensors"),
+                  {Matching(dir, "flux1-", ".safetensors"), Matching(dir, "flux1-", ".gguf"),
                    Matching(dir / "transformer", "diffusion_pytorch_model", ".safetensors")},
-                  "flux1-*.safetensors");
+                  "flux1-*.safetensors or flux1-*.gguf");
   // flux1-dev and flux1-schnell side by side are two models: take the first by name.
   if (paths.transformer.front().find("/transformer/") == std::string::npos) {
     paths.transformer.resize(1);

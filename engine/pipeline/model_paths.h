@@ -1,8 +1,8 @@
 // Where a FLUX model set's files are, and how the pipeline built from them runs. A model folder is
-// recognised by the real files' names, flat (as ComfyUI users keep them: flux1-dev.safetensors,
-// ae.safetensors, t5xxl_fp16.safetensors, clip_l.safetensors plus the tokenizer files) or in the
-// diffusers repository layout (transformer/, vae/, text_encoder/, text_encoder_2/, tokenizer/,
-// tokenizer_2/).
+// recognised by the real files' names, flat (as ComfyUI users keep them: flux1-dev.safetensors or
+// city96's flux1-dev-Q4_K_S.gguf, ae.safetensors, t5xxl_fp16.safetensors, clip_l.safetensors plus
+// the tokenizer files) or in the diffusers repository layout (transformer/, vae/, text_encoder/,
+// text_encoder_2/, tokenizer/, tokenizer_2/).
 #pragma once
 
 #include <torch/types.h>

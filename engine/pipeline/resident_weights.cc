@@ -72,7 +72,7 @@ int64_t ResidentWeights::BytesOf(const FluxPipeline& pipeline) {
     for (const WeightBlock* block : ComponentBlocks(models, component)) {
       if (!counted.insert(block).second) continue;
       for (const auto& [name, stored] : block->tensors) {
-        bytes += AllocationBytes(stored.data.numel(), compute, device);
+        bytes += AllocationBytes(stored.numel(), compute, device);
       }
     }
   }

@@ -18,8 +18,8 @@ double DenoiseStepFlops(const FluxTransformer& transformer, int64_t batch, int64
   auto matmul_params = [](const WeightBlock& block, const std::string& prefix) {
     double params = 0;
     for (const auto& [name, tensor] : block.tensors) {
-      if (tensor.data.dim() == 2 && name.compare(0, prefix.size(), prefix) == 0) {
-        params += double(tensor.data.numel());
+      if (tensor.dim() == 2 && name.compare(0, prefix.size(), prefix) == 0) {
+        params += double(tensor.numel());
       }
     }
     return params;

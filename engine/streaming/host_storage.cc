@@ -17,16 +17,6 @@ bool IsFloating(DType dtype) {
          dtype == DType::kBF16;
 }
 
-// Embedding tables are 2-D "*.weight" tensors too (T5 "shared", CLIP "token_embedding", T5's
-// relative attention bias), but a row lookup gains nothing from a coarse per-tensor scale over
-// rows of very different magnitude, and they are read once per request.
-bool IsEmbeddingTable(const std::string& name) {
-  return name.find("embedding") != std::string::npos ||
-         name.find("embed_tokens") != std::string::npos || name == "shared.weight" ||
-         EndsWith(name, ".shared.weight") ||
-         name.find("relative_attention_bias") != std::string::npos;
-}
-
 }  // namespace
 
 WeightStorage ParseWeightStorage(const std::string& value) {
@@ -46,7 +36,7 @@ const char* WeightStorageName(WeightStorage storage) {
 }
 
 bool StoredAsFp8(const std::string& name, const StoredTensor& tensor) {
-  return tensor.defined() && tensor.data.dim() == 2 && EndsWith(name, ".weight") &&
+  return tensor.defined() && tensor.dim() == 2 && EndsWith(name, ".weight") &&
          (IsFloating(tensor.dtype) || IsFp8(tensor.dtype)) && !IsEmbeddingTable(name);
 }
 

@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "engine/memory/allocation_bytes.h"
 #include "engine/status/status_error.h"
 
 namespace streamdit::engine {
@@ -12,22 +13,29 @@ int64_t SlotBytes(const StoredTensor& tensor) { return (tensor.nbytes() + 63) / 
 
 std::vector<PlannedBlock> DescribeBlocks(const std::vector<const WeightBlock*>& blocks,
                                          const std::vector<bool>& per_step,
-                                         torch::ScalarType compute_dtype) {
+                                         torch::ScalarType compute_dtype, torch::Device device) {
   std::vector<PlannedBlock> out;
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     PlannedBlock planned;
     planned.block = blocks[i];
     planned.per_step = i < per_step.size() ? per_step[i] : true;
-    bool converts = false;
-    int64_t compute_bytes = 0;
+    // What BlockTensors decodes: the small tensors all at Acquire, the matmul weights one at a
+    // time at use (the largest, with its codec's transient bytes).
+    int64_t at_acquire = 0;
+    int64_t largest_at_use = 0;
     for (const auto& [name, tensor] : blocks[i]->tensors) {
       planned.storage_bytes += SlotBytes(tensor);
-      const int64_t numel = tensor.data.numel();
-      compute_bytes +=
-          (numel * static_cast<int64_t>(c10::elementSize(compute_dtype)) + 63) / 64 * 64;
-      converts = converts || tensor.data.scalar_type() != compute_dtype;
+      if (!MaterializeCopies(tensor, compute_dtype)) continue;
+      // The decoded tensor as the device's allocator counts it, plus what its codec takes besides.
+      const int64_t decoded = AllocationBytes(tensor.numel(), compute_dtype, device) +
+                              DecodeTransientBytes(tensor, compute_dtype, device);
+      if (DecodedAtUse(name, tensor, compute_dtype)) {
+        largest_at_use = std::max(largest_at_use, decoded);
+      } else {
+        at_acquire += decoded;
+      }
     }
-    planned.compute_bytes = converts ? compute_bytes : 0;
+    planned.compute_bytes = at_acquire + largest_at_use;
     out.push_back(planned);
   }
   return out;

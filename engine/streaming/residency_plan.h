@@ -22,8 +22,11 @@ struct StreamingOptions {
 struct PlannedBlock {
   const WeightBlock* block = nullptr;
   int64_t storage_bytes = 0;  // bytes as stored (what a copy moves), 64-byte aligned per tensor
-  int64_t compute_bytes = 0;  // bytes of its tensors in the compute dtype
-  bool per_step = true;       // used every step; false for once-per-request blocks (modulation)
+  // Counted bytes its decode to the compute dtype takes at most while it computes: its small
+  // tensors, plus its largest matmul weight decoded at use with the codec's transient bytes
+  // (BlockTensors, DecodeTransientBytes); 0 when everything is already in the compute dtype.
+  int64_t compute_bytes = 0;
+  bool per_step = true;  // used every step; false for once-per-request blocks (modulation)
   bool resident = false;
 };
 
@@ -31,8 +34,8 @@ struct ResidencyPlan {
   std::vector<PlannedBlock> blocks;  // in the order given
   int num_slots = 0;                 // streaming ring size (0 when everything is resident)
   int64_t slot_bytes = 0;            // one slot: the largest streamed block
-  // Compute-dtype copies made at use when a block's storage dtype differs from the compute dtype
-  // (largest block; 0 when no conversion is needed).
+  // Decodes made at use when a block's stored format differs from the compute dtype (the largest
+  // block's compute_bytes; 0 when no conversion is needed).
   int64_t conversion_bytes = 0;
   int64_t resident_bytes = 0;
 
@@ -53,7 +56,8 @@ int64_t SlotBytes(const StoredTensor& tensor);
 // Describes the blocks (sizes, per-step flags) without deciding residency.
 std::vector<PlannedBlock> DescribeBlocks(const std::vector<const WeightBlock*>& blocks,
                                          const std::vector<bool>& per_step,
-                                         torch::ScalarType compute_dtype);
+                                         torch::ScalarType compute_dtype,
+                                         torch::Device device = torch::kCPU);
 // The least weight bytes any plan needs: the ring for the largest block plus its conversion.
 int64_t MinimumWeightBytes(const std::vector<PlannedBlock>& blocks,
                            const StreamingOptions& options);

@@ -89,11 +89,13 @@ std::vector<StoredTensor> StreamingWeightProvider::SlotViews(const Slot& slot,
 
 BlockTensors StreamingWeightProvider::Materialized(const std::vector<StoredTensor>& tensors,
                                                    const WeightBlock& block) {
-  std::unordered_map<std::string, torch::Tensor> out;
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    out.emplace(block.tensors[i].first, Materialize(tensors[i], options_.compute_dtype, device_));
-  }
-  return BlockTensors(std::move(out));
+  std::vector<std::pair<std::string, StoredTensor>> named;
+  named.reserve(tensors.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i)
+    named.emplace_back(block.tensors[i].first, tensors[i]);
+  // Matmul weights stay views of the slot (or resident copy) and are decoded layer by layer; the
+  // slot stays in use until Release, so the views remain valid while the block computes.
+  return BlockTensors(named, options_.compute_dtype, device_);
 }
 
 int StreamingWeightProvider::ClaimSlotLocked(const WeightBlock* avoid_future) {

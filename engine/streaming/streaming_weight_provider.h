@@ -2,7 +2,8 @@
 // through a ring of reusable device slots, copying the next blocks (in the expected order) while
 // the current one computes. All of its device memory (resident copies and the ring) is allocated
 // in the constructor, so a job's weight footprint is fixed before its first step; nothing is
-// allocated per step except the compute-dtype conversion of a block stored in another dtype.
+// allocated per step except the compute-dtype conversions of a block stored in another format
+// (its small tensors at Acquire, its matmul weights one at a time in ScopedBlock::Linear).
 //
 // CPU builds copy on a worker thread with memcpy (the "device" is host RAM counted by the memory
 // meter). CUDA builds (later) copy on a side stream from pinned host memory, ordered by events.

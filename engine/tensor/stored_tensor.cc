@@ -9,9 +9,11 @@
 #include <string>
 
 #include "engine/checkpoint/fp8.h"
+#include "engine/memory/allocation_bytes.h"
 #include "engine/status/status_error.h"
 #include "engine/streaming/host_tensor.h"
 #include "engine/tensor/float_conversion.h"
+#include "engine/tensor/gguf_decode.h"
 
 namespace streamdit::engine {
 
@@ -71,22 +73,44 @@ DType FromScalarType(torch::ScalarType type) {
   }
 }
 
+int64_t StoredTensor::numel() const {
+  if (!blocks) return data.defined() ? data.numel() : 0;
+  int64_t count = 1;
+  for (int64_t s : shape) count *= s;
+  return count;
+}
+
+namespace {
+
+// A GGUF tensor whose elements are not plain (TensorRef::gguf's type is a block type).
+std::optional<GgmlType> BlockType(const TensorRef& ref) {
+  if (ref.gguf == nullptr || ref.info->dtype != DType::kU8) return std::nullopt;
+  return ref.gguf->type;
+}
+
+}  // namespace
+
 torch::Tensor ViewTensor(const TensorRef& ref) {
   // The mapping is read-only; torch needs a non-const pointer but the tensor is never written
   // (callers copy before mutating: Materialize and ToStorage always produce new tensors).
-  auto* data = const_cast<uint8_t*>(ref.file->Data(*ref.info));
+  auto* data = const_cast<uint8_t*>(ref.data());
   const auto options = torch::TensorOptions().dtype(ToScalarType(ref.info->dtype));
-  if (!ref.owner) return torch::from_blob(data, ref.info->shape, options);
+  const std::optional<GgmlType> blocks = BlockType(ref);
+  const std::vector<int64_t> shape =
+      blocks ? GgmlStorageShape(*blocks, ref.info->shape) : ref.info->shape;
+  if (!ref.owner) return torch::from_blob(data, shape, options);
   // The view holds the mapping alive: models outlive the Checkpoint objects they were loaded from.
   std::shared_ptr<const void> owner = ref.owner;
   return torch::from_blob(
-      data, ref.info->shape, [owner](void*) mutable { owner.reset(); }, options);
+      data, shape, [owner](void*) mutable { owner.reset(); }, options);
 }
 
 StoredTensor ViewStored(const TensorRef& ref) {
   StoredTensor stored;
   stored.data = ViewTensor(ref);
   stored.dtype = ref.info->dtype;
+  stored.blocks = BlockType(ref);
+  if (stored.blocks) stored.shape = ref.info->shape;
   return stored;
 }
 
@@ -160,18 +184,66 @@ StoredTensor ToFp8E4M3(const torch::Tensor& value) {
 
 }  // namespace
 
+namespace {
+
+bool IsFp8(DType dtype) { return dtype == DType::kF8E4M3 || dtype == DType::kF8E5M2; }
+
+// fp8 on a device: the codes are reinterpreted as torch's own fp8 dtype and converted, which is
+// exact into f16/bf16/f32 (every e4m3 and e5m2 value is representable there), then scaled in
+// place. The product is rounded once from float32 (the kernels' opmath), as the CPU table decode
+// rounds table[code] * scale: both give the same bits. No index tensor, no table: the result is
+// the only allocation, except for f64 compute, which scales in float32 first (as the CPU does)
+// and so holds a float32 copy while converting.
+torch::Tensor DecodeFp8OnDevice(const torch::Tensor& codes, DType dtype, float scale,
+                                torch::ScalarType compute) {
+  const torch::ScalarType fp8 =
+      dtype == DType::kF8E4M3 ? torch::kFloat8_e4m3fn : torch::kFloat8_e5m2;
+  const torch::Tensor values = codes.view(fp8);
+  if (compute == torch::kDouble) {
+    torch::Tensor scaled = values.to(torch::kFloat);
+    if (scale != 1.0f) scaled.mul_(static_cast<double>(scale));
+    return scaled.to(torch::kDouble);
+  }
+  torch::Tensor out = values.to(compute);
+  if (scale != 1.0f) out.mul_(static_cast<double>(scale));
+  return out;
+}
+
+}  // namespace
+
+bool MaterializeCopies(const StoredTensor& stored, torch::ScalarType compute) {
+  return stored.blocks.has_value() || IsFp8(stored.dtype) || stored.data.scalar_type() != compute;
+}
+
+int64_t DecodeTransientBytes(const StoredTensor& stored, torch::ScalarType compute,
+                             torch::Device device) {
+  if (!IsFp8(stored.dtype) || device.is_cpu()) return 0;  // CPU codecs write into their result
+  int64_t bytes = 0;
+  // Codes held elsewhere (a host tensor, not a slot) are first copied to the device.
+  if (stored.data.device() != device)
+    bytes += AllocationBytes(stored.numel(), torch::kByte, device);
+  if (compute == torch::kDouble) bytes += AllocationBytes(stored.numel(), torch::kFloat, device);
+  return bytes;
+}
+
 torch::Tensor Materialize(const StoredTensor& stored, torch::ScalarType compute,
                           torch::Device device) {
-  if (stored.dtype == DType::kF8E4M3 || stored.dtype == DType::kF8E5M2) {
+  if (stored.blocks) {
+    // Bytes stay in their blocks until here: decoded only when the layer is about to run. The
+    // codec is CPU-only so far; a CPU result for another device would be a silent wrong-device
+    // tensor, so it is refused here, naming the format and the device.
+    if (!device.is_cpu()) {
+      throw FailedPrecondition(std::string("decoding GGML ") +
+                               std::string(GgmlTypeName(*stored.blocks)) + " weights on " +
+                               device.str() + " is not supported yet (CPU only)");
+    }
+    return DecodeGgmlBlocks(stored.data, *stored.blocks, stored.shape, compute);
+  }
+  if (IsFp8(stored.dtype)) {
     // On the device the codes travel as bytes (half the bf16 transfer) and are decoded there.
     torch::Tensor codes = stored.data.to(device, /*non_blocking=*/true);
     if (device.is_cpu()) return DecodeFp8(codes, stored.dtype, stored.scale, compute);
-    const auto& table = stored.dtype == DType::kF8E4M3 ? Fp8E4M3Table() : Fp8E5M2Table();
-    torch::Tensor lut = torch::from_blob(const_cast<float*>(table.data()), {256}, torch::kFloat)
-                            .to(device)
-                            .mul(stored.scale)
-                            .to(compute);
-    return lut.index_select(0, codes.flatten().to(torch::kLong)).view(codes.sizes());
+    return DecodeFp8OnDevice(codes, stored.dtype, stored.scale, compute);
   }
   if (device.is_cpu() && compute == torch::kFloat && CanWidenToFloat32(stored.data)) {
     return WidenToFloat32(stored.data);  // the same bits, at memory speed

@@ -190,7 +190,7 @@ const char* VaeLayoutName(VaeLayout layout) {
 int64_t VaeDecoderWeights::parameter_count() const {
   int64_t count = 0;
   for (const WeightBlock& block : blocks) {
-    for (const auto& entry : block.tensors) count += entry.second.data.numel();
+    for (const auto& entry : block.tensors) count += entry.second.numel();
   }
   return count;
 }

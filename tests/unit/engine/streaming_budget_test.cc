@@ -18,6 +18,7 @@
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/status/status_error.h"
+#include "gguf_flux_files.h"
 #include "pipeline_test_support.h"
 
 namespace streamdit::engine {
@@ -104,6 +105,23 @@ TEST(StreamingBudget, DemoModelBf16Compute) {
   config.compute_dtype = torch::kBFloat16;
   const FluxPipeline pipeline = FluxPipeline::Load(config);
   GenerationRequest request = Request("a bf16 lighthouse", 128, 96, 2);
+  ExpectEveryBudgetHolds(pipeline, request);
+}
+
+// A quantized transformer (city96's GGUF layout, Q4_0 block weights written by PyPI's gguf): the
+// plan streams and holds the stored blocks and counts one decoded layer per block.
+TEST(StreamingBudget, GgufQ4_0Transformer) {
+  const pipeline_testing::GgufFluxModel& model = pipeline_testing::SharedGgufDemoModel("Q4_0");
+  const FluxPipeline pipeline = FluxPipeline::Load(UncachedConfig(model.gguf_dir));
+  GenerationRequest request = Request("a quantized lighthouse", 128, 96, 2);
+  ExpectEveryBudgetHolds(pipeline, request);
+}
+
+TEST(StreamingBudget, GgufQ8_0TransformerBf16Compute) {
+  PipelineConfig config = UncachedConfig(pipeline_testing::SharedGgufDemoModel("Q8_0").gguf_dir);
+  config.compute_dtype = torch::kBFloat16;
+  const FluxPipeline pipeline = FluxPipeline::Load(config);
+  GenerationRequest request = Request("a quantized bf16 lighthouse", 128, 96, 2);
   ExpectEveryBudgetHolds(pipeline, request);
 }
 

@@ -1,0 +1,168 @@
+// City96's FLUX GGUF layout through the engine, on files written by PyPI's `gguf` writer and
+// quantizer (tests/reference/flux_gguf_writer.py; never by the engine):
+//   (1) the transformer loads from the .gguf with every block weight kept in its GGML blocks: the
+//       host tier holds, and a plan streams, exactly the bytes gguf's writer stored (4.5 bits per
+//       weight for Q4_0), and a block's plan counts one decoded layer, not all of them;
+//   (2) the whole pipeline (model folder with flux1-demo-<TYPE>.gguf) gives the image of the same
+//       model with gguf's own dequantization stored as F32 safetensors, within 1 grey level, with
+//       all weights resident and streamed at the minimum budget, for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
+//       and BF16 block weights;
+//   (3) a malformed GGUF transformer (another architecture, a truncated file) is a CheckpointError
+//       naming the file and the field.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/checkpoint/checkpoint.h"
+#include "engine/checkpoint/checkpoint_error.h"
+#include "engine/checkpoint/gguf_types.h"
+#include "engine/flux/flux_transformer.h"
+#include "engine/memory/allocation_bytes.h"
+#include "engine/memory/cpu_memory_meter.h"
+#include "engine/pipeline/flux_pipeline.h"
+#include "engine/streaming/residency_plan.h"
+#include "gguf_flux_files.h"
+#include "tests/support/png_pixels.h"
+
+namespace streamdit::engine {
+namespace {
+
+using pipeline_testing::GgufFluxModel;
+using pipeline_testing::SharedGgufDemoModel;
+
+int64_t Rounded64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+
+TEST(GgufFlux, TransformerKeepsTheStoredBlocksAndTheirBytes) {
+  const GgufFluxModel& model = SharedGgufDemoModel("Q4_0");
+  const FluxTransformer transformer = FluxTransformer::Load(Checkpoint::Open(model.gguf_path));
+  const FluxWeights& weights = transformer.weights();
+
+  int64_t held = 0, written = 0;
+  for (const WeightBlock* block : weights.AllBlocks()) held += block->nbytes();
+  for (const auto& [name, stored] : model.stored) written += stored.second;
+  EXPECT_EQ(held, written) << "the host tier holds what gguf wrote, nothing decoded";
+
+  // Every weight gguf's writer quantized is held as its blocks (the modulation weights sit in
+  // blocks of their own, beside the double and single blocks).
+  int quantized_in_file = 0;
+  for (const auto& [name, stored] : model.stored) quantized_in_file += stored.first == "Q4_0";
+  int quantized = 0;
+  for (const std::vector<WeightBlock>* blocks :
+       {&weights.double_modulation, &weights.double_blocks, &weights.single_modulation,
+        &weights.single_blocks}) {
+    for (const WeightBlock& block : *blocks) {
+      // "double_blocks.0.modulation" holds "img_mod.lin.weight" of "double_blocks.0".
+      std::string prefix = block.name;
+      const std::string modulation = ".modulation";
+      if (prefix.size() > modulation.size() &&
+          prefix.compare(prefix.size() - modulation.size(), modulation.size(), modulation) == 0) {
+        prefix.resize(prefix.size() - modulation.size());
+      }
+      int64_t slot_bytes = 0;
+      int64_t largest_layer = 0;
+      for (const auto& [name, tensor] : block.tensors) {
+        const auto& [type, bytes] = model.stored.at(prefix + "." + name);
+        EXPECT_EQ(tensor.nbytes(), bytes) << block.name << "." << name;
+        slot_bytes += Rounded64(bytes);
+        if (type == "Q4_0") {
+          ++quantized;
+          ASSERT_TRUE(tensor.blocks.has_value()) << name;
+          EXPECT_EQ(*tensor.blocks, GgmlType::kQ4_0);
+          EXPECT_EQ(tensor.dim(), 2);
+          // 18 bytes per 32 weights: 4.5 bits each.
+          EXPECT_EQ(tensor.nbytes() * 32, tensor.numel() * 18) << name;
+          largest_layer =
+              std::max(largest_layer, AllocationBytes(tensor.numel(), torch::kFloat, torch::kCPU));
+        } else {
+          EXPECT_EQ(type, "F32") << name << ": 1-D tensors stay F32";
+        }
+      }
+      const std::vector<PlannedBlock> planned = DescribeBlocks({&block}, {}, torch::kFloat);
+      EXPECT_EQ(planned[0].storage_bytes, slot_bytes) << block.name << " streams as stored";
+      // f32 1-D tensors need no decode; the matmul weights are decoded one at a time.
+      EXPECT_EQ(planned[0].compute_bytes, largest_layer) << block.name;
+    }
+  }
+  EXPECT_GT(quantized, 0);
+  EXPECT_EQ(quantized, quantized_in_file) << "every block weight the writer quantized";
+}
+
+PipelineConfig GgufTestConfig(const std::string& directory) {
+  PipelineConfig config = pipeline_testing::SmallDemoConfig(directory);
+  config.prompt_cache_bytes = 0;
+  return config;
+}
+
+class GgufFluxImage : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GgufFluxImage, EqualsTheDequantizedF32SafetensorsModel) {
+  const GgufFluxModel& model = SharedGgufDemoModel(GetParam());
+  CpuMemoryMeter::Install();
+  const FluxPipeline gguf = FluxPipeline::Load(GgufTestConfig(model.gguf_dir));
+  ASSERT_EQ(gguf.config().paths.transformer, std::vector<std::string>{model.gguf_path});
+  const FluxPipeline reference = FluxPipeline::Load(GgufTestConfig(model.reference_dir));
+  const GenerationRequest request =
+      pipeline_testing::MakeRequest("a lighthouse in " + GetParam(), 5, 64, 64, 2);
+
+  const GenerationResult expected = reference.Generate(request);
+  const GenerationResult resident = gguf.Generate(request);
+  const test_support::PixelDifference all_resident =
+      test_support::ComparePixels(resident.png[0], expected.png[0]);
+  EXPECT_LE(all_resident.max_level, 1) << "share differing " << all_resident.share;
+
+  JobMemoryOptions memory;
+  memory.budget_bytes = gguf.PlanMemory(resident.request, std::nullopt).minimum_budget_bytes();
+  const GenerationResult streamed = gguf.Generate(request, {}, memory);
+  const test_support::PixelDifference at_minimum =
+      test_support::ComparePixels(streamed.png[0], expected.png[0]);
+  EXPECT_LE(at_minimum.max_level, 1) << "share differing " << at_minimum.share;
+  EXPECT_TRUE(torch::equal(streamed.images, resident.images)) << "streaming changes no bit";
+  EXPECT_GT(streamed.memory.streamed_bytes, 0);
+  EXPECT_LE(streamed.memory.measured_peak(), *memory.budget_bytes);
+  std::printf("%s: max level %d (resident), %d (streamed, %lld bytes streamed at budget %lld)\n",
+              GetParam().c_str(), all_resident.max_level, at_minimum.max_level,
+              static_cast<long long>(streamed.memory.streamed_bytes),
+              static_cast<long long>(*memory.budget_bytes));
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, GgufFluxImage,
+                         ::testing::Values("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "BF16"),
+                         [](const auto& info) { return info.param; });
+
+TEST(GgufFlux, AnotherArchitectureNamesFileAndField) {
+  pipeline_testing::PipelineScratchDir dir;
+  const std::string path = dir.path() + "/flux1-demo-sd3.gguf";
+  pipeline_testing::WriteGgufTransformer(path, "Q8_0", dir.path() + "/unused.safetensors", "sd3");
+  try {
+    FluxTransformer::Load(Checkpoint::Open(path));
+    FAIL() << "a GGUF of architecture sd3 must be refused";
+  } catch (const CheckpointError& e) {
+    EXPECT_EQ(e.code(), CheckpointError::Code::kUnrecognizedLayout) << e.what();
+    EXPECT_EQ(e.file(), path);
+    EXPECT_EQ(e.tensor(), "general.architecture");
+    EXPECT_NE(std::string(e.what()).find("sd3"), std::string::npos) << e.what();
+  }
+}
+
+TEST(GgufFlux, TruncatedFileInAModelFolderNamesFileAndTensor) {
+  const GgufFluxModel& model = SharedGgufDemoModel("Q8_0");
+  pipeline_testing::PipelineScratchDir dir;
+  const std::string path = dir.path() + "/flux1-demo-Q8_0.gguf";
+  const std::string bytes = pipeline_testing::ReadFile(model.gguf_path);
+  pipeline_testing::WriteFile(path, bytes.substr(0, bytes.size() / 2));
+  pipeline_testing::CopyDemoCompanions(pipeline_testing::SharedDemoModelDir(), dir.path());
+  try {
+    FluxPipeline::Load(GgufTestConfig(dir.path()));
+    FAIL() << "a truncated GGUF must be refused";
+  } catch (const CheckpointError& e) {
+    EXPECT_EQ(e.code(), CheckpointError::Code::kSpanOutsideData) << e.what();
+    EXPECT_EQ(e.file(), path);
+    EXPECT_FALSE(e.tensor().empty()) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace streamdit::engine
