@@ -1,8 +1,13 @@
 #include "engine/checkpoint/checkpoint.h"
 
+#include <cmath>
+#include <cstring>
+#include <string_view>
 #include <utility>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/checkpoint/dtype.h"
+#include "engine/checkpoint/gguf_dequantize.h"
 #include "engine/checkpoint/shape_string.h"
 #include "engine/status/status_error.h"
 
@@ -20,6 +25,71 @@ struct Checkpoint::Files {
 namespace {
 
 using Code = CheckpointError::Code;
+
+constexpr std::string_view kScaleSuffix = ".scale_weight";
+
+bool EndsWith(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The one value of a "*.scale_weight" tensor (shape [] or [1] in the published files).
+float ReadScale(const TensorRef& ref, const std::string& name) {
+  const TensorInfo& info = *ref.info;
+  int64_t numel = 1;
+  for (int64_t s : info.shape) numel *= s;
+  if (numel != 1) {
+    throw CheckpointError(Code::kBadShape, ref.path(), name,
+                          "a weight scale holds one value, found shape " + ShapeString(info.shape));
+  }
+  const uint8_t* data = ref.data();
+  float value = 0;
+  uint16_t bits = 0;
+  switch (info.dtype) {
+    case DType::kF32:
+      std::memcpy(&value, data, sizeof(value));
+      break;
+    case DType::kF16:
+      std::memcpy(&bits, data, sizeof(bits));
+      value = HalfToFloat(bits);
+      break;
+    case DType::kBF16:
+      std::memcpy(&bits, data, sizeof(bits));
+      value = BFloat16ToFloat(bits);
+      break;
+    default:
+      throw CheckpointError(
+          Code::kInvalidEntry, ref.path(), name,
+          "a weight scale must be F32, F16 or BF16, found " + std::string(DTypeName(info.dtype)));
+  }
+  // A zero scale zeroes the weight and an infinite or NaN one poisons every output: the file is
+  // broken, and saying so here beats a black or white image later.
+  if (!std::isfinite(value) || value == 0.0f) {
+    throw CheckpointError(Code::kInvalidEntry, ref.path(), name,
+                          "weight scale " + std::to_string(value) + " is not finite and nonzero");
+  }
+  return value;
+}
+
+// Attaches every "<stem>.scale_weight" to its "<stem>.weight" (TensorRef::scale).
+void AttachFp8Scales(std::map<std::string, TensorRef, std::less<>>& entries) {
+  for (const auto& [name, scale] : entries) {
+    if (!EndsWith(name, kScaleSuffix)) continue;
+    const std::string weight = name.substr(0, name.size() - kScaleSuffix.size()) + ".weight";
+    auto it = entries.find(weight);
+    if (it == entries.end()) {
+      throw CheckpointError(Code::kMissingTensor, scale.path(), weight,
+                            "the file scales it (" + name + ") but does not hold it");
+    }
+    const DType dtype = it->second.info->dtype;
+    if (dtype != DType::kF8E4M3 && dtype != DType::kF8E5M2) {
+      throw CheckpointError(Code::kInvalidEntry, scale.path(), name,
+                            "scales " + weight + ", which is " + std::string(DTypeName(dtype)) +
+                                ", not fp8: only fp8 weights carry a scale");
+    }
+    it->second.scale = ReadScale(scale, name);
+  }
+}
 
 bool IsGgufPath(const std::string& path) {
   return path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
@@ -77,7 +147,8 @@ Checkpoint Checkpoint::Open(const std::vector<std::string>& paths) {
       files->gguf_infos.push_back(DescribeGguf(gguf));
       // Names are unique: the reader rejects a repeated one (kDuplicateName).
       checkpoint.entries_.emplace(
-          gguf.name, TensorRef{nullptr, &files->gguf_infos.back(), files->gguf.get(), &gguf, {}});
+          gguf.name,
+          TensorRef{nullptr, &files->gguf_infos.back(), files->gguf.get(), &gguf, {}, 1.0f});
     }
     for (const auto& [key, value] : files->gguf->metadata()) {
       if (std::optional<std::string_view> text = value.AsString()) {
@@ -92,13 +163,14 @@ Checkpoint Checkpoint::Open(const std::vector<std::string>& paths) {
   for (const auto& file : files->safetensors) {
     for (const TensorInfo& info : file->tensors()) {
       auto [it, inserted] = checkpoint.entries_.emplace(
-          info.name, TensorRef{file.get(), &info, nullptr, nullptr, nullptr});
+          info.name, TensorRef{file.get(), &info, nullptr, nullptr, nullptr, 1.0f});
       if (!inserted) {
         throw CheckpointError(Code::kDuplicateName, file->path(), info.name,
                               "also present in shard " + it->second.path());
       }
     }
   }
+  AttachFp8Scales(checkpoint.entries_);
   checkpoint.files_ = std::move(files);
   return checkpoint;
 }

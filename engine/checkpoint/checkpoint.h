@@ -32,6 +32,9 @@ struct TensorRef {
   // Keeps the mapped file alive while anything views its bytes (set by Checkpoint::Find; views
   // made from a TensorRef without it are valid only while their Checkpoint is).
   std::shared_ptr<const void> owner;
+  // Scaled fp8 (ComfyUI's flux1-dev-fp8-scaled, t5xxl_fp8_e4m3fn_scaled): the weight's value is
+  // its fp8 code times the "<stem>.scale_weight" tensor beside it; 1 for every other tensor.
+  float scale = 1.0f;
 
   // The first stored byte inside the read-only mapping (info->nbytes() bytes).
   const uint8_t* data() const;
@@ -42,7 +45,11 @@ struct TensorRef {
 class Checkpoint {
  public:
   // Opens every file (shards of one model). A name present in two shards is kDuplicateName. A
-  // ".gguf" file must be the only one given (kInvalidEntry naming it otherwise).
+  // ".gguf" file must be the only one given (kInvalidEntry naming it otherwise). Every
+  // "<stem>.scale_weight" is read into TensorRef::scale of "<stem>.weight", which must be fp8
+  // (kInvalidEntry otherwise, kMissingTensor when absent); the scale must hold one finite nonzero
+  // F32/F16/BF16 value (kBadShape, kInvalidEntry). The "scaled_fp8" marker tensor is not needed
+  // for that: a scale beside a weight means the same with or without it.
   static Checkpoint Open(const std::vector<std::string>& paths);
   static Checkpoint Open(const std::string& path) { return Open(std::vector<std::string>{path}); }
 

@@ -114,6 +114,11 @@ class FluxTensorReader {
     DType dtype = DType::kF32;
     for (const auto& part : source.parts) {
       TensorRef ref = ckpt_.Require(part);
+      // Parts are joined as raw tensors: a per-part fp8 scale would be lost (a white image).
+      if (ref.scale != 1.0f) {
+        throw CheckpointError(CheckpointError::Code::kUnrecognizedLayout, ckpt_.description(), part,
+                              "scaled fp8 weights are read in the BFL layout only");
+      }
       if (!pieces.empty() && ref.info->dtype != dtype) {
         throw CheckpointError(CheckpointError::Code::kInvalidEntry, ckpt_.description(), part,
                               "dtype differs from the other parts of " + bfl);

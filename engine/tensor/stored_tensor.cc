@@ -111,6 +111,8 @@ StoredTensor ViewStored(const TensorRef& ref) {
   stored.dtype = ref.info->dtype;
   stored.blocks = BlockType(ref);
   if (stored.blocks) stored.shape = ref.info->shape;
+  // Scaled fp8: the codes' logical values are code x scale (Checkpoint reads the scale tensor).
+  if (stored.dtype == DType::kF8E4M3 || stored.dtype == DType::kF8E5M2) stored.scale = ref.scale;
   return stored;
 }
 

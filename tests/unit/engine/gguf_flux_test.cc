@@ -2,7 +2,9 @@
 // quantizer (tests/reference/flux_gguf_writer.py; never by the engine):
 //   (1) the transformer loads from the .gguf with every block weight kept in its GGML blocks: the
 //       host tier holds, and a plan streams, exactly the bytes gguf's writer stored (4.5 bits per
-//       weight for Q4_0), and a block's plan counts one decoded layer, not all of them;
+//       weight for Q4_0), and a block's plan counts one decoded layer, not all of them; its
+//       forward pass agrees with the float64 reference (flux_reference.py) on gguf's
+//       dequantized weights to float32 rounding;
 //   (2) the whole pipeline (model folder with flux1-demo-<TYPE>.gguf) gives the image of the same
 //       model with gguf's own dequantization stored as F32 safetensors, within 1 grey level, with
 //       all weights resident and streamed at the minimum budget, for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
@@ -14,6 +16,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/checkpoint/checkpoint_error.h"
@@ -23,7 +26,9 @@
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/streaming/residency_plan.h"
+#include "flux_test_support.h"
 #include "gguf_flux_files.h"
+#include "server/cli/flux_forward_command.h"
 #include "tests/support/png_pixels.h"
 
 namespace streamdit::engine {
@@ -88,6 +93,41 @@ TEST(GgufFlux, TransformerKeepsTheStoredBlocksAndTheirBytes) {
   EXPECT_GT(quantized, 0);
   EXPECT_EQ(quantized, quantized_in_file) << "every block weight the writer quantized";
 }
+
+// The transformer alone, read from the .gguf, against the independent float64 reference
+// (tests/reference/flux_reference.py) run on gguf's own dequantization of the same file: in f32
+// compute they agree to float32 rounding, so every block decodes to the values gguf means.
+class GgufFluxForward : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GgufFluxForward, MatchesTheFloat64ReferenceOnTheDequantizedWeights) {
+  const GgufFluxModel& model = SharedGgufDemoModel(GetParam());
+  pipeline_testing::PipelineScratchDir scratch;
+  const std::string dir = scratch.path();
+  const std::string dequantized = model.reference_dir + "/" + kDemoTransformerFile;
+  const std::string inputs = dir + "/inputs.safetensors";
+  testing_support::WriteRandomFluxInputs(inputs, InferFluxConfig(Checkpoint::Open(dequantized)),
+                                         /*batch=*/2, /*rows=*/3, /*cols=*/4, /*txt_len=*/5, 11);
+  std::ostringstream out, err;
+  ASSERT_EQ(
+      server::cli::RunFluxForwardCommand({"--model", model.gguf_path, "--inputs", inputs, "--out",
+                                          dir + "/ours.safetensors", "--dtype", "f32"},
+                                         out, err),
+      0)
+      << err.str();
+  testing_support::RunReference("forward " + dequantized + " " + inputs + " " + dir +
+                                "/ref.safetensors");
+  const torch::Tensor ours =
+      ViewTensor(Checkpoint::Open(dir + "/ours.safetensors").Require("pred")).clone();
+  const torch::Tensor ref =
+      ViewTensor(Checkpoint::Open(dir + "/ref.safetensors").Require("pred")).clone();
+  ASSERT_EQ(ours.sizes(), ref.sizes());
+  const double error = testing_support::RelativeError(ours, ref);
+  EXPECT_LE(error, 1e-5);
+  std::printf("%s: relative error %.3g against the float64 reference\n", GetParam().c_str(), error);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, GgufFluxForward, ::testing::Values("Q8_0", "Q4_1", "Q5_0"),
+                         [](const auto& info) { return info.param; });
 
 PipelineConfig GgufTestConfig(const std::string& directory) {
   PipelineConfig config = pipeline_testing::SmallDemoConfig(directory);

@@ -27,6 +27,20 @@
 namespace streamdit::engine {
 namespace {
 
+// The phase in which a component runs.
+PipelinePhase PhaseOf(PipelineComponent component) {
+  switch (component) {
+    case PipelineComponent::kT5:
+    case PipelineComponent::kClip:
+      return PipelinePhase::kEncode;
+    case PipelineComponent::kTransformer:
+      return PipelinePhase::kDenoise;
+    case PipelineComponent::kVae:
+      return PipelinePhase::kDecode;
+  }
+  return PipelinePhase::kDecode;
+}
+
 using pipeline_testing::ReadPngInfo;
 using pipeline_testing::SharedDemoModelDir;
 using pipeline_testing::SmallDemoConfig;
@@ -233,7 +247,16 @@ void ExpectBatchBudgetsHold(torch::ScalarType compute, bool one_cached) {
                   double(predicted) / double(measured));
       EXPECT_LE(measured, budget) << PipelinePhaseName(phase);
       EXPECT_GE(predicted, measured) << PipelinePhaseName(phase);
-      EXPECT_LE(predicted, measured * 1.15) << PipelinePhaseName(phase);
+      // The plan adds its largest decoded layer to its activation peak, but a layer's weight is
+      // decoded only for its own matmul (ScopedBlock::Linear), which need not coincide with that
+      // peak: the prediction may exceed the measurement by that layer besides the 15% margin.
+      int64_t decoded_layer = 0;
+      for (const ComponentMemoryPlan& component : result.memory.plan->components) {
+        if (PhaseOf(component.component) == phase) {
+          decoded_layer = std::max(decoded_layer, component.residency.conversion_bytes);
+        }
+      }
+      EXPECT_LE(predicted, measured * 1.15 + decoded_layer) << PipelinePhaseName(phase);
     }
   }
   if (one_cached) return;
