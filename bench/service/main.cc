@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -146,6 +147,45 @@ Server Start(const ModelRegistry& models, std::unique_ptr<LaunchRunner> runner,
   return server;
 }
 
+struct Throughput {
+  int64_t completed = 0;  // in the measured window
+  int64_t failed = 0;     // over the whole run
+  double seconds = 0;     // the measured window
+  double per_second() const { return static_cast<double>(completed) / seconds; }
+};
+
+// `clients` threads, each calling the function `make_client()` returned for it with seeds
+// 1 + c, 1 + c + clients, ... until stopped; after a warm-up of seconds / 5, the calls that
+// succeed within `seconds` are counted.
+Throughput MeasureThroughput(int clients, double seconds,
+                             const std::function<std::function<bool(uint64_t)>()>& make_client) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> completed{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c, call = make_client()] {
+      for (uint64_t seed = 1 + c; !stop.load(); seed += clients) {
+        if (call(seed)) {
+          ++completed;
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds / 5));  // warm-up
+  const int64_t before = completed.load();
+  const Clock::time_point start = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  Throughput result;
+  result.completed = completed.load() - before;
+  result.seconds = Seconds(Clock::now() - start);
+  stop = true;
+  for (auto& thread : threads) thread.join();
+  result.failed = failed.load();
+  return result;
+}
+
 int Main(int argc, char** argv) {
   int rounds = 7;
   double seconds = 5;
@@ -208,75 +248,36 @@ int Main(int argc, char** argv) {
   // 2. Front-end throughput with an engine-free runner.
   {
     Server server = Start(*models, std::make_unique<InstantRunner>(), clients * 2);
-    std::atomic<bool> stop{false};
-    std::atomic<int64_t> completed{0}, failed{0};
-    std::vector<std::thread> threads;
-    for (int c = 0; c < clients; ++c) {
-      threads.emplace_back([&, c] {
-        auto stub = v1::ImageGeneration::NewStub(server.channel);
-        uint64_t seed = 1 + c;
-        while (!stop.load()) {
-          v1::GenerateImageRequest request;
-          request.set_prompt("front end");
-          request.set_seed(seed);
-          seed += clients;
-          v1::GenerateImageResponse response;
-          grpc::ClientContext context;
-          if (stub->GenerateImage(&context, request, &response).ok()) {
-            ++completed;
-          } else {
-            ++failed;
-          }
-        }
-      });
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds / 5));  // warm-up
-    const int64_t before = completed.load();
-    const Clock::time_point start = Clock::now();
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-    const int64_t done = completed.load() - before;
-    const double elapsed = Seconds(Clock::now() - start);
-    stop = true;
-    for (auto& thread : threads) thread.join();
+    const Throughput grpc_load = MeasureThroughput(clients, seconds, [&server] {
+      auto stub =
+          std::shared_ptr<v1::ImageGeneration::Stub>(v1::ImageGeneration::NewStub(server.channel));
+      return [stub](uint64_t seed) {
+        v1::GenerateImageRequest request;
+        request.set_prompt("front end");
+        request.set_seed(seed);
+        v1::GenerateImageResponse response;
+        grpc::ClientContext context;
+        return stub->GenerateImage(&context, request, &response).ok();
+      };
+    });
     std::printf(
         "front end (gRPC): %d clients, %.0f requests/s over %.1f s (%lld failed; target >= "
         "2000/s: %s)\n",
-        clients, done / elapsed, elapsed, static_cast<long long>(failed.load()),
-        done / elapsed >= 2000 ? "met" : "NOT met");
+        clients, grpc_load.per_second(), grpc_load.seconds,
+        static_cast<long long>(grpc_load.failed),
+        grpc_load.per_second() >= 2000 ? "met" : "NOT met");
 
     // The same load over HTTP, one keep-alive connection per client.
-    stop = false;
-    completed = 0;
-    failed = 0;
-    threads.clear();
-    for (int c = 0; c < clients; ++c) {
-      threads.emplace_back([&, c] {
-        httplib::Client client("127.0.0.1", server.http->port());
-        client.set_keep_alive(true);
-        client.set_tcp_nodelay(true);
-        uint64_t seed = 1 + c;
-        while (!stop.load()) {
-          if (HttpGenerate(client, "front end", seed)) {
-            ++completed;
-          } else {
-            ++failed;
-          }
-          seed += clients;
-        }
-      });
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds / 5));  // warm-up
-    const int64_t http_before = completed.load();
-    const Clock::time_point http_start = Clock::now();
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-    const int64_t http_done = completed.load() - http_before;
-    const double http_elapsed = Seconds(Clock::now() - http_start);
-    stop = true;
-    for (auto& thread : threads) thread.join();
+    const Throughput http_load = MeasureThroughput(clients, seconds, [&server] {
+      auto client = std::make_shared<httplib::Client>("127.0.0.1", server.http->port());
+      client->set_keep_alive(true);
+      client->set_tcp_nodelay(true);
+      return [client](uint64_t seed) { return HttpGenerate(*client, "front end", seed); };
+    });
     std::printf(
         "front end (HTTP): %d clients, %.0f requests/s over %.1f s (%lld failed), %.2fx gRPC's\n",
-        clients, http_done / http_elapsed, http_elapsed, static_cast<long long>(failed.load()),
-        (http_done / http_elapsed) / (done / elapsed));
+        clients, http_load.per_second(), http_load.seconds,
+        static_cast<long long>(http_load.failed), http_load.per_second() / grpc_load.per_second());
     server.Stop();
   }
   return 0;

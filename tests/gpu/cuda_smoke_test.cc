@@ -5,16 +5,10 @@
 #include <torch/torch.h>
 
 #include "engine/device/cuda_devices.h"
+#include "tests/gpu/skip_without_cuda.h"
 
 namespace streamdit::engine {
 namespace {
-
-// Skips the calling test, with the reason, unless a CUDA device can run it.
-#define SKIP_WITHOUT_CUDA_DEVICE()                                                   \
-  do {                                                                               \
-    const auto discovered = DiscoverCudaDevices();                                   \
-    if (!discovered.ok()) GTEST_SKIP() << "no CUDA device: " << discovered.status(); \
-  } while (false)
 
 TEST(CudaSmoke, TorchSeesTheDevicesDiscoveryFinds) {
   SKIP_WITHOUT_CUDA_DEVICE();

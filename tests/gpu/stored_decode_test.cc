@@ -11,15 +11,10 @@
 #include "engine/device/cuda_devices.h"
 #include "engine/status/status_error.h"
 #include "engine/tensor/stored_tensor.h"
+#include "tests/gpu/skip_without_cuda.h"
 
 namespace streamdit::engine {
 namespace {
-
-#define SKIP_WITHOUT_CUDA_DEVICE()                                                   \
-  do {                                                                               \
-    const auto discovered = DiscoverCudaDevices();                                   \
-    if (!discovered.ok()) GTEST_SKIP() << "no CUDA device: " << discovered.status(); \
-  } while (false)
 
 TEST(StoredDecodeOnDevice, Fp8EqualsTheCpuTableDecodeForEveryCode) {
   SKIP_WITHOUT_CUDA_DEVICE();
