@@ -144,7 +144,7 @@ class EagerProcess {
 class ResidentProvider : public WeightProvider {
  public:
   explicit ResidentProvider(const FluxWeights& weights) {
-    DirectWeightProvider direct(torch::kFloat);
+    DirectWeightProvider direct(torch::kFloat, torch::kCPU);
     for (const WeightBlock* block : weights.ForwardOrder()) blocks_[block] = direct.Acquire(*block);
   }
   BlockTensors Acquire(const WeightBlock& block) override { return blocks_.at(&block); }
@@ -193,7 +193,7 @@ void Run(const Options& o) {
   std::vector<bool> per_step(model.weights().VecAndModulationOrder().size(), false);
   per_step.resize(model.weights().ForwardOrder().size(), true);
   const std::vector<PlannedBlock> blocks =
-      DescribeBlocks(model.weights().ForwardOrder(), per_step, torch::kFloat);
+      DescribeBlocks(model.weights().ForwardOrder(), per_step, torch::kFloat, torch::kCPU);
   const ResidencyPlan minimum =
       PlanResidency(blocks, MinimumWeightBytes(blocks, streaming), streaming);
 
@@ -205,7 +205,7 @@ void Run(const Options& o) {
     SetThreads(static_cast<int>(o.threads.front()));
     torch::Tensor expected;
     {
-      DirectWeightProvider direct(torch::kFloat);
+      DirectWeightProvider direct(torch::kFloat, torch::kCPU);
       expected = model.Forward(inputs, direct, torch::kFloat);  // also the warm-up
       SafetensorsWriter writer;
       AddF32(writer, "img", inputs.img);
@@ -231,9 +231,11 @@ void Run(const Options& o) {
           return;
         }
         std::unique_ptr<WeightProvider> provider;
-        if (name == "direct") provider = std::make_unique<DirectWeightProvider>(torch::kFloat);
+        if (name == "direct")
+          provider = std::make_unique<DirectWeightProvider>(torch::kFloat, torch::kCPU);
         if (name == "streamed") {
-          auto streamed = std::make_unique<StreamingWeightProvider>(minimum, streaming);
+          auto streamed =
+              std::make_unique<StreamingWeightProvider>(minimum, streaming, torch::kCPU);
           streamed->SetOrder(model.weights().ForwardOrder(), /*passes=*/1);
           provider = std::move(streamed);
         }

@@ -120,7 +120,7 @@ class ResidentProvider : public WeightProvider {
     for (const WeightBlock* block : weights.AllBlocks()) {
       std::unordered_map<std::string, torch::Tensor> tensors;
       for (const auto& [name, stored] : block->tensors) {
-        tensors.emplace(name, Materialize(stored, compute));
+        tensors.emplace(name, Materialize(stored, compute, torch::kCPU));
       }
       blocks_.emplace(block, BlockTensors(std::move(tensors)));
     }
@@ -231,12 +231,13 @@ void Run(const Options& o) {
   const FluxWeights& w = model.weights();
   std::vector<bool> per_step(w.VecAndModulationOrder().size(), false);
   per_step.resize(w.ForwardOrder().size(), true);
-  const std::vector<PlannedBlock> blocks = DescribeBlocks(w.ForwardOrder(), per_step, compute);
+  const std::vector<PlannedBlock> blocks =
+      DescribeBlocks(w.ForwardOrder(), per_step, compute, torch::kCPU);
   const ResidencyPlan plan =
       PlanResidency(blocks, MinimumWeightBytes(blocks, streaming), streaming);
   auto streamed = [&](const FluxInputs& inputs,
                       const std::shared_ptr<const ComponentAdapters>& adapters) {
-    StreamingWeightProvider provider(plan, streaming);
+    StreamingWeightProvider provider(plan, streaming, torch::kCPU);
     provider.SetOrder(w.ForwardOrder(), 1);
     forward(provider, inputs, adapters);
   };

@@ -74,7 +74,7 @@ JobMemoryOptions MinimumBudget(const FluxPipeline& pipeline,
   const std::vector<ResolvedRequest> jobs =
       ResolveGenerationBatch(requests, pipeline.defaults(), pipeline.limits());
   JobMemoryOptions memory;
-  memory.budget_bytes = pipeline.PlanMemory(jobs, std::nullopt).minimum_budget_bytes();
+  memory.budget_bytes = pipeline.PlanMemory(jobs, torch::kCPU, std::nullopt).minimum_budget_bytes();
   return memory;
 }
 
@@ -94,10 +94,12 @@ void CompareBatchWithSingles(const FluxPipeline& pipeline, int size, int rounds,
   }
   const JobMemoryOptions batch_memory =
       streamed ? MinimumBudget(pipeline, requests) : JobMemoryOptions{};
-  pipeline.GenerateBatch(requests);  // warm-up: caches the prompts, touches every weight
+  pipeline.GenerateBatch(
+      requests, ExecutionTarget::Cpu());  // warm-up: caches the prompts, touches every weight
   std::vector<double> batch_denoise, batch_total, single_denoise, single_total;
   auto run_batch = [&] {
-    const BatchResult batch = pipeline.GenerateBatch(requests, {}, batch_memory);
+    const BatchResult batch =
+        pipeline.GenerateBatch(requests, ExecutionTarget::Cpu(), {}, batch_memory);
     batch_denoise.push_back(batch.timings.denoise_seconds / 3);
     batch_total.push_back(batch.timings.total_seconds / 3);
   };
@@ -106,7 +108,8 @@ void CompareBatchWithSingles(const FluxPipeline& pipeline, int size, int rounds,
     for (const GenerationRequest& request : requests) {
       const JobMemoryOptions memory =
           streamed ? MinimumBudget(pipeline, {request}) : JobMemoryOptions{};
-      const GenerationResult result = pipeline.Generate(request, {}, memory);
+      const GenerationResult result =
+          pipeline.Generate(request, ExecutionTarget::Cpu(), {}, memory);
       denoise += result.timings.denoise_seconds;
       total += result.timings.total_seconds;
     }
@@ -185,10 +188,10 @@ int Main(int argc, char** argv) {
     request.steps = 4;
     request.seed = 42;
     ScopedPeak peak(meter.meter());
-    PrintRun("cold prompt", size, pipeline.Generate(request));
+    PrintRun("cold prompt", size, pipeline.Generate(request, ExecutionTarget::Cpu()));
     const int64_t cold_peak = peak.peak_above_start_bytes();
     request.seed = 43;
-    PrintRun("cached prompt", size, pipeline.Generate(request));
+    PrintRun("cached prompt", size, pipeline.Generate(request, ExecutionTarget::Cpu()));
     std::printf(
         "%-14s %4dx%-4d  peak above start %.1f MiB (whole job, untiled decode <= 64 "
         "latent px)\n",
@@ -197,7 +200,7 @@ int Main(int argc, char** argv) {
 
   if (!skip_vae) {
     const VaeDecoder& vae = pipeline.vae();
-    DirectWeightProvider provider(torch::kFloat);
+    DirectWeightProvider provider(torch::kFloat, torch::kCPU);
     for (int size : vae_sizes) {
       const torch::Tensor latent =
           FluxNoise(1, size, size, 7).to(torch::kFloat).mul(0.5);  // [1, 16, size/8, size/8]

@@ -203,7 +203,11 @@ int Main(int argc, char** argv) {
 
   // 1. Overhead per request, interleaved.
   {
-    Server server = Start(*models, std::make_unique<EngineLaunchRunner>(*models), 256);
+    Server server =
+        Start(*models,
+              std::make_unique<EngineLaunchRunner>(
+                  *models, std::vector<engine::ExecutionTarget>{engine::ExecutionTarget::Cpu()}),
+              256);
     std::vector<double> direct_times, grpc_times, http_times;
     httplib::Client http("127.0.0.1", server.http->port());
     http.set_read_timeout(std::chrono::seconds(300));

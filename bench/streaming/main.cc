@@ -118,7 +118,7 @@ std::vector<PlannedBlock> Describe(const FluxTransformer& model, torch::ScalarTy
   // Vec and modulation blocks are used once per request (modulation precompute), the rest per step.
   std::vector<bool> per_step(w.VecAndModulationOrder().size(), false);
   per_step.resize(w.ForwardOrder().size(), true);
-  return DescribeBlocks(w.ForwardOrder(), per_step, compute);
+  return DescribeBlocks(w.ForwardOrder(), per_step, compute, torch::kCPU);
 }
 
 Mode MakeMode(const std::string& name, const FluxTransformer& model, int prefetch_depth,
@@ -153,7 +153,7 @@ Mode MakeModeAtBudget(const FluxTransformer& model, int64_t budget, torch::Scala
 void MeasureStep(Mode& mode, const FluxInputs& inputs, torch::ScalarType compute) {
   const FluxTransformer& model = *mode.model;
   ScopedPeak peak;  // before the provider: its resident copies and ring count too
-  StreamingWeightProvider provider(mode.plan, mode.options);
+  StreamingWeightProvider provider(mode.plan, mode.options, torch::kCPU);
   // The modulation blocks, then straight on into the step's blocks; one pass, so that no copy
   // for a next step runs after the timed one.
   provider.SetOrder(model.weights().ForwardOrder(), /*passes=*/1);

@@ -41,7 +41,7 @@ double MatmulRate(torch::ScalarType dtype, int64_t n, int repeats) {
 // Records the wall time each block spends between Acquire and Release.
 class TimingProvider : public WeightProvider {
  public:
-  explicit TimingProvider(torch::ScalarType dtype) : direct_(dtype) {}
+  explicit TimingProvider(torch::ScalarType dtype) : direct_(dtype, torch::kCPU) {}
   BlockTensors Acquire(const WeightBlock& block) override {
     BlockTensors tensors = direct_.Acquire(block);
     started_[block.name] = Clock::now();
@@ -104,7 +104,7 @@ void Run(torch::ScalarType dtype, const char* name, double rate, int64_t img, in
   {
     FluxTransformer model(small, RandomWeights(small, dtype));
     FluxInputs in = RandomInputs(small, 1024, 64);
-    DirectWeightProvider provider(dtype);
+    DirectWeightProvider provider(dtype, torch::kCPU);
     model.Forward(in, provider, dtype);
     auto start = Clock::now();
     const int repeats = 3;

@@ -45,8 +45,9 @@ torch::Tensor ChunkedAttention(const torch::Tensor& q, const torch::Tensor& k,
     }
     if (options.causal) {
       // Row r (query start + r) may see keys 0..start + r.
-      torch::Tensor query_pos = torch::arange(start, stop, torch::kLong).unsqueeze(1);
-      torch::Tensor key_pos = torch::arange(k_len, torch::kLong).unsqueeze(0);
+      const auto longs = torch::TensorOptions().dtype(torch::kLong).device(scores.device());
+      torch::Tensor query_pos = torch::arange(start, stop, longs).unsqueeze(1);
+      torch::Tensor key_pos = torch::arange(k_len, longs).unsqueeze(0);
       scores.masked_fill_(key_pos.gt(query_pos), -std::numeric_limits<float>::infinity());
     }
     torch::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());

@@ -41,7 +41,8 @@ void RunFluxForwardFiles(const FluxForwardFiles& files) {
   inputs.y = ReadInput(input_file, "y", true);
   inputs.guidance = ReadInput(input_file, "guidance", transformer.config().guidance_embed);
 
-  DirectWeightProvider provider(files.compute);
+  // A reference run for parity checks against Python: on the CPU, in the files' dtype.
+  DirectWeightProvider provider(files.compute, torch::kCPU);
   const torch::Tensor pred = transformer.Forward(inputs, provider, files.compute).to(torch::kFloat);
   SafetensorsWriter writer;
   AddTensor(writer, "pred", pred.contiguous(), DType::kF32);

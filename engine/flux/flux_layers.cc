@@ -18,8 +18,10 @@ torch::Tensor TimestepEmbedding(const torch::Tensor& t, int64_t dim, torch::Scal
   const bool low_precision = c10::elementSize(t.scalar_type()) < 4;
   torch::Tensor scaled =
       low_precision ? t.mul(time_factor).to(torch::kDouble) : t.to(torch::kDouble).mul(time_factor);
+  // Made on t's device: a constant built on the CPU cannot multiply a CUDA tensor.
+  const auto doubles = torch::TensorOptions().dtype(torch::kDouble).device(t.device());
   torch::Tensor freqs =
-      torch::exp(torch::arange(0, half, torch::kDouble).mul(-std::log(max_period) / half));
+      torch::exp(torch::arange(0, half, doubles).mul(-std::log(max_period) / half));
   torch::Tensor args = scaled.unsqueeze(1) * freqs.unsqueeze(0);
   torch::Tensor embedding = torch::cat({torch::cos(args), torch::sin(args)}, -1);
   if (dim % 2) embedding = torch::cat({embedding, torch::zeros_like(embedding.slice(1, 0, 1))}, -1);
@@ -42,10 +44,11 @@ RopeTables RopeEmbed(const torch::Tensor& ids, const std::vector<int64_t>& axes_
   }
   std::vector<torch::Tensor> angles;
   torch::Tensor pos = ids.to(torch::kDouble);
+  const auto doubles = torch::TensorOptions().dtype(torch::kDouble).device(ids.device());
   for (std::size_t axis = 0; axis < axes_dim.size(); ++axis) {
     const int64_t d = axes_dim[axis];
     torch::Tensor omega =
-        torch::pow(theta, torch::arange(0, d, 2, torch::kDouble).div(double(d))).reciprocal();
+        torch::pow(theta, torch::arange(0, d, 2, doubles).div(double(d))).reciprocal();
     angles.push_back(pos.select(2, axis).unsqueeze(-1) * omega);  // [B, L, d/2]
   }
   torch::Tensor angle = torch::cat(angles, -1).unsqueeze(1);  // [B, 1, L, D/2]

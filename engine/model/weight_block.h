@@ -107,7 +107,7 @@ class WeightProvider {
 // reference behaviour that streaming must reproduce bit for bit.
 class DirectWeightProvider : public WeightProvider {
  public:
-  DirectWeightProvider(torch::ScalarType compute_dtype, torch::Device device = torch::kCPU)
+  DirectWeightProvider(torch::ScalarType compute_dtype, torch::Device device)
       : compute_dtype_(compute_dtype), device_(device) {}
   BlockTensors Acquire(const WeightBlock& block) override;
 

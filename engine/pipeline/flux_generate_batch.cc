@@ -2,10 +2,12 @@
 #include <optional>
 #include <utility>
 
+#include "engine/device/compute_stream.h"
 #include "engine/image/png_writer.h"
 #include "engine/image/rgb8.h"
 #include "engine/lora/lora_job_adapters.h"
 #include "engine/memory/cpu_memory_meter.h"
+#include "engine/memory/cuda_device_meter.h"
 #include "engine/memory/job_ceiling.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/pipeline/flux_pipeline_impl.h"
@@ -22,13 +24,15 @@ int64_t JobMemoryReport::measured_peak() const {
 }
 
 GenerationResult FluxPipeline::Generate(const GenerationRequest& request,
+                                        const ExecutionTarget& target,
                                         const GenerationCallbacks& callbacks,
                                         const JobMemoryOptions& memory) const {
-  BatchResult batch = GenerateBatch({request}, callbacks, memory);
+  BatchResult batch = GenerateBatch({request}, target, callbacks, memory);
   return std::move(batch.results.front());
 }
 
 BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& requests,
+                                        const ExecutionTarget& target,
                                         const GenerationCallbacks& callbacks,
                                         const JobMemoryOptions& memory) const {
   const Impl& impl = *impl_;
@@ -40,6 +44,8 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
   const torch::ScalarType compute = impl.config.compute_dtype;
   const FluxConfig& flux = impl.transformer->config();
   torch::NoGradGuard no_grad;
+  // Every kernel of the job goes to this worker's compute stream on the target's device.
+  const ScopedComputeStream compute_stream(target);
   if (memory.prefetch_depth < 0) {
     throw InvalidArgument("prefetch_depth must be >= 0, got " +
                           std::to_string(memory.prefetch_depth));
@@ -73,7 +79,7 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
   }
   batch.timings.prompt_cache_hit = cached_prompts == static_cast<int>(prompts.size());
   // Planned before any work, so that a budget below the minimum fails with nothing done.
-  JobWeights weights;
+  JobWeights weights{target, nullptr, nullptr, {}};
   weights.loras = memory.device_loras;
   std::vector<const LoraAdapter*> loras_on_device;
   for (const auto& lora : memory.device_loras) {
@@ -82,8 +88,8 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
   if (memory.resident_weights) {
     // The weights are on the device already: the job's bytes are its activations alone.
     weights.resident = memory.resident_weights.get();
-    batch.memory.plan =
-        PlanMemory(jobs, std::nullopt, memory.prefetch_depth, cached_prompts, loras_on_device);
+    batch.memory.plan = PlanMemory(jobs, target.device, std::nullopt, memory.prefetch_depth,
+                                   cached_prompts, loras_on_device);
     batch.memory.predicted_peak_bytes = batch.memory.plan->predicted_working_peak_bytes();
     if (memory.budget_bytes && batch.memory.predicted_peak_bytes > *memory.budget_bytes) {
       throw ResourceExhausted("the job needs " + FormatBytes(batch.memory.predicted_peak_bytes) +
@@ -91,20 +97,25 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
                               FormatBytes(*memory.budget_bytes));
     }
   } else if (memory.budget_bytes) {
-    batch.memory.plan = PlanMemory(jobs, memory.budget_bytes, memory.prefetch_depth, cached_prompts,
-                                   loras_on_device);
+    batch.memory.plan = PlanMemory(jobs, target.device, memory.budget_bytes, memory.prefetch_depth,
+                                   cached_prompts, loras_on_device);
     batch.memory.predicted_peak_bytes = batch.memory.plan->predicted_peak_bytes();
     weights.plan = &*batch.memory.plan;
   }
   // The job's bytes are measured above what the device held when it started. A budget is a hard
   // ceiling (job_ceiling.h), so it needs the meter that counts what the ceiling checks.
-  const bool on_cpu = impl.config.device.is_cpu();
+  // On the CPU that is the counting allocator, which can also refuse an allocation past the job's
+  // own ceiling. On a CUDA device it is the meter the caching allocator's events feed
+  // (cuda_device_meter.h), where the ceiling is the device's: the allocator may reserve no more
+  // than the device's budget, of which the scheduler gave this launch its share.
+  const bool on_cpu = target.device.is_cpu();
   if (on_cpu && memory.budget_bytes) CpuMemoryMeter::Install();
-  CpuMemoryMeter* meter =
-      on_cpu && CpuMemoryMeter::IsInstalled() ? &CpuMemoryMeter::Install() : nullptr;
+  MemoryMeter* meter = nullptr;
+  if (on_cpu && CpuMemoryMeter::IsInstalled()) meter = &CpuMemoryMeter::Install().meter();
+  if (target.is_cuda()) meter = CudaDeviceMeter(target.device.index());
   const int64_t job_start_bytes = meter ? meter->current_bytes() : 0;
   std::optional<ScopedJobCeiling> ceiling;
-  if (meter && memory.budget_bytes) ceiling.emplace(*memory.budget_bytes);
+  if (on_cpu && meter && memory.budget_bytes) ceiling.emplace(*memory.budget_bytes);
   // An allocation refused by the ceiling (or the device's meter) ends the job with
   // RESOURCE_EXHAUSTED naming the phase, the budget, the prediction and what was in use.
   PipelinePhase phase = PipelinePhase::kEncode;
@@ -180,7 +191,7 @@ BatchResult FluxPipeline::GenerateBatch(const std::vector<GenerationRequest>& re
     phase = PipelinePhase::kDecode;
     open_window();
     const torch::Tensor images =
-        impl.Decode(shape, latents.to(impl.config.device), weights, batch.memory);
+        impl.Decode(shape, latents.to(target.device), weights, batch.memory);
     batch.timings.decode_seconds = SecondsSince(phase_start);
     finish_phase(PipelinePhase::kDecode, batch.timings.decode_seconds);
 

@@ -67,10 +67,10 @@ std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::str
   }
   {
     const std::vector<const std::vector<LoraUse>*> one_sample{&loras};
-    std::unique_ptr<WeightProvider> provider =
-        WithAdapters(Provider(PipelineComponent::kT5, weights),
-                     BuildComponentAdapters(PipelineComponent::kT5, one_sample,
-                                            config.compute_dtype, config.device, weights.loras));
+    std::unique_ptr<WeightProvider> provider = WithAdapters(
+        Provider(PipelineComponent::kT5, weights),
+        BuildComponentAdapters(PipelineComponent::kT5, one_sample, config.compute_dtype,
+                               weights.target.device, weights.loras));
     torch::Tensor ids = torch::tensor(t5_ids.ids, torch::kLong).unsqueeze(0);
     embedding->t5 = t5->Forward(ids, *provider).to(config.compute_dtype);
     CollectStreamingStats(*provider, report);
@@ -85,10 +85,10 @@ std::shared_ptr<const PromptEmbedding> FluxPipeline::Impl::Encode(const std::str
   }
   {
     const std::vector<const std::vector<LoraUse>*> one_sample{&loras};
-    std::unique_ptr<WeightProvider> provider =
-        WithAdapters(Provider(PipelineComponent::kClip, weights),
-                     BuildComponentAdapters(PipelineComponent::kClip, one_sample,
-                                            config.compute_dtype, config.device, weights.loras));
+    std::unique_ptr<WeightProvider> provider = WithAdapters(
+        Provider(PipelineComponent::kClip, weights),
+        BuildComponentAdapters(PipelineComponent::kClip, one_sample, config.compute_dtype,
+                               weights.target.device, weights.loras));
     torch::Tensor ids = torch::tensor(clip_ids, torch::kLong).unsqueeze(0);
     embedding->clip =
         clip->Forward(ids, clip_tokenizer->eos_id(), *provider).pooled.to(config.compute_dtype);
@@ -192,7 +192,7 @@ torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job, const Batc
                                           const GenerationCallbacks& callbacks,
                                           int& completed_steps, PhaseTimings& timings) const {
   const torch::ScalarType compute = config.compute_dtype;
-  const torch::Device device = config.device;
+  const torch::Device device = weights.target.device;
   const Clock::time_point phase_start = Clock::now();
   const int64_t batch = samples.size();
   const int64_t rows = (job.height + 15) / 16;
@@ -315,8 +315,8 @@ torch::Tensor FluxPipeline::Impl::Decode(const ResolvedRequest& job,
 JobModels FluxPipeline::models() const { return impl_->Models(); }
 
 JobMemoryPlan FluxPipeline::PlanMemory(
-    const std::vector<ResolvedRequest>& batch, std::optional<int64_t> budget_bytes,
-    int prefetch_depth, int cached_prompts,
+    const std::vector<ResolvedRequest>& batch, torch::Device device,
+    std::optional<int64_t> budget_bytes, int prefetch_depth, int cached_prompts,
     const std::vector<const LoraAdapter*>& loras_on_device) const {
   const Impl& impl = *impl_;
   if (batch.empty()) throw InvalidArgument("requests: a batch needs at least one request");
@@ -339,6 +339,7 @@ JobMemoryPlan FluxPipeline::PlanMemory(
   shape.prompts = static_cast<int>(prompts.size());
   shape.encoded_prompts = shape.prompts - std::clamp(cached_prompts, 0, shape.prompts);
   shape.compute = impl.config.compute_dtype;
+  shape.device = device;
   shape.tiled_decode = impl.config.tiled_decode;
   shape.tiles = TileOptions{impl.config.vae_tile_latent, impl.config.vae_overlap_latent};
   // LoRAs: the transformer's for every sample at once; each text encoder's for one prompt at a
@@ -347,7 +348,6 @@ JobMemoryPlan FluxPipeline::PlanMemory(
   for (const ResolvedRequest& request : batch) {
     for (int i = 0; i < request.batch_size; ++i) sample_loras.push_back(&request.loras);
   }
-  const torch::Device device = impl.config.device;
   auto index = [](PipelineComponent component) { return static_cast<std::size_t>(component); };
   shape.adapter_bytes[index(PipelineComponent::kTransformer)] = ComponentAdapterBytes(
       PipelineComponent::kTransformer, sample_loras, shape.compute, device, loras_on_device);
@@ -367,10 +367,10 @@ JobMemoryPlan FluxPipeline::PlanMemory(
   return PlanJobMemory(impl.Models(), shape, budget_bytes, options);
 }
 
-JobMemoryPlan FluxPipeline::PlanMemory(const ResolvedRequest& request,
+JobMemoryPlan FluxPipeline::PlanMemory(const ResolvedRequest& request, torch::Device device,
                                        std::optional<int64_t> budget_bytes, int prefetch_depth,
                                        bool prompt_cached) const {
-  return PlanMemory(std::vector<ResolvedRequest>{request}, budget_bytes, prefetch_depth,
+  return PlanMemory(std::vector<ResolvedRequest>{request}, device, budget_bytes, prefetch_depth,
                     prompt_cached ? 1 : 0);
 }
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "engine/checkpoint/checkpoint.h"
+#include "engine/device/execution_target.h"
 #include "engine/pipeline/generation_request.h"
 #include "engine/pipeline/job_memory_plan.h"
 #include "engine/pipeline/model_paths.h"
@@ -52,15 +53,15 @@ struct JobMemoryOptions {
   std::optional<int64_t> budget_bytes;
   // Blocks copied ahead of the one computing (0: copy on demand).
   int prefetch_depth = 1;
-  // The model's weights already on the device in the compute dtype (ResidentWeights::Load of this
-  // pipeline), shared with other jobs: every component reads them and nothing streams. The
-  // budget then bounds the job's own bytes beside them (RESOURCE_EXHAUSTED before any work when
-  // the prediction exceeds it).
+  // The model's weights already on the job's device in the compute dtype (ResidentWeights::Load
+  // of this pipeline onto the same target), shared with other jobs: every component reads them and
+  // nothing streams. The budget then bounds the job's own bytes beside them (RESOURCE_EXHAUSTED
+  // before any work when the prediction exceeds it).
   std::shared_ptr<const ResidentWeights> resident_weights;
   // LoRAs already on the device in the compute dtype (DeviceLora::Load with this pipeline's
-  // compute dtype and device; a device's adapter cache), shared with other jobs: a request's
-  // adapter found here is used as it is, and its bytes are not the job's (neither planned nor
-  // measured: they were allocated before the job started). Other adapters are converted by the
+  // compute dtype and the job's device; a device's adapter cache), shared with other jobs: a
+  // request's adapter found here is used as it is, and its bytes are not the job's (neither planned
+  // nor measured: they were allocated before the job started). Other adapters are converted by the
   // job and counted in its budget.
   std::vector<std::shared_ptr<const DeviceLora>> device_loras;
 };
@@ -151,33 +152,38 @@ class FluxPipeline {
   FluxPipeline& operator=(FluxPipeline&&) noexcept;
   ~FluxPipeline();
 
-  // A batch of one: GenerateBatch({request}, ...).results[0].
-  GenerationResult Generate(const GenerationRequest& request,
+  // A batch of one: GenerateBatch({request}, target, ...).results[0].
+  GenerationResult Generate(const GenerationRequest& request, const ExecutionTarget& target,
                             const GenerationCallbacks& callbacks = {},
                             const JobMemoryOptions& memory = {}) const;
 
-  // Runs the requests as one job (see the top of this file). Before any work, throws StatusError:
+  // Runs the requests as one job (see the top of this file) on `target`: every tensor the job
+  // computes with is made there (weights streamed or read resident on it, latents, activations);
+  // the images and latents come back on the CPU. Before any work, throws StatusError:
   // INVALID_ARGUMENT for a request field, for requests that differ in width, height or steps
   // (after defaults), for more than limits().max_batch_images images in all
   // (ResolveGenerationBatch), RESOURCE_EXHAUSTED for a budget below the batch's minimum. Throws
   // Cancelled when callbacks.cancelled() turns true. Progress is reported per step of the batch.
   BatchResult GenerateBatch(const std::vector<GenerationRequest>& requests,
+                            const ExecutionTarget& target,
                             const GenerationCallbacks& callbacks = {},
                             const JobMemoryOptions& memory = {}) const;
 
   // The memory plan of a batch of resolved requests (ResolveGenerationBatch) under `budget_bytes`
-  // (nullopt: all resident), as GenerateBatch would run it. `cached_prompts`: how many of the
+  // (nullopt: all resident), as GenerateBatch would run it on `device` (whose allocator sets the
+  // bytes of each tensor, engine/memory/allocation_bytes.h). `cached_prompts`: how many of the
   // batch's distinct prompts need no encoding. Planning several requests with different prompts
   // counts one held embedding per distinct prompt; an estimate made before the prompts are known
   // should assume every request's prompt distinct.
   // `loras_on_device`: adapters whose tensors are on the device before the job (not its bytes).
-  JobMemoryPlan PlanMemory(const std::vector<ResolvedRequest>& batch,
+  JobMemoryPlan PlanMemory(const std::vector<ResolvedRequest>& batch, torch::Device device,
                            std::optional<int64_t> budget_bytes, int prefetch_depth = 1,
                            int cached_prompts = 0,
                            const std::vector<const LoraAdapter*>& loras_on_device = {}) const;
   // One request: `prompt_cached`: its prompt's embeddings need no encoding.
-  JobMemoryPlan PlanMemory(const ResolvedRequest& request, std::optional<int64_t> budget_bytes,
-                           int prefetch_depth = 1, bool prompt_cached = false) const;
+  JobMemoryPlan PlanMemory(const ResolvedRequest& request, torch::Device device,
+                           std::optional<int64_t> budget_bytes, int prefetch_depth = 1,
+                           bool prompt_cached = false) const;
   JobModels models() const;
 
   const PipelineConfig& config() const;

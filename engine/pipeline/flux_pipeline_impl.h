@@ -38,6 +38,7 @@ inline void CollectStreamingStats(const WeightProvider& provider, JobMemoryRepor
 // Where a job's weights come from: a resident copy, else streaming by its plan, else the
 // pipeline's factory.
 struct JobWeights {
+  ExecutionTarget target;  // where the job computes
   const ResidentWeights* resident = nullptr;
   const JobMemoryPlan* plan = nullptr;
   DeviceLoras loras;  // the LoRAs already on the device (JobMemoryOptions::device_loras)
@@ -97,12 +98,13 @@ struct FluxPipeline::Impl {
       StreamingOptions options = plan->streaming;
       options.compute_dtype = config.compute_dtype;
       auto streaming = std::make_unique<StreamingWeightProvider>(
-          plan->component(component).residency, options, config.device);
+          plan->component(component).residency, options, weights.target.device);
       streaming->SetOrder(ComponentBlocks(Models(), component), passes);
       return streaming;
     }
-    std::unique_ptr<WeightProvider> provider = providers(
-        component, ComponentBlocks(Models(), component), config.compute_dtype, config.device);
+    std::unique_ptr<WeightProvider> provider =
+        providers(component, ComponentBlocks(Models(), component), config.compute_dtype,
+                  weights.target.device);
     if (!provider) {
       throw Internal(std::string("the weight provider factory returned no provider for ") +
                      PipelineComponentName(component));

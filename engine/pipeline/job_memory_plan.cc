@@ -33,12 +33,12 @@ int64_t ElementBytes(torch::ScalarType type) {
 ComponentMemoryPlan PlanComponent(const JobModels& models, PipelineComponent component,
                                   const std::vector<ComponentStage>& stages, int64_t held,
                                   std::optional<int64_t> budget, const StreamingOptions& options,
-                                  torch::ScalarType compute) {
+                                  torch::ScalarType compute, torch::Device device) {
   ComponentMemoryPlan plan;
   plan.component = component;
   plan.held_bytes = held;
   const std::vector<PlannedBlock> blocks = DescribeBlocks(
-      ComponentBlocks(models, component), ComponentPerStep(models, component), compute);
+      ComponentBlocks(models, component), ComponentPerStep(models, component), compute, device);
   int64_t all = 0, conversion = 0;
   for (const PlannedBlock& b : blocks) {
     all += b.storage_bytes;
@@ -149,8 +149,8 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
     const int64_t layers = T5ActivationBytes(models.t5->config(), 1, txt_tokens, compute) + ids;
     job.components.push_back(PlanComponent(
         models, PipelineComponent::kT5, {{"embedding", 0, 1, lookup}, {"layers", 1, n, layers}},
-        earlier_embeddings + adapters(PipelineComponent::kT5, txt_tokens), budget, options,
-        compute));
+        earlier_embeddings + adapters(PipelineComponent::kT5, txt_tokens), budget, options, compute,
+        shape.device));
   }
   if (encode && models.clip) {
     const std::size_t n = models.clip->blocks().size();
@@ -162,7 +162,7 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
     job.components.push_back(PlanComponent(
         models, PipelineComponent::kClip, {{"embedding", 0, 1, lookup}, {"layers", 1, n, layers}},
         earlier_embeddings + t5_output + adapters(PipelineComponent::kClip, shape.clip_tokens),
-        budget, options, compute));
+        budget, options, compute, shape.device));
   }
 
   // Denoising: the latent tokens (the caller's, the sampler's, the prediction and the update),
@@ -192,7 +192,7 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
       {{"modulation", 0, once, modulation_pass}, {"steps", once, all, forward + 4 * latent}},
       embedding + txt_batch + latent + ids + modulation +
           adapters(PipelineComponent::kTransformer, batch * (img_tokens + txt_tokens)),
-      budget, options, compute));
+      budget, options, compute, shape.device));
 
   if (models.vae) {
     const VaeDecoderConfig& vae = models.vae->config();
@@ -208,9 +208,9 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
     // Decoding image b beside the b earlier ones; joining them; encoding PNG rows from one.
     const int64_t activation =
         std::max({decode + (batch - 1) * image, 2 * batch * image, batch * image + 4 * image});
-    job.components.push_back(PlanComponent(models, PipelineComponent::kVae,
-                                           {{"decode", 0, models.vae->blocks().size(), activation}},
-                                           embedding + latents, budget, options, compute));
+    job.components.push_back(PlanComponent(
+        models, PipelineComponent::kVae, {{"decode", 0, models.vae->blocks().size(), activation}},
+        embedding + latents, budget, options, compute, shape.device));
   }
 
   if (budget) {

@@ -49,6 +49,8 @@ struct JobMemoryShape {
   int prompts = 1;
   int encoded_prompts = 1;
   torch::ScalarType compute = torch::kFloat;
+  // The device the job runs on: its allocator sets each tensor's bytes (allocation_bytes.h).
+  torch::Device device = torch::kCPU;
   bool tiled_decode = true;
   TileOptions tiles;
   // The job's LoRA tensors on the device per component (indexed by PipelineComponent), held

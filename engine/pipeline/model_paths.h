@@ -45,7 +45,6 @@ struct PipelineConfig {
   std::optional<int> default_height;
   std::optional<int> t5_max_length;  // nullopt: the family's (512 dev, 256 schnell)
   torch::ScalarType compute_dtype = torch::kFloat;
-  torch::Device device = torch::kCPU;
   // Images with more latent pixels than one tile on either side decode tiled (bounded peak).
   bool tiled_decode = true;
   int64_t vae_tile_latent = 64;

@@ -6,6 +6,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "engine/device/compute_stream.h"
 #include "engine/memory/allocation_bytes.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/pipeline/job_memory_plan.h"
@@ -38,12 +39,16 @@ class ResidentWeightProvider final : public WeightProvider {
 
 }  // namespace
 
-std::shared_ptr<const ResidentWeights> ResidentWeights::Load(const FluxPipeline& pipeline) {
+std::shared_ptr<const ResidentWeights> ResidentWeights::Load(const FluxPipeline& pipeline,
+                                                             const ExecutionTarget& target) {
   const torch::ScalarType compute = pipeline.config().compute_dtype;
-  const torch::Device device = pipeline.config().device;
+  const torch::Device device = target.device;
   const JobModels models = pipeline.models();
-  std::shared_ptr<ResidentWeights> weights(new ResidentWeights());
+  std::shared_ptr<ResidentWeights> weights(new ResidentWeights(device));
   torch::NoGradGuard no_grad;
+  // The copies are queued on the worker's compute stream, so the launches that read them on the
+  // same stream are ordered after them without a host wait.
+  const ScopedComputeStream stream(target);
   for (PipelineComponent component : kComponents) {
     for (const WeightBlock* block : ComponentBlocks(models, component)) {
       if (weights->blocks_.count(block)) continue;  // a block listed twice is held once
@@ -62,9 +67,8 @@ std::shared_ptr<const ResidentWeights> ResidentWeights::Load(const FluxPipeline&
   return weights;
 }
 
-int64_t ResidentWeights::BytesOf(const FluxPipeline& pipeline) {
+int64_t ResidentWeights::BytesOf(const FluxPipeline& pipeline, torch::Device device) {
   const torch::ScalarType compute = pipeline.config().compute_dtype;
-  const torch::Device device = pipeline.config().device;
   const JobModels models = pipeline.models();
   int64_t bytes = 0;
   std::unordered_set<const WeightBlock*> counted;

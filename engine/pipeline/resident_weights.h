@@ -14,6 +14,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "engine/device/execution_target.h"
 #include "engine/model/weight_block.h"
 
 namespace streamdit::engine {
@@ -23,13 +24,17 @@ class FluxPipeline;
 class ResidentWeights {
  public:
   // Materializes every block of every component of the pipeline (T5, CLIP, transformer, VAE) in
-  // its compute dtype on its device. An allocation beyond the device's limit throws the
-  // allocator's c10::OutOfMemoryError (StatusFromException: RESOURCE_EXHAUSTED); what was
-  // allocated by then is freed.
-  static std::shared_ptr<const ResidentWeights> Load(const FluxPipeline& pipeline);
-  // The bytes Load allocates for the pipeline: every weight in the compute dtype, each tensor
-  // with what the device's allocator adds to it.
-  static int64_t BytesOf(const FluxPipeline& pipeline);
+  // its compute dtype on `target`'s device; jobs then run there on them (GenerateBatch with the
+  // same target). An allocation beyond the device's limit throws the allocator's
+  // c10::OutOfMemoryError (StatusFromException: RESOURCE_EXHAUSTED); what was allocated by then
+  // is freed.
+  static std::shared_ptr<const ResidentWeights> Load(const FluxPipeline& pipeline,
+                                                     const ExecutionTarget& target);
+  // The bytes Load allocates for the pipeline on `device`: every weight in the compute dtype,
+  // each tensor with what the device's allocator adds to it.
+  static int64_t BytesOf(const FluxPipeline& pipeline, torch::Device device);
+
+  torch::Device device() const { return device_; }
 
   int64_t bytes() const { return bytes_; }
   // A provider that hands out these tensors (no copy, no conversion). Throws StatusError INTERNAL
@@ -37,7 +42,8 @@ class ResidentWeights {
   std::unique_ptr<WeightProvider> Provider() const;
 
  private:
-  ResidentWeights() = default;
+  explicit ResidentWeights(torch::Device device) : device_(device) {}
+  torch::Device device_;
   std::unordered_map<const WeightBlock*, BlockTensors> blocks_;
   int64_t bytes_ = 0;
 };

@@ -56,8 +56,7 @@ int64_t SlotBytes(const StoredTensor& tensor);
 // Describes the blocks (sizes, per-step flags) without deciding residency.
 std::vector<PlannedBlock> DescribeBlocks(const std::vector<const WeightBlock*>& blocks,
                                          const std::vector<bool>& per_step,
-                                         torch::ScalarType compute_dtype,
-                                         torch::Device device = torch::kCPU);
+                                         torch::ScalarType compute_dtype, torch::Device device);
 // The least weight bytes any plan needs: the ring for the largest block plus its conversion.
 int64_t MinimumWeightBytes(const std::vector<PlannedBlock>& blocks,
                            const StreamingOptions& options);

@@ -25,7 +25,7 @@ namespace streamdit::engine {
 class StreamingWeightProvider : public WeightProvider {
  public:
   StreamingWeightProvider(const ResidencyPlan& plan, const StreamingOptions& options,
-                          torch::Device device = torch::kCPU);
+                          torch::Device device);
   ~StreamingWeightProvider() override;
   StreamingWeightProvider(const StreamingWeightProvider&) = delete;
   StreamingWeightProvider& operator=(const StreamingWeightProvider&) = delete;

@@ -53,7 +53,7 @@ StoredTensor ViewStored(const TensorRef& ref);
 // GGML blocks through their dequantizers (engine/tensor/gguf_decode.h). May return `stored.data`
 // itself when it already is `compute` on `device` (no copy).
 torch::Tensor Materialize(const StoredTensor& stored, torch::ScalarType compute,
-                          torch::Device device = torch::kCPU);
+                          torch::Device device);
 // Whether Materialize makes a new tensor (a decode or a conversion) rather than returning the
 // stored one.
 bool MaterializeCopies(const StoredTensor& stored, torch::ScalarType compute);

@@ -56,6 +56,10 @@ void AddGenerateCommand(CLI::App& app, CommandTable& table, const GlobalOptions&
       AddDtypeOption(*command, "--dtype", &o.dtype, "Compute dtype (default: the model's)");
   local_only.push_back(o.dtype_option);
   local_only.push_back(
+      command
+          ->add_option("--device", o.device, "Device to compute on: cpu or cuda:N (default: cpu)")
+          ->type_name("cpu|cuda:N"));
+  local_only.push_back(
       command->add_option("--threads", o.threads, "libtorch threads (default: libtorch's)")
           ->check(AtLeast(1)));
   o.budget_option = AddByteSizeOption(

@@ -29,6 +29,7 @@ struct GenerateOptions {
   torch::ScalarType dtype = torch::kFloat;
   CLI::Option* dtype_option = nullptr;
   std::optional<int> threads;
+  std::string device = "cpu";  // --device: cpu or cuda:N
   int64_t budget_bytes = 0;
   CLI::Option* budget_option = nullptr;
   std::optional<int> prefetch;

@@ -65,7 +65,7 @@ void RunPlan(const PlanOptions& o, std::ostream& out) {
        {engine::PipelineComponent::kT5, engine::PipelineComponent::kClip,
         engine::PipelineComponent::kTransformer}) {
     shape.adapter_bytes[static_cast<std::size_t>(component)] =
-        engine::ComponentAdapterBytes(component, samples, shape.compute, torch::kCPU);
+        engine::ComponentAdapterBytes(component, samples, shape.compute, shape.device);
     shape.adapter_rank =
         std::max(shape.adapter_rank, engine::ComponentAdapterRank(component, samples));
   }
@@ -99,7 +99,7 @@ void RunPlan(const PlanOptions& o, std::ostream& out) {
           engine::PipelineComponent::kTransformer}) {
       if (!lora.targets(component)) continue;
       out << " " << engine::PipelineComponentName(component) << " "
-          << FormatBytes(lora.DeviceBytes(component, shape.compute, torch::kCPU));
+          << FormatBytes(lora.DeviceBytes(component, shape.compute, shape.device));
     }
     out << "\n";
   }

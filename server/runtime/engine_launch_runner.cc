@@ -10,10 +10,20 @@
 
 namespace streamdit::server {
 
-EngineLaunchRunner::EngineLaunchRunner(const ModelRegistry& models) : models_(models) {
-  for (const auto& model : models_.models()) {
-    if (model->pipeline->config().device.is_cpu()) engine::CpuMemoryMeter::Install();
+EngineLaunchRunner::EngineLaunchRunner(const ModelRegistry& models,
+                                       std::vector<engine::ExecutionTarget> targets)
+    : models_(models), targets_(std::move(targets)) {
+  for (const engine::ExecutionTarget& target : targets_) {
+    if (target.device.is_cpu()) engine::CpuMemoryMeter::Install();
   }
+}
+
+absl::StatusOr<engine::ExecutionTarget> EngineLaunchRunner::TargetOf(int device) const {
+  if (device < 0 || device >= static_cast<int>(targets_.size())) {
+    return absl::InternalError("device index " + std::to_string(device) + " has no target (" +
+                               std::to_string(targets_.size()) + " devices)");
+  }
+  return targets_[static_cast<std::size_t>(device)];
 }
 
 std::shared_ptr<const engine::ResidentWeights> EngineLaunchRunner::FindResident(
@@ -42,9 +52,11 @@ absl::Status EngineLaunchRunner::PrepareAdapters(const scheduler::Launch& launch
     auto adapter = models_.loras().FindByKey(demand.key);
     if (!adapter.ok()) return adapter.status();
     std::shared_ptr<const engine::DeviceLora> loaded;
-    const engine::PipelineConfig& config = model->pipeline->config();
+    const absl::StatusOr<engine::ExecutionTarget> target = TargetOf(launch.device);
+    if (!target.ok()) return target.status();
+    const torch::ScalarType compute = model->pipeline->config().compute_dtype;
     const absl::Status status = engine::StatusOfCall(
-        [&] { loaded = engine::DeviceLora::Load(*adapter, config.compute_dtype, config.device); });
+        [&] { loaded = engine::DeviceLora::Load(*adapter, compute, target->device); });
     if (!status.ok()) {
       return absl::Status(status.code(), "loading LoRA '" + (*adapter)->name() +
                                              "' onto the device: " + std::string(status.message()));
@@ -85,9 +97,11 @@ absl::Status EngineLaunchRunner::PrepareWeights(const scheduler::Launch& launch)
   if (FindResident(launch.device, launch.shape.model)) return absl::OkStatus();
   const LoadedModel* model = models_.Find(launch.shape.model);
   if (!model) return absl::NotFoundError("model: unknown '" + launch.shape.model + "'");
+  const absl::StatusOr<engine::ExecutionTarget> target = TargetOf(launch.device);
+  if (!target.ok()) return target.status();
   std::shared_ptr<const engine::ResidentWeights> loaded;
-  const absl::Status status =
-      engine::StatusOfCall([&] { loaded = engine::ResidentWeights::Load(*model->pipeline); });
+  const absl::Status status = engine::StatusOfCall(
+      [&] { loaded = engine::ResidentWeights::Load(*model->pipeline, *target); });
   if (!status.ok()) {
     return absl::Status(status.code(), "loading the weights of '" + model->name +
                                            "' onto the device: " + std::string(status.message()));
@@ -116,6 +130,12 @@ LaunchReport EngineLaunchRunner::Run(const scheduler::Launch& launch,
   if (!model) {
     report.outcome = scheduler::LaunchOutcome::kFailed;
     report.status = absl::NotFoundError("model: unknown '" + launch.shape.model + "'");
+    return report;
+  }
+  const absl::StatusOr<engine::ExecutionTarget> target = TargetOf(launch.device);
+  if (!target.ok()) {
+    report.outcome = scheduler::LaunchOutcome::kFailed;
+    report.status = target.status();
     return report;
   }
   engine::JobMemoryOptions memory;
@@ -153,7 +173,8 @@ LaunchReport EngineLaunchRunner::Run(const scheduler::Launch& launch,
   callbacks.on_phase = launch_callbacks.on_phase;
 
   const absl::Status status = engine::StatusOfCall([&] {
-    const engine::BatchResult batch = model->pipeline->GenerateBatch(requests, callbacks, memory);
+    const engine::BatchResult batch =
+        model->pipeline->GenerateBatch(requests, *target, callbacks, memory);
     report.predicted_bytes = batch.memory.predicted_peak_bytes;
     report.streamed_bytes = batch.memory.streamed_bytes;
     report.stall_seconds = batch.memory.stall_seconds;

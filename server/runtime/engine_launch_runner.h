@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "engine/device/execution_target.h"
 #include "engine/lora/device_lora.h"
 #include "engine/pipeline/resident_weights.h"
 #include "server/runtime/launch_runner.h"
@@ -22,9 +24,10 @@ namespace streamdit::server {
 
 class EngineLaunchRunner final : public LaunchRunner {
  public:
-  // Installs the CPU device's counting allocator (engine/memory/cpu_memory_meter.h) when a model
-  // runs on the CPU, so that every launch's bytes are metered from the first one on.
-  explicit EngineLaunchRunner(const ModelRegistry& models);
+  // `targets`: where each scheduler device computes (ExecutionTargetsOf the service's devices).
+  // Installs the CPU's counting allocator (engine/memory/cpu_memory_meter.h) when a device
+  // computes on the CPU, so that every launch's bytes are metered from the first one on.
+  EngineLaunchRunner(const ModelRegistry& models, std::vector<engine::ExecutionTarget> targets);
 
   absl::Status PrepareWeights(const scheduler::Launch& launch) override;
   std::vector<ResidentWeightsView> ResidentWeights(int device) const override;
@@ -47,7 +50,11 @@ class EngineLaunchRunner final : public LaunchRunner {
   };
   absl::Status PrepareAdapters(const scheduler::Launch& launch);
 
+  // The scheduler's device index's target; INTERNAL for an index the runner was not given.
+  absl::StatusOr<engine::ExecutionTarget> TargetOf(int device) const;
+
   const ModelRegistry& models_;
+  const std::vector<engine::ExecutionTarget> targets_;
   // resident_ and adapters_ are written by the device workers and read by Status().
   mutable std::mutex mu_;
   std::map<ResidentKey, std::shared_ptr<const engine::ResidentWeights>> resident_;

@@ -24,7 +24,7 @@ absl::StatusOr<scheduler::MemoryDemand> EngineMemoryEstimator::Estimate(
   std::vector<const engine::LoraAdapter*> on_device;
   scheduler::MemoryDemand demand;
   const torch::ScalarType compute = model->pipeline->config().compute_dtype;
-  const torch::Device device = model->pipeline->config().device;
+  const torch::Device device = model->planning_device;
   for (const std::string& lora_key : shape.loras) {
     auto adapter = models_.loras().FindByKey(lora_key);
     if (!adapter.ok()) return adapter.status();
@@ -55,7 +55,7 @@ absl::StatusOr<scheduler::MemoryDemand> EngineMemoryEstimator::Estimate(
       batch[i].loras = loras;
     }
     const engine::JobMemoryPlan plan =
-        model->pipeline->PlanMemory(batch, std::nullopt, 1, 0, on_device);
+        model->pipeline->PlanMemory(batch, device, std::nullopt, 1, 0, on_device);
     // Working: enough to run with every weight streamed (and more than a launch on resident
     // weights needs). Weights: what a resident copy takes on the device (compute dtype).
     demand.working_bytes =

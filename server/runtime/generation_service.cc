@@ -6,6 +6,7 @@
 #include <random>
 #include <utility>
 
+#include "engine/memory/cuda_device_meter.h"
 #include "engine/memory/device_charge.h"
 #include "engine/status/exception_status.h"
 
@@ -82,6 +83,12 @@ GenerationService::GenerationService(const ModelRegistry& models, ServiceSetting
     devices.push_back(std::move(config));
     device_meters_.push_back(new engine::MemoryMeter());
     device_meters_.back()->set_limit_bytes(device.budget_bytes);
+    if (device.total_bytes > 0) {
+      // A CUDA device: the caching allocator's events feed the meter, and it may reserve no
+      // more than the budget on the card (engine/memory/cuda_device_meter.h).
+      engine::MeterCudaDevice(device.cuda_index, device_meters_.back(), device.budget_bytes,
+                              device.total_bytes);
+    }
   }
   workers_ = std::make_unique<DeviceWorkers>(static_cast<int>(devices.size()));
   executor_ = std::make_unique<Executor>(*this);
@@ -274,8 +281,20 @@ void GenerationService::RunLaunch(const scheduler::Launch& launch,
   } else {
     // Every byte the launch allocates is charged to its device, and measured there: the peak is
     // the launch's own even while other devices run theirs.
+    // (On a CUDA device the caching allocator's events feed the meter; the worker's host
+    // allocations are then the process's, not the card's.)
     engine::MemoryMeter& meter = *device_meters_[launch.device];
-    engine::ScopedDeviceCharge charge(&meter);
+    const bool on_cuda = settings_.devices[launch.device].total_bytes > 0;
+    engine::ScopedDeviceCharge charge(on_cuda ? nullptr : &meter);
+    if (on_cuda) {
+      // Blocks the caching allocator keeps from earlier launches count against the card's cap;
+      // free them when this launch would not fit beside them.
+      const DeviceSettings& settings = settings_.devices[launch.device];
+      int64_t needed = launch.budget_bytes;
+      const LoadedModel* loading = models_.Find(launch.shape.model);
+      if (launch.mode == scheduler::WeightMode::kLoad && loading) needed += loading->weight_bytes;
+      engine::ReleaseCudaCacheFor(settings.cuda_index, needed, settings.budget_bytes);
+    }
     // Evictions and loads of resident weights first: they are the device's, not the launch's.
     const absl::Status prepared = runner_->PrepareWeights(launch);
     ReportResidentWeights(launch);

@@ -40,6 +40,10 @@ struct DeviceSettings {
   int64_t budget_bytes = 0;
   // The LoRA adapter cache's bound (scheduler::DeviceConfig::adapter_cache_bytes).
   int64_t lora_cache_bytes = scheduler::DeviceConfig::kDefaultAdapterCache;
+  // A CUDA device: its index and the card's memory (> 0), as discovered at start. 0 for a CPU
+  // device.
+  int cuda_index = 0;
+  int64_t total_bytes = 0;
 };
 
 // Request limits on top of each model's own (size multiple of 16, steps, guidance).

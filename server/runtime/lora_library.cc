@@ -24,11 +24,11 @@ struct FileSeen {
 
 }  // namespace
 
-LoraLibrary::LoraLibrary(std::vector<std::string> directories,
-                         std::vector<std::pair<std::string, const engine::FluxPipeline*>> models)
+LoraLibrary::LoraLibrary(std::vector<std::string> directories, std::vector<Model> models)
     : directories_(std::move(directories)) {
-  for (const auto& [name, pipeline] : models) {
-    models_.push_back({name, pipeline, engine::LoraTargets::Of(pipeline->models())});
+  for (Model& model : models) {
+    engine::LoraTargets targets = engine::LoraTargets::Of(model.pipeline->models());
+    models_.push_back({std::move(model), std::move(targets)});
   }
 }
 
@@ -38,14 +38,14 @@ LoraLibrary::Entry LoraLibrary::Read(const std::string& name, const std::string&
   entry.path = path;
   entry.size = size;
   entry.modified = modified;
-  for (const Model& model : models_) {
+  for (const CheckedModel& checked : models_) {
     std::shared_ptr<const engine::LoraAdapter> adapter;
-    const absl::Status status =
-        engine::StatusOfCall([&] { adapter = engine::LoadLoraAdapter(path, name, model.targets); });
+    const absl::Status status = engine::StatusOfCall(
+        [&] { adapter = engine::LoadLoraAdapter(path, name, checked.targets); });
     if (status.ok()) {
-      entry.loaded.emplace(model.name, std::move(adapter));
+      entry.loaded.emplace(checked.model.name, std::move(adapter));
     } else {
-      entry.loaded.emplace(model.name, status);
+      entry.loaded.emplace(checked.model.name, status);
     }
   }
   return entry;
@@ -138,14 +138,14 @@ absl::StatusOr<std::shared_ptr<const engine::LoraAdapter>> LoraLibrary::Find(
 }
 
 std::vector<LoraListing> LoraLibrary::List(const std::string& model) const {
-  const engine::FluxPipeline* pipeline = nullptr;
-  for (const Model& candidate : models_) {
-    if (candidate.name == model) pipeline = candidate.pipeline;
+  const Model* found = nullptr;
+  for (const CheckedModel& candidate : models_) {
+    if (candidate.model.name == model) found = &candidate.model;
   }
   std::vector<LoraListing> listings;
-  if (!pipeline) return listings;
-  const torch::ScalarType compute = pipeline->config().compute_dtype;
-  const torch::Device device = pipeline->config().device;
+  if (!found) return listings;
+  const torch::ScalarType compute = found->pipeline->config().compute_dtype;
+  const torch::Device device = found->planning_device;
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [name, entry] : entries_) {
     LoraListing listing;

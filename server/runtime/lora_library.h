@@ -40,15 +40,21 @@ struct LoraScanReport {
 struct LoraListing {
   std::string name;
   std::shared_ptr<const engine::LoraAdapter> adapter;  // null when `error` is set
-  int64_t device_bytes = 0;  // all components, in the model's compute dtype on its device
+  // All components, in the model's compute dtype on its planning device.
+  int64_t device_bytes = 0;
   std::string error;
 };
 
 class LoraLibrary {
  public:
-  // `models`: name -> pipeline; both must outlive the library.
-  LoraLibrary(std::vector<std::string> directories,
-              std::vector<std::pair<std::string, const engine::FluxPipeline*>> models);
+  // A model LoRAs are checked against; the pipeline must outlive the library.
+  struct Model {
+    std::string name;
+    const engine::FluxPipeline* pipeline = nullptr;
+    // The device kind its jobs run on: it sizes an adapter's device bytes (LoadedModel).
+    torch::Device planning_device = torch::kCPU;
+  };
+  LoraLibrary(std::vector<std::string> directories, std::vector<Model> models);
 
   LoraScanReport Rescan();
 
@@ -79,12 +85,11 @@ class LoraLibrary {
              int64_t modified) const;
 
   const std::vector<std::string> directories_;
-  struct Model {
-    std::string name;
-    const engine::FluxPipeline* pipeline;
+  struct CheckedModel {
+    Model model;
     engine::LoraTargets targets;  // the model's linear layers, found once, not per file read
   };
-  std::vector<Model> models_;
+  std::vector<CheckedModel> models_;
   std::mutex scan_mu_;  // one rescan at a time (SIGHUP and ReloadLoras may coincide)
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;  // by LoRA name

@@ -18,6 +18,7 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Load(
     }
     auto model = std::make_unique<LoadedModel>();
     model->name = settings.name;
+    model->planning_device = settings.planning_device;
     settings.pipeline.model_name = settings.name;
     const absl::Status loaded = engine::StatusOfCall([&] {
       model->pipeline = std::make_unique<engine::FluxPipeline>(
@@ -25,9 +26,10 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Load(
       const engine::FluxPipeline& pipeline = *model->pipeline;
       const engine::ResolvedRequest request =
           engine::ResolveGenerationRequest({}, pipeline.defaults(), pipeline.limits());
-      const engine::JobMemoryPlan plan = pipeline.PlanMemory(request, std::nullopt);
+      const engine::JobMemoryPlan plan =
+          pipeline.PlanMemory(request, model->planning_device, std::nullopt);
       model->min_budget_bytes = plan.minimum_budget_bytes();
-      model->weight_bytes = engine::ResidentWeights::BytesOf(pipeline);
+      model->weight_bytes = engine::ResidentWeights::BytesOf(pipeline, model->planning_device);
     });
     if (!loaded.ok()) {
       return absl::Status(loaded.code(),
@@ -35,9 +37,9 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Load(
     }
     registry->models_.push_back(std::move(model));
   }
-  std::vector<std::pair<std::string, const engine::FluxPipeline*>> pipelines;
+  std::vector<LoraLibrary::Model> pipelines;
   for (const auto& model : registry->models_) {
-    pipelines.emplace_back(model->name, model->pipeline.get());
+    pipelines.push_back({model->name, model->pipeline.get(), model->planning_device});
   }
   registry->loras_ = std::make_unique<LoraLibrary>(std::move(lora_dirs), std::move(pipelines));
   return registry;

@@ -19,6 +19,9 @@ namespace streamdit::server {
 struct ModelSettings {
   std::string name;
   engine::PipelineConfig pipeline;
+  // The kind of device the server places this model's jobs on (cpu, or cuda when the server has
+  // CUDA devices): its allocator sizes the bytes the scheduler books (weights, LoRAs, plans).
+  torch::Device planning_device = torch::kCPU;
 };
 
 struct LoadedModel {
@@ -29,6 +32,8 @@ struct LoadedModel {
   int64_t weight_bytes = 0;
   // The least budget a job of the default size needs (everything streamed).
   int64_t min_budget_bytes = 0;
+  // ModelSettings::planning_device.
+  torch::Device planning_device = torch::kCPU;
 };
 
 class ModelRegistry {

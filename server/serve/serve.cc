@@ -16,6 +16,8 @@
 #include "server/metrics/service_metrics.h"
 #include "server/runtime/engine_launch_runner.h"
 #include "server/runtime/engine_memory_estimator.h"
+#include "server/runtime/execution_targets.h"
+#include "server/serve/cuda_device_settings.h"
 
 namespace streamdit::server {
 namespace {
@@ -64,6 +66,12 @@ absl::StatusOr<ApiKeys> LoadApiKeys(const AuthSpec& auth, const EnvironmentLooku
 
 absl::StatusOr<std::vector<ModelSettings>> ModelSettingsFromConfig(const ServerConfig& config) {
   std::vector<ModelSettings> models;
+  // Plans are sized by the allocator of the devices the jobs run on (CUDA rounds every tensor up).
+  bool any_cuda = false;
+  for (const DeviceConfigSpec& device : config.devices)
+    any_cuda |= device.kind == DeviceKind::kCuda;
+  const torch::Device planning_device =
+      any_cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   // The default model first: the registry serves its first model to requests that name none.
   std::vector<const ModelSpec*> ordered;
   for (const ModelSpec& spec : config.models) {
@@ -75,6 +83,7 @@ absl::StatusOr<std::vector<ModelSettings>> ModelSettingsFromConfig(const ServerC
   for (const ModelSpec* spec : ordered) {
     ModelSettings settings;
     settings.name = spec->name;
+    settings.planning_device = planning_device;
     engine::PipelineConfig& pipeline = settings.pipeline;
     const absl::Status described = engine::StatusOfCall([&] {
       if (spec->create_demo && !engine::DemoModelExists(spec->dir)) {
@@ -123,25 +132,13 @@ absl::StatusOr<ServiceSettings> ServiceSettingsFromConfig(const ServerConfig& co
   ServiceSettings settings;
   for (const DeviceConfigSpec& device : config.devices) {
     if (device.kind == DeviceKind::kCuda) {
-      // What the driver says first: a configuration naming a device this machine does not have is
-      // a bad configuration for it (exit 2), named with the runtime's reason.
-      const absl::StatusOr<std::vector<engine::CudaDeviceInfo>> cuda =
-          engine::DiscoverCudaDevices();
-      if (!cuda.ok()) {
-        return absl::InvalidArgumentError("devices: " + device.name +
-                                          " is a CUDA device, and this machine has none: " +
-                                          std::string(cuda.status().message()));
-      }
-      if (device.index >= static_cast<int>(cuda->size())) {
-        return absl::InvalidArgumentError("devices: " + device.name +
-                                          " does not exist: " + std::to_string(cuda->size()) +
-                                          " CUDA device(s) are visible");
-      }
-      const engine::CudaDeviceInfo& found = (*cuda)[static_cast<size_t>(device.index)];
-      return absl::FailedPreconditionError(
-          "devices: " + device.name + " (" + found.name + ", " +
-          engine::FormatBytes(found.total_bytes) +
-          ") is there, but the engine's CUDA compute path is not built yet: serve on cpu devices");
+      // What the driver says first: a configuration naming a device this machine does not have,
+      // or more memory than its card has free, is a bad configuration for it (exit 2).
+      absl::StatusOr<DeviceSettings> cuda =
+          CudaDeviceSettings(device, engine::DiscoverCudaDevices());
+      if (!cuda.ok()) return cuda.status();
+      settings.devices.push_back(*std::move(cuda));
+      continue;
     }
     absl::StatusOr<int64_t> budget = device.EffectiveBudget(0);
     if (!budget.ok()) return budget.status();
@@ -256,8 +253,11 @@ absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
     spdlog::info("device {}: budget {:.1f} MiB", device.name, device.budget_bytes / 1048576.0);
   }
 
+  absl::StatusOr<std::vector<engine::ExecutionTarget>> targets =
+      ExecutionTargetsOf(settings->devices);
+  if (!targets.ok()) return targets.status();
   GenerationService service(**models, *settings, std::make_unique<EngineMemoryEstimator>(**models),
-                            std::make_unique<EngineLaunchRunner>(**models),
+                            std::make_unique<EngineLaunchRunner>(**models, *std::move(targets)),
                             ServiceObservers{&metrics, &metrics});
   (*server)->SetBackend(&service);
   if (http) http->SetBackend(&service);

@@ -20,7 +20,10 @@ std::string DirectPng(ServerRig& rig, const std::string& prompt, uint64_t seed) 
   engine::GenerationRequest request;
   request.prompt = prompt;
   request.seed = seed;
-  return rig.models().default_model().pipeline->Generate(request).png.front();
+  return rig.models()
+      .default_model()
+      .pipeline->Generate(request, engine::ExecutionTarget::Cpu())
+      .png.front();
 }
 
 v1::GenerateImageRequest Request(const std::string& prompt, uint64_t seed) {
@@ -92,7 +95,10 @@ TEST(GenerateRpc, GuidanceLeftOutIsTheModelsDefaultAndZeroIsAskable) {
   direct.prompt = "a kite";
   direct.seed = 3;
   direct.guidance = 0.0;
-  EXPECT_EQ(zero, rig.models().default_model().pipeline->Generate(direct).png.front());
+  EXPECT_EQ(zero, rig.models()
+                      .default_model()
+                      .pipeline->Generate(direct, engine::ExecutionTarget::Cpu())
+                      .png.front());
 }
 
 TEST(GenerateRpc, StreamSendsQueuedStartedProgressThenTheResult) {

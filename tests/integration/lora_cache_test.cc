@@ -83,8 +83,10 @@ TEST(LoraCache, AdaptersStayOnTheDeviceAreSharedAndLeaveLeastRecentlyUsedFirst) 
   AdapterLoads loads;
   ServiceObservers observers;
   observers.scheduler = &loads;
-  GenerationService service(models, settings, std::make_unique<EngineMemoryEstimator>(models),
-                            std::make_unique<EngineLaunchRunner>(models), observers);
+  GenerationService service(
+      models, settings, std::make_unique<EngineMemoryEstimator>(models),
+      std::make_unique<EngineLaunchRunner>(models, *ExecutionTargetsOf(settings.devices)),
+      observers);
 
   // First use: converted once onto the device, kept there, measured as the scheduler counts it.
   absl::StatusOr<JobResult> first = RunJob(service, "style");
@@ -109,7 +111,7 @@ TEST(LoraCache, AdaptersStayOnTheDeviceAreSharedAndLeaveLeastRecentlyUsedFirst) 
   direct.loras = {{engine::LoadLoraAdapter(dir.File("style.safetensors"), "style",
                                            engine::LoraTargets::Of(pipeline.models())),
                    0.75f}};
-  EXPECT_EQ(again->output.png, pipeline.Generate(direct).png);
+  EXPECT_EQ(again->output.png, pipeline.Generate(direct, engine::ExecutionTarget::Cpu()).png);
   device = service.Status().devices.at(0);
   EXPECT_EQ(device.used_bytes, WeightBytes(device) + style_bytes);
 

@@ -130,9 +130,11 @@ TEST_F(LoraRpc, ALoraRequestGetsTheEnginesImageWithThatLora) {
   direct.loras = {{engine::LoadLoraAdapter(dir_->File("style.safetensors"), "style",
                                            engine::LoraTargets::Of(pipeline.models())),
                    0.8f}};
-  EXPECT_EQ(response.images(0).png(), pipeline.Generate(direct).png.front());
+  EXPECT_EQ(response.images(0).png(),
+            pipeline.Generate(direct, engine::ExecutionTarget::Cpu()).png.front());
   direct.loras.clear();
-  EXPECT_NE(response.images(0).png(), pipeline.Generate(direct).png.front());
+  EXPECT_NE(response.images(0).png(),
+            pipeline.Generate(direct, engine::ExecutionTarget::Cpu()).png.front());
 }
 
 TEST_F(LoraRpc, BadLorasGetClearErrorsAndTheServerStaysUp) {

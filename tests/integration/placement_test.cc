@@ -136,8 +136,9 @@ TEST(Placement, AnUnderestimatedJobIsRetriedAndSucceedsUnderItsBudget) {
   // Room for the job streamed, not for its weights: every launch is a streamed one.
   settings.devices = {{"cpu:0", demand.minimum() + demand.weight_bytes / 4}};
   settings.scheduler.max_oom_retries = 8;
-  GenerationService service(**models, settings, std::make_unique<Underestimate>(**models),
-                            std::make_unique<EngineLaunchRunner>(**models));
+  GenerationService service(
+      **models, settings, std::make_unique<Underestimate>(**models),
+      std::make_unique<EngineLaunchRunner>(**models, *ExecutionTargetsOf(settings.devices)));
   std::mutex mu;
   std::condition_variable cv;
   std::optional<absl::StatusOr<JobResult>> outcome;

@@ -51,8 +51,9 @@ TEST(Residency, LoadKeepsSharesAndEvictsTheWeightsOnTheDevice) {
   // Room for one model resident and a job beside it, not for both models.
   ServiceSettings settings;
   settings.devices = {{"cpu:0", weights + demand->working_bytes + weights / 2}};
-  GenerationService service(models, settings, std::make_unique<EngineMemoryEstimator>(models),
-                            std::make_unique<EngineLaunchRunner>(models));
+  GenerationService service(
+      models, settings, std::make_unique<EngineMemoryEstimator>(models),
+      std::make_unique<EngineLaunchRunner>(models, *ExecutionTargetsOf(settings.devices)));
 
   // kLoad: the weights arrive and stay, measured on the device.
   absl::StatusOr<JobResult> first = RunJob(service, "a", 1);

@@ -21,6 +21,7 @@
 #include "server/api/grpc_server.h"
 #include "server/runtime/engine_launch_runner.h"
 #include "server/runtime/engine_memory_estimator.h"
+#include "server/runtime/execution_targets.h"
 #include "server/runtime/generation_service.h"
 #include "server/runtime/model_registry.h"
 #include "streamdit/v1/image_generation.grpc.pb.h"
@@ -93,7 +94,8 @@ class ServerRig {
     settings.limits = options.limits;
     service_ = std::make_unique<GenerationService>(
         *models_, settings, std::make_unique<EngineMemoryEstimator>(*models_),
-        std::make_unique<EngineLaunchRunner>(*models_), options.observers);
+        std::make_unique<EngineLaunchRunner>(*models_, *ExecutionTargetsOf(settings.devices)),
+        options.observers);
     options.grpc.listen = "127.0.0.1:0";
     absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(options.grpc);
     if (!server.ok()) throw std::runtime_error(server.status().ToString());

@@ -115,12 +115,14 @@ inline void WriteMergedModel(
       if (!merged[file].count(w.pair.weight)) {
         engine::Checkpoint model = engine::Checkpoint::Open((fs::path(from) / file).string());
         merged[file][w.pair.weight] =
-            engine::Materialize(engine::ViewStored(model.Require(w.pair.weight)), torch::kFloat)
+            engine::Materialize(engine::ViewStored(model.Require(w.pair.weight)), torch::kFloat,
+                                torch::kCPU)
                 .clone();
         const std::string bias = w.pair.weight.substr(0, w.pair.weight.size() - 7) + ".bias";
         if (w.bias.defined()) {
-          merged[file][bias] =
-              engine::Materialize(engine::ViewStored(model.Require(bias)), torch::kFloat).clone();
+          merged[file][bias] = engine::Materialize(engine::ViewStored(model.Require(bias)),
+                                                   torch::kFloat, torch::kCPU)
+                                   .clone();
         }
       }
       torch::Tensor delta =

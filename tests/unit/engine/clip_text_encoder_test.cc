@@ -142,7 +142,7 @@ void CheckAgainstReference(const Case& c) {
 
   const ClipTextEncoder encoder = ClipTextEncoder::Load(Checkpoint::Open(path));
   EXPECT_EQ(encoder.prefix(), c.prefix);
-  DirectWeightProvider provider(c.compute);
+  DirectWeightProvider provider(c.compute, torch::kCPU);
   const ClipTextOutput out = encoder.Forward(ids, tokenizer.eos_id(), provider);
   ASSERT_EQ(out.hidden_states.sizes(), (std::vector<int64_t>{3, 77, kHidden}));
   ASSERT_EQ(out.pooled.sizes(), (std::vector<int64_t>{3, kHidden}));
@@ -184,7 +184,7 @@ class RecordingProvider : public WeightProvider {
   std::vector<std::string> calls;
 
  private:
-  DirectWeightProvider direct_{torch::kFloat};
+  DirectWeightProvider direct_{torch::kFloat, torch::kCPU};
 };
 
 TEST(ClipTextEncoderTest, AcquiresEachBlockInOrderAndReleasesIt) {
@@ -211,7 +211,7 @@ TEST(ClipTextEncoderTest, CausalMaskHidesLaterTokens) {
                "");
   const ClipTextEncoder encoder =
       ClipTextEncoder::Load(Checkpoint::Open(dir.File("clip.safetensors")));
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   const torch::Tensor a = torch::tensor(tokenizer.Encode("a cat on a mat")).unsqueeze(0);
   const torch::Tensor b = torch::tensor(tokenizer.Encode("a cat on the moon")).unsqueeze(0);
   int64_t common = 0;
@@ -230,7 +230,7 @@ TEST(ClipTextEncoderTest, BadInputIdsAreInvalidArguments) {
                "");
   const ClipTextEncoder encoder =
       ClipTextEncoder::Load(Checkpoint::Open(dir.File("clip.safetensors")));
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   const int64_t eos = tokenizer.eos_id();
   EXPECT_INVALID_ARGUMENT(
       encoder.Forward(torch::zeros({1, 5}, torch::kLong), eos, provider));  // no EOS

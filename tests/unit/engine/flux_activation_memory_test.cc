@@ -53,7 +53,7 @@ TEST_P(FluxActivationMemoryTest, PredictionCoversTheMeasuredPeakWithin15Percent)
   const FluxTransformer model = HostModel(config, k.compute);
   const torch::ScalarType compute = k.compute;
   torch::NoGradGuard no_grad;
-  DirectWeightProvider provider(compute);
+  DirectWeightProvider provider(compute, torch::kCPU);
   torch::manual_seed(8);
   FluxInputs in;
   in.img = torch::randn({k.batch, k.img, config.in_channels}).to(compute);

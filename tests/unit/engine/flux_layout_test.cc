@@ -139,7 +139,7 @@ TEST(FluxLayout, DiffusersAndBflFilesGiveIdenticalOutputs) {
   EXPECT_EQ(b.config().depth_single_blocks, 2);
   EXPECT_TRUE(b.config().guidance_embed);
   FluxInputs inputs = ReadInputs(dir + "/in.safetensors");
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   torch::Tensor out_a = a.Forward(inputs, provider, torch::kFloat);
   torch::Tensor out_b = b.Forward(inputs, provider, torch::kFloat);
   EXPECT_TRUE(torch::equal(out_a, out_b));
@@ -234,7 +234,7 @@ TEST(FluxSampling, FourStepEulerMatchesFloat64Reference) {
                                          /*with_timesteps=*/false);
   FluxTransformer model = FluxTransformer::Load(Checkpoint::Open(dir + "/m.safetensors"));
   FluxInputs inputs = ReadInputs(dir + "/in.safetensors");
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   const std::vector<double> schedule = FluxSchedule(4, inputs.img.size(1), /*shift=*/true);
   torch::Tensor latent = EulerSample(inputs.img, schedule, [&](const torch::Tensor& img, double t) {
     FluxInputs step = inputs;

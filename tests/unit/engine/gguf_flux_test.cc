@@ -84,7 +84,8 @@ TEST(GgufFlux, TransformerKeepsTheStoredBlocksAndTheirBytes) {
           EXPECT_EQ(type, "F32") << name << ": 1-D tensors stay F32";
         }
       }
-      const std::vector<PlannedBlock> planned = DescribeBlocks({&block}, {}, torch::kFloat);
+      const std::vector<PlannedBlock> planned =
+          DescribeBlocks({&block}, {}, torch::kFloat, torch::kCPU);
       EXPECT_EQ(planned[0].storage_bytes, slot_bytes) << block.name << " streams as stored";
       // f32 1-D tensors need no decode; the matmul weights are decoded one at a time.
       EXPECT_EQ(planned[0].compute_bytes, largest_layer) << block.name;
@@ -146,15 +147,16 @@ TEST_P(GgufFluxImage, EqualsTheDequantizedF32SafetensorsModel) {
   const GenerationRequest request =
       pipeline_testing::MakeRequest("a lighthouse in " + GetParam(), 5, 64, 64, 2);
 
-  const GenerationResult expected = reference.Generate(request);
-  const GenerationResult resident = gguf.Generate(request);
+  const GenerationResult expected = reference.Generate(request, ExecutionTarget::Cpu());
+  const GenerationResult resident = gguf.Generate(request, ExecutionTarget::Cpu());
   const test_support::PixelDifference all_resident =
       test_support::ComparePixels(resident.png[0], expected.png[0]);
   EXPECT_LE(all_resident.max_level, 1) << "share differing " << all_resident.share;
 
   JobMemoryOptions memory;
-  memory.budget_bytes = gguf.PlanMemory(resident.request, std::nullopt).minimum_budget_bytes();
-  const GenerationResult streamed = gguf.Generate(request, {}, memory);
+  memory.budget_bytes =
+      gguf.PlanMemory(resident.request, torch::kCPU, std::nullopt).minimum_budget_bytes();
+  const GenerationResult streamed = gguf.Generate(request, ExecutionTarget::Cpu(), {}, memory);
   const test_support::PixelDifference at_minimum =
       test_support::ComparePixels(streamed.png[0], expected.png[0]);
   EXPECT_LE(at_minimum.max_level, 1) << "share differing " << at_minimum.share;

@@ -54,7 +54,7 @@ StoredTensor ConvertOne(const torch::Tensor& value) {
 // range, and by half the subnormal step 2^-9 (in units of the scale) below 2^-6.
 void ExpectWithinE4M3Bound(const torch::Tensor& original, const StoredTensor& fp8) {
   const torch::Tensor x = original.to(torch::kDouble);
-  const torch::Tensor decoded = Materialize(fp8, torch::kFloat).to(torch::kDouble);
+  const torch::Tensor decoded = Materialize(fp8, torch::kFloat, torch::kCPU).to(torch::kDouble);
   const torch::Tensor bound =
       x.abs() * (std::ldexp(1.0, -4) + 1e-6) + std::ldexp(1.0, -10) * fp8.scale;
   const torch::Tensor excess = (decoded - x).abs() - bound;
@@ -184,7 +184,7 @@ TEST(HostStorageTest, LargeAndInfiniteValuesSaturateWithoutNaN) {
   // Infinities saturate to the largest finite value (the scale comes from the finite ones).
   const torch::Tensor with_inf = torch::tensor({{inf, -inf, 2.0f}, {-1.0f, 0.0f, 1e-3f}});
   const StoredTensor fp8 = ConvertOne(with_inf);
-  const torch::Tensor decoded = Materialize(fp8, torch::kFloat);
+  const torch::Tensor decoded = Materialize(fp8, torch::kFloat, torch::kCPU);
   EXPECT_FALSE(decoded.isnan().any().item<bool>());
   EXPECT_FLOAT_EQ(decoded[0][0].item<float>(), 2.0f);
   EXPECT_FLOAT_EQ(decoded[0][1].item<float>(), -2.0f);
@@ -197,12 +197,13 @@ TEST(HostStorageTest, LargeAndInfiniteValuesSaturateWithoutNaN) {
   // Only infinities, only zeros, or magnitudes so small that max / 448 underflows: still finite.
   for (const torch::Tensor& value :
        {torch::tensor({{inf, -inf}}), torch::zeros({2, 3}), torch::tensor({{1e-44f, 0.0f}})}) {
-    const torch::Tensor out = Materialize(ConvertOne(value), torch::kFloat);
+    const torch::Tensor out = Materialize(ConvertOne(value), torch::kFloat, torch::kCPU);
     EXPECT_FALSE(out.isnan().any().item<bool>()) << value;
     EXPECT_TRUE(out.isfinite().all().item<bool>()) << value;
   }
-  EXPECT_TRUE(torch::equal(Materialize(ConvertOne(torch::zeros({2, 3})), torch::kFloat),
-                           torch::zeros({2, 3})));
+  EXPECT_TRUE(
+      torch::equal(Materialize(ConvertOne(torch::zeros({2, 3})), torch::kFloat, torch::kCPU),
+                   torch::zeros({2, 3})));
 }
 
 TEST(HostStorageTest, ConvertedTensorsLiveOutsideTheDeviceMeter) {
@@ -235,7 +236,7 @@ TEST(HostStorageTest, ForwardOnFp8WeightsIsCloseToBf16AndStreamsTheFp8Bytes) {
   const FluxConfig c = SmallConfig();
   FluxTransformer model(c, HostWeights(c, torch::kBFloat16));
   const FluxInputs inputs = Inputs(c);
-  DirectWeightProvider direct(torch::kFloat);
+  DirectWeightProvider direct(torch::kFloat, torch::kCPU);
   const torch::Tensor bf16 = model.Forward(inputs, direct, torch::kFloat);
   ConvertBlocksToFp8(Fp8EligibleBlocks(model.mutable_weights()));
   const torch::Tensor fp8 = model.Forward(inputs, direct, torch::kFloat);
@@ -251,9 +252,9 @@ TEST(HostStorageTest, ForwardOnFp8WeightsIsCloseToBf16AndStreamsTheFp8Bytes) {
   // the fp8 bytes.
   const std::vector<const WeightBlock*> order = model.weights().ForwardOrder();
   StreamingOptions options;
-  const std::vector<PlannedBlock> blocks = DescribeBlocks(order, {}, torch::kFloat);
+  const std::vector<PlannedBlock> blocks = DescribeBlocks(order, {}, torch::kFloat, torch::kCPU);
   const ResidencyPlan plan = PlanResidency(blocks, MinimumWeightBytes(blocks, options), options);
-  StreamingWeightProvider provider(plan, options);
+  StreamingWeightProvider provider(plan, options, torch::kCPU);
   provider.SetOrder(order, /*passes=*/0);
   EXPECT_TRUE(torch::equal(model.Forward(inputs, provider, torch::kFloat), fp8));
   const int64_t after_first = provider.streamed_bytes();

@@ -41,11 +41,11 @@ TEST(LoraBatch, MixedLoraSetsGiveEachRequestItsOwnImage) {
   };
   requests[0].loras = {{kohya, 1.0}};
   requests[1].loras = {{diffusers, 0.5}, {kohya, -0.25}};
-  const BatchResult batch = pipeline.GenerateBatch(requests);
+  const BatchResult batch = pipeline.GenerateBatch(requests, ExecutionTarget::Cpu());
   ASSERT_EQ(batch.results.size(), 3u);
   std::vector<torch::Tensor> alone;
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    const GenerationResult single = pipeline.Generate(requests[i]);
+    const GenerationResult single = pipeline.Generate(requests[i], ExecutionTarget::Cpu());
     alone.push_back(single.latents);
     const double difference = RelativeDifference(batch.results[i].latents, single.latents);
     std::printf("request %zu: batch vs alone %.3g\n", i, difference);
@@ -54,7 +54,8 @@ TEST(LoraBatch, MixedLoraSetsGiveEachRequestItsOwnImage) {
   // The sets really differ: the same seed with and without the LoRA gives another image.
   GenerationRequest plain = requests[0];
   plain.loras.clear();
-  EXPECT_GT(RelativeDifference(pipeline.Generate(plain).latents, alone[0]), 1e-3);
+  EXPECT_GT(RelativeDifference(pipeline.Generate(plain, ExecutionTarget::Cpu()).latents, alone[0]),
+            1e-3);
 }
 
 // sd-scripts' OOM: fp8 storage plus a LoRA on a card that cannot hold the model. Here the
@@ -76,13 +77,13 @@ TEST(LoraBudget, Fp8TransformerWithLoraRunsUnderABudgetBelowAllResident) {
 
   GenerationRequest request = MakeRequest("a lighthouse", 3, 64, 64, 2);
   request.loras = {{lora, 1.0}};
-  const GenerationResult reference = pipeline.Generate(request);
+  const GenerationResult reference = pipeline.Generate(request, ExecutionTarget::Cpu());
 
   const ResolvedRequest job = reference.request;
-  const JobMemoryPlan with_lora = pipeline.PlanMemory(job, std::nullopt);
+  const JobMemoryPlan with_lora = pipeline.PlanMemory(job, torch::kCPU, std::nullopt);
   ResolvedRequest without = job;
   without.loras.clear();
-  const JobMemoryPlan plain = pipeline.PlanMemory(without, std::nullopt);
+  const JobMemoryPlan plain = pipeline.PlanMemory(without, torch::kCPU, std::nullopt);
   const std::vector<const std::vector<LoraUse>*> one{&job.loras};
   const int64_t transformer_lora =
       ComponentAdapterBytes(PipelineComponent::kTransformer, one, torch::kFloat, torch::kCPU);
@@ -98,7 +99,7 @@ TEST(LoraBudget, Fp8TransformerWithLoraRunsUnderABudgetBelowAllResident) {
   ASSERT_LT(budget, all_resident);
   JobMemoryOptions memory;
   memory.budget_bytes = budget;
-  const GenerationResult result = pipeline.Generate(request, {}, memory);
+  const GenerationResult result = pipeline.Generate(request, ExecutionTarget::Cpu(), {}, memory);
   ASSERT_TRUE(result.memory.measured);
   EXPECT_TRUE(torch::equal(result.latents, reference.latents));
   EXPECT_GT(result.memory.streamed_bytes, 0);

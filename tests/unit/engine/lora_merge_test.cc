@@ -70,10 +70,10 @@ TEST_P(LoraMerge, RunTimeEqualsMergedWeights) {
   EXPECT_EQ(adapter->modules().size(), c.pairs.size());
 
   GenerationRequest request = MakeRequest("a lighthouse at dusk", 11, 64, 64, 2);
-  const GenerationResult plain = base.Generate(request);
-  const GenerationResult reference = merged.Generate(request);
+  const GenerationResult plain = base.Generate(request, ExecutionTarget::Cpu());
+  const GenerationResult reference = merged.Generate(request, ExecutionTarget::Cpu());
   request.loras = {{adapter, strength}};
-  const GenerationResult adapted = base.Generate(request);
+  const GenerationResult adapted = base.Generate(request, ExecutionTarget::Cpu());
 
   const double lora_effect = RelativeDifference(reference.latents, plain.latents);
   const double error = RelativeDifference(adapted.latents, reference.latents);
@@ -85,7 +85,7 @@ TEST_P(LoraMerge, RunTimeEqualsMergedWeights) {
 
   // The shared weights were not touched: the plain request still gives the plain image, bitwise.
   request.loras.clear();
-  EXPECT_TRUE(torch::equal(base.Generate(request).latents, plain.latents));
+  EXPECT_TRUE(torch::equal(base.Generate(request, ExecutionTarget::Cpu()).latents, plain.latents));
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, LoraMerge, ::testing::Values(0, 1, 2));
@@ -104,14 +104,14 @@ TEST(LoraPromptCache, TextEncoderLorasGetTheirOwnEmbedding) {
   EXPECT_TRUE(flux->text_fingerprint().empty());
 
   GenerationRequest request = MakeRequest("a quiet harbour", 1, 64, 64, 1);
-  EXPECT_FALSE(pipeline.Generate(request).timings.prompt_cache_hit);
+  EXPECT_FALSE(pipeline.Generate(request, ExecutionTarget::Cpu()).timings.prompt_cache_hit);
   request.loras = {{flux, 1.0}};
-  EXPECT_TRUE(pipeline.Generate(request).timings.prompt_cache_hit);
+  EXPECT_TRUE(pipeline.Generate(request, ExecutionTarget::Cpu()).timings.prompt_cache_hit);
   request.loras = {{text, 1.0}};
-  EXPECT_FALSE(pipeline.Generate(request).timings.prompt_cache_hit);
-  EXPECT_TRUE(pipeline.Generate(request).timings.prompt_cache_hit);
+  EXPECT_FALSE(pipeline.Generate(request, ExecutionTarget::Cpu()).timings.prompt_cache_hit);
+  EXPECT_TRUE(pipeline.Generate(request, ExecutionTarget::Cpu()).timings.prompt_cache_hit);
   request.loras = {{text, 0.5}};  // another strength is another embedding
-  EXPECT_FALSE(pipeline.Generate(request).timings.prompt_cache_hit);
+  EXPECT_FALSE(pipeline.Generate(request, ExecutionTarget::Cpu()).timings.prompt_cache_hit);
 }
 
 TEST(LoraRequest, BadUsesAreInvalidArguments) {
@@ -124,7 +124,7 @@ TEST(LoraRequest, BadUsesAreInvalidArguments) {
   auto message = [&](std::vector<LoraUse> loras) -> std::string {
     request.loras = std::move(loras);
     try {
-      pipeline.Generate(request);
+      pipeline.Generate(request, ExecutionTarget::Cpu());
     } catch (const StatusError& error) {
       EXPECT_EQ(error.code(), absl::StatusCode::kInvalidArgument);
       return error.what();

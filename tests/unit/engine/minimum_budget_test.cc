@@ -25,15 +25,16 @@ TEST(MinimumBudget, APlanBelowTheMinimumStatesThePlansMinimum) {
       FluxPipeline::Load(pipeline_testing::SmallDemoConfig(pipeline_testing::SharedDemoModelDir()));
   const GenerationRequest request = pipeline_testing::MakeRequest("a lamp", 3, 64, 64, 2);
   const ResolvedRequest job = ResolveGenerationRequest(request, pipeline.defaults());
-  const int64_t minimum = pipeline.PlanMemory(job, std::nullopt).minimum_budget_bytes();
+  const int64_t minimum =
+      pipeline.PlanMemory(job, torch::kCPU, std::nullopt).minimum_budget_bytes();
   ASSERT_GT(minimum, 0);
   try {
-    pipeline.PlanMemory(job, minimum - 1);
+    pipeline.PlanMemory(job, torch::kCPU, minimum - 1);
     FAIL() << "a budget one byte below the minimum was planned";
   } catch (const StatusError& error) {
     EXPECT_EQ(MinimumBudgetOf(error.status()), minimum) << error.status();
   }
-  EXPECT_NO_THROW(pipeline.PlanMemory(job, minimum));
+  EXPECT_NO_THROW(pipeline.PlanMemory(job, torch::kCPU, minimum));
 }
 
 }  // namespace

@@ -76,13 +76,13 @@ void ExpectBatchMatchesSingles(torch::ScalarType compute, double latent_rel, dou
   config.compute_dtype = compute;
   const FluxPipeline pipeline = FluxPipeline::Load(config);
   const std::vector<GenerationRequest> requests = ThreeRequests();
-  const BatchResult batch = pipeline.GenerateBatch(requests);
+  const BatchResult batch = pipeline.GenerateBatch(requests, ExecutionTarget::Cpu());
   ASSERT_EQ(batch.results.size(), 3u);
   Difference latents, images;
   bool bitwise = true;
   for (std::size_t r = 0; r < requests.size(); ++r) {
     SCOPED_TRACE("request " + std::to_string(r));
-    const GenerationResult alone = pipeline.Generate(requests[r]);
+    const GenerationResult alone = pipeline.Generate(requests[r], ExecutionTarget::Cpu());
     const GenerationResult& batched = batch.results[r];
     ASSERT_EQ(batched.latents.sizes(), alone.latents.sizes());
     ASSERT_EQ(batched.images.sizes(), alone.images.sizes());
@@ -115,9 +115,12 @@ TEST(PipelineBatchTest, EachRequestGetsItsOwnImageBf16) {
 
 TEST(PipelineBatchTest, ImageIOfARequestIsTheOneImageRequestWithSeedPlusI) {
   const FluxPipeline pipeline = FluxPipeline::Load(SmallDemoConfig(SharedDemoModelDir()));
-  const GenerationResult two = pipeline.Generate(Request("two boats", 41, 3.5, 2));
-  const GenerationResult first = pipeline.Generate(Request("two boats", 41, 3.5));
-  const GenerationResult second = pipeline.Generate(Request("two boats", 42, 3.5));
+  const GenerationResult two =
+      pipeline.Generate(Request("two boats", 41, 3.5, 2), ExecutionTarget::Cpu());
+  const GenerationResult first =
+      pipeline.Generate(Request("two boats", 41, 3.5), ExecutionTarget::Cpu());
+  const GenerationResult second =
+      pipeline.Generate(Request("two boats", 42, 3.5), ExecutionTarget::Cpu());
   const Difference d0 = Compare(two.latents.slice(0, 0, 1), first.latents);
   const Difference d1 = Compare(two.latents.slice(0, 1, 2), second.latents);
   std::printf("2-image request vs 1-image requests: latents max rel %.3g, %.3g\n", d0.max_rel,
@@ -130,7 +133,7 @@ TEST(PipelineBatchTest, ImageIOfARequestIsTheOneImageRequestWithSeedPlusI) {
 
 TEST(PipelineBatchTest, EveryPngStatesItsOwnPromptSeedAndGuidance) {
   const FluxPipeline pipeline = FluxPipeline::Load(SmallDemoConfig(SharedDemoModelDir()));
-  const BatchResult batch = pipeline.GenerateBatch(ThreeRequests());
+  const BatchResult batch = pipeline.GenerateBatch(ThreeRequests(), ExecutionTarget::Cpu());
   std::vector<std::string> texts;
   for (const GenerationResult& result : batch.results) {
     for (const std::string& png : result.png)
@@ -157,7 +160,7 @@ TEST(PipelineBatchTest, RequestsThatCannotShareAPassAreInvalidBeforeAnyWork) {
   auto expect_invalid = [&](const std::vector<GenerationRequest>& requests,
                             const std::string& message) {
     try {
-      pipeline.GenerateBatch(requests, callbacks);
+      pipeline.GenerateBatch(requests, ExecutionTarget::Cpu(), callbacks);
       FAIL() << "expected INVALID_ARGUMENT: " << message;
     } catch (const StatusError& error) {
       EXPECT_EQ(error.code(), absl::StatusCode::kInvalidArgument);
@@ -183,10 +186,11 @@ TEST(PipelineBatchTest, RequestsThatCannotShareAPassAreInvalidBeforeAnyWork) {
 
 TEST(PipelineBatchTest, EachDistinctPromptIsEncodedOnce) {
   const FluxPipeline pipeline = FluxPipeline::Load(SmallDemoConfig(SharedDemoModelDir()));
-  pipeline.Generate(Request("already cached", 1, 3.5));
+  pipeline.Generate(Request("already cached", 1, 3.5), ExecutionTarget::Cpu());
   const BatchResult batch =
       pipeline.GenerateBatch({Request("a new prompt", 1, 3.5), Request("already cached", 2, 2.0),
-                              Request("a new prompt", 3, 4.0)});
+                              Request("a new prompt", 3, 4.0)},
+                             ExecutionTarget::Cpu());
   // One miss before the batch; in the batch one hit ("already cached") and one miss.
   EXPECT_EQ(pipeline.prompt_cache().hits(), 1);
   EXPECT_EQ(pipeline.prompt_cache().misses(), 2);
@@ -209,11 +213,11 @@ void ExpectBatchBudgetsHold(torch::ScalarType compute, bool one_cached) {
   if (!one_cached) config.prompt_cache_bytes = 0;
   const FluxPipeline pipeline = FluxPipeline::Load(config);
   std::vector<GenerationRequest> requests = ThreeRequests();
-  const BatchResult reference = pipeline.GenerateBatch(requests);
+  const BatchResult reference = pipeline.GenerateBatch(requests, ExecutionTarget::Cpu());
   std::vector<ResolvedRequest> jobs;
   for (const GenerationResult& result : reference.results) jobs.push_back(result.request);
   const int cached = one_cached ? 1 : 0;
-  const JobMemoryPlan unbounded = pipeline.PlanMemory(jobs, std::nullopt, 1, cached);
+  const JobMemoryPlan unbounded = pipeline.PlanMemory(jobs, torch::kCPU, std::nullopt, 1, cached);
   const int64_t minimum = unbounded.minimum_budget_bytes();
   const int64_t resident = unbounded.resident_budget_bytes();
   ASSERT_LT(minimum, resident);
@@ -228,7 +232,7 @@ void ExpectBatchBudgetsHold(torch::ScalarType compute, bool one_cached) {
     }
     JobMemoryOptions memory;
     memory.budget_bytes = budget;
-    const BatchResult result = pipeline.GenerateBatch(requests, {}, memory);
+    const BatchResult result = pipeline.GenerateBatch(requests, ExecutionTarget::Cpu(), {}, memory);
     ASSERT_TRUE(result.memory.plan.has_value());
     ASSERT_TRUE(result.memory.measured);
     if (!one_cached) {
@@ -263,7 +267,7 @@ void ExpectBatchBudgetsHold(torch::ScalarType compute, bool one_cached) {
   JobMemoryOptions too_small;
   too_small.budget_bytes = minimum - 1;
   try {
-    pipeline.GenerateBatch(ThreeRequests(), {}, too_small);
+    pipeline.GenerateBatch(ThreeRequests(), ExecutionTarget::Cpu(), {}, too_small);
     FAIL() << "a budget below the batch's minimum must be refused";
   } catch (const StatusError& error) {
     EXPECT_EQ(error.code(), absl::StatusCode::kResourceExhausted) << error.what();

@@ -28,7 +28,7 @@ TEST(PipelineCeiling, AnAllocationPastTheRoomEndsTheJobNamingThePhaseAndTheBudge
   const GenerationRequest request = pipeline_testing::MakeRequest("a ceiling", 3);
   const ResolvedRequest job =
       ResolveGenerationRequest(request, pipeline.defaults(), pipeline.limits());
-  const JobMemoryPlan plan = pipeline.PlanMemory(job, std::nullopt);
+  const JobMemoryPlan plan = pipeline.PlanMemory(job, torch::kCPU, std::nullopt);
   JobMemoryOptions memory;
   memory.budget_bytes = plan.resident_budget_bytes();
 
@@ -39,7 +39,7 @@ TEST(PipelineCeiling, AnAllocationPastTheRoomEndsTheJobNamingThePhaseAndTheBudge
   absl::Status status;
   {
     ScopedDeviceCharge charge(&device);
-    status = StatusOfCall([&] { pipeline.Generate(request, {}, memory); });
+    status = StatusOfCall([&] { pipeline.Generate(request, ExecutionTarget::Cpu(), {}, memory); });
   }
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
   const std::string message(status.message());
@@ -51,7 +51,7 @@ TEST(PipelineCeiling, AnAllocationPastTheRoomEndsTheJobNamingThePhaseAndTheBudge
   EXPECT_EQ(device.current_bytes(), 0);
 
   // The same job with the room it needs runs, and measures within its budget.
-  const GenerationResult result = pipeline.Generate(request, {}, memory);
+  const GenerationResult result = pipeline.Generate(request, ExecutionTarget::Cpu(), {}, memory);
   ASSERT_TRUE(result.memory.measured);
   EXPECT_LE(result.memory.measured_peak(), *memory.budget_bytes);
 }

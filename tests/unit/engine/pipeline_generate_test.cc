@@ -36,7 +36,7 @@ GenerationRequest Request(const std::string& prompt, uint64_t seed) {
 TEST(PipelineGenerateTest, WritesAPngOfTheRequestedSizeWithParameters) {
   GenerationRequest request = Request("a red fox in the snow", 7);
   request.width = 96;  // not square: rows and columns must not be swapped anywhere
-  const GenerationResult result = SharedPipeline().Generate(request);
+  const GenerationResult result = SharedPipeline().Generate(request, ExecutionTarget::Cpu());
 
   ASSERT_EQ(result.png.size(), 1u);
   const pipeline_testing::PngInfo info = ReadPngInfo(result.png[0]);
@@ -61,13 +61,13 @@ TEST(PipelineGenerateTest, SameRequestAndSeedGiveIdenticalBytesAcrossRunsAndThre
   const int threads_before = at::get_num_threads();
   const GenerationRequest request = Request("a lighthouse at dusk", 1234);
   at::set_num_threads(1);
-  const GenerationResult one_thread = SharedPipeline().Generate(request);
+  const GenerationResult one_thread = SharedPipeline().Generate(request, ExecutionTarget::Cpu());
   // The second run starts from the cached prompt embedding...
-  const GenerationResult again = SharedPipeline().Generate(request);
+  const GenerationResult again = SharedPipeline().Generate(request, ExecutionTarget::Cpu());
   at::set_num_threads(2);
   // ...and this one from fresh encoders: a new pipeline has an empty cache.
   const FluxPipeline fresh = FluxPipeline::Load(SmallDemoConfig(SharedDemoModelDir()));
-  const GenerationResult two_threads = fresh.Generate(request);
+  const GenerationResult two_threads = fresh.Generate(request, ExecutionTarget::Cpu());
   at::set_num_threads(threads_before);
   EXPECT_EQ(one_thread.png[0], again.png[0]);
   EXPECT_EQ(one_thread.png[0], two_threads.png[0]);
@@ -79,12 +79,14 @@ TEST(PipelineGenerateTest, SameRequestAndSeedGiveIdenticalBytesAcrossRunsAndThre
 
 TEST(PipelineGenerateTest, SeedPromptAndGuidanceEachChangeTheImage) {
   const FluxPipeline& pipeline = SharedPipeline();
-  const GenerationResult base = pipeline.Generate(Request("a red fox", 1));
-  const GenerationResult other_seed = pipeline.Generate(Request("a red fox", 2));
-  const GenerationResult other_prompt = pipeline.Generate(Request("a blue whale", 1));
+  const GenerationResult base = pipeline.Generate(Request("a red fox", 1), ExecutionTarget::Cpu());
+  const GenerationResult other_seed =
+      pipeline.Generate(Request("a red fox", 2), ExecutionTarget::Cpu());
+  const GenerationResult other_prompt =
+      pipeline.Generate(Request("a blue whale", 1), ExecutionTarget::Cpu());
   GenerationRequest low_guidance = Request("a red fox", 1);
   low_guidance.guidance = 1.0;
-  const GenerationResult other_guidance = pipeline.Generate(low_guidance);
+  const GenerationResult other_guidance = pipeline.Generate(low_guidance, ExecutionTarget::Cpu());
   for (const GenerationResult* other : {&other_seed, &other_prompt, &other_guidance}) {
     EXPECT_NE(base.png[0], other->png[0]);
     EXPECT_GT((base.images - other->images).abs().max().item<float>(), 1e-3f);
@@ -92,7 +94,7 @@ TEST(PipelineGenerateTest, SeedPromptAndGuidanceEachChangeTheImage) {
 }
 
 TEST(PipelineGenerateTest, EmptyPromptWorks) {
-  const GenerationResult result = SharedPipeline().Generate(Request("", 3));
+  const GenerationResult result = SharedPipeline().Generate(Request("", 3), ExecutionTarget::Cpu());
   EXPECT_TRUE(torch::isfinite(result.images).all().item<bool>());
   EXPECT_EQ(ReadPngInfo(result.png[0]).text.at("parameters").substr(0, 8), "\nSteps: ");
 }
@@ -103,7 +105,8 @@ TEST(PipelineGenerateTest, LongPromptIsTruncatedWithAWarningPerEncoder) {
   std::vector<std::string> reported;
   GenerationCallbacks callbacks;
   callbacks.on_warning = [&](const std::string& warning) { reported.push_back(warning); };
-  const GenerationResult result = SharedPipeline().Generate(Request(prompt, 5), callbacks);
+  const GenerationResult result =
+      SharedPipeline().Generate(Request(prompt, 5), ExecutionTarget::Cpu(), callbacks);
   ASSERT_EQ(result.warnings.size(), 2u);
   EXPECT_NE(result.warnings[0].find("T5"), std::string::npos);
   EXPECT_NE(result.warnings[0].find("32 tokens"), std::string::npos);
@@ -111,14 +114,15 @@ TEST(PipelineGenerateTest, LongPromptIsTruncatedWithAWarningPerEncoder) {
   EXPECT_NE(result.warnings[1].find("75 tokens"), std::string::npos);
   EXPECT_EQ(reported, result.warnings);
   // A cache hit repeats the warnings: the request was truncated all the same.
-  const GenerationResult cached = SharedPipeline().Generate(Request(prompt, 6));
+  const GenerationResult cached =
+      SharedPipeline().Generate(Request(prompt, 6), ExecutionTarget::Cpu());
   EXPECT_TRUE(cached.timings.prompt_cache_hit);
   EXPECT_EQ(cached.warnings, result.warnings);
 }
 
 void ExpectInvalid(GenerationRequest request, const std::string& field, const std::string& limit) {
   try {
-    SharedPipeline().Generate(request);
+    SharedPipeline().Generate(request, ExecutionTarget::Cpu());
     FAIL() << "expected INVALID_ARGUMENT for " << field;
   } catch (const StatusError& error) {
     EXPECT_EQ(error.code(), absl::StatusCode::kInvalidArgument) << error.what();
@@ -163,7 +167,8 @@ TEST(PipelineGenerateTest, ReportsEveryStepAndPhaseAndTimesThem) {
   callbacks.on_phase = [&](PipelinePhase phase, double) { phases.push_back(phase); };
   GenerationRequest request = Request("steps", 9);
   request.steps = 3;
-  const GenerationResult result = SharedPipeline().Generate(request, callbacks);
+  const GenerationResult result =
+      SharedPipeline().Generate(request, ExecutionTarget::Cpu(), callbacks);
   EXPECT_EQ(steps, (std::vector<int>{1, 2, 3}));
   EXPECT_EQ(phases, (std::vector<PipelinePhase>{PipelinePhase::kEncode, PipelinePhase::kDenoise,
                                                 PipelinePhase::kDecode}));
@@ -179,7 +184,7 @@ TEST(PipelineGenerateTest, CancellationStopsBetweenSteps) {
   GenerationRequest request = Request("cancel me", 1);
   request.steps = 4;
   try {
-    SharedPipeline().Generate(request, callbacks);
+    SharedPipeline().Generate(request, ExecutionTarget::Cpu(), callbacks);
     FAIL() << "expected Cancelled";
   } catch (const Cancelled& cancelled) {
     EXPECT_EQ(cancelled.completed_steps(), 1);
@@ -188,7 +193,7 @@ TEST(PipelineGenerateTest, CancellationStopsBetweenSteps) {
   // Cancelled before anything ran.
   callbacks.cancelled = [] { return true; };
   finished = 0;
-  EXPECT_THROW(SharedPipeline().Generate(request, callbacks), Cancelled);
+  EXPECT_THROW(SharedPipeline().Generate(request, ExecutionTarget::Cpu(), callbacks), Cancelled);
   EXPECT_EQ(finished, 0);
 }
 
@@ -197,7 +202,7 @@ TEST(PipelineGenerateTest, CancellationStopsBetweenSteps) {
 TEST(PipelineGenerateTest, BatchGivesDistinctImagesFromConsecutiveSeeds) {
   GenerationRequest request = Request("two of them", 11);
   request.batch_size = 2;
-  const GenerationResult batch = SharedPipeline().Generate(request);
+  const GenerationResult batch = SharedPipeline().Generate(request, ExecutionTarget::Cpu());
   ASSERT_EQ(batch.png.size(), 2u);
   EXPECT_NE(batch.png[0], batch.png[1]);
   EXPECT_EQ(batch.request.image_seeds, (std::vector<uint64_t>{11, 12}));
@@ -225,7 +230,8 @@ TEST(PipelineGenerateTest, RepeatedPromptSkipsBothTextEncoders) {
   auto log = std::make_shared<ProviderLog>();
   const FluxPipeline pipeline =
       FluxPipeline::Load(SmallDemoConfig(SharedDemoModelDir()), LoggingFactory(log));
-  const GenerationResult first = pipeline.Generate(Request("a cached prompt", 1));
+  const GenerationResult first =
+      pipeline.Generate(Request("a cached prompt", 1), ExecutionTarget::Cpu());
   EXPECT_FALSE(first.timings.prompt_cache_hit);
   EXPECT_EQ(log->components, (std::vector<PipelineComponent>{
                                  PipelineComponent::kT5, PipelineComponent::kClip,
@@ -236,7 +242,8 @@ TEST(PipelineGenerateTest, RepeatedPromptSkipsBothTextEncoders) {
   EXPECT_EQ(log->block_counts[2], pipeline.transformer().weights().AllBlocks().size());
 
   log->components.clear();
-  const GenerationResult second = pipeline.Generate(Request("a cached prompt", 1));
+  const GenerationResult second =
+      pipeline.Generate(Request("a cached prompt", 1), ExecutionTarget::Cpu());
   EXPECT_TRUE(second.timings.prompt_cache_hit);
   EXPECT_EQ(log->components, (std::vector<PipelineComponent>{PipelineComponent::kTransformer,
                                                              PipelineComponent::kVae}));
@@ -249,8 +256,10 @@ TEST(PipelineGenerateTest, RepeatedPromptSkipsBothTextEncoders) {
   longer.t5_max_length = 48;
   longer.prompt_cache_bytes = 0;  // and a disabled cache never hits
   const FluxPipeline uncached = FluxPipeline::Load(longer);
-  EXPECT_FALSE(uncached.Generate(Request("a cached prompt", 1)).timings.prompt_cache_hit);
-  EXPECT_FALSE(uncached.Generate(Request("a cached prompt", 1)).timings.prompt_cache_hit);
+  EXPECT_FALSE(uncached.Generate(Request("a cached prompt", 1), ExecutionTarget::Cpu())
+                   .timings.prompt_cache_hit);
+  EXPECT_FALSE(uncached.Generate(Request("a cached prompt", 1), ExecutionTarget::Cpu())
+                   .timings.prompt_cache_hit);
 }
 
 TEST(PipelineGenerateTest, FamilyDefaultsApplyToUnsetFields) {

@@ -33,9 +33,9 @@ TEST(ResidentWeights, LoadChargesTheDeviceExactlyItsBytesAndFreesThemThere) {
   std::shared_ptr<const ResidentWeights> weights;
   {
     ScopedDeviceCharge charge(&device);
-    weights = ResidentWeights::Load(pipeline);
+    weights = ResidentWeights::Load(pipeline, ExecutionTarget::Cpu());
   }
-  EXPECT_EQ(weights->bytes(), ResidentWeights::BytesOf(pipeline));
+  EXPECT_EQ(weights->bytes(), ResidentWeights::BytesOf(pipeline, torch::kCPU));
   EXPECT_EQ(device.current_bytes(), weights->bytes());
   std::thread([released = std::move(weights)]() mutable { released.reset(); }).join();
   EXPECT_EQ(device.current_bytes(), 0) << "freed on another thread, released on the device";
@@ -45,19 +45,19 @@ TEST(ResidentWeights, JobsOnResidentWeightsGetTheSameImagesAndAllocateNoWeights)
   CpuMemoryMeter::Install();
   const FluxPipeline pipeline = FluxPipeline::Load(UncachedConfig());
   const GenerationRequest request = MakeRequest("a lighthouse at dusk", 7, 64, 64, 2, 2);
-  const GenerationResult reference = pipeline.Generate(request);
+  const GenerationResult reference = pipeline.Generate(request, ExecutionTarget::Cpu());
 
   MemoryMeter device;
   ScopedDeviceCharge charge(&device);
   JobMemoryOptions memory;
-  memory.resident_weights = ResidentWeights::Load(pipeline);
+  memory.resident_weights = ResidentWeights::Load(pipeline, ExecutionTarget::Cpu());
   const int64_t resident = device.current_bytes();
   {
     const MemoryMeter::Window window = device.OpenWindow();
-    const GenerationResult first = pipeline.Generate(request, {}, memory);
+    const GenerationResult first = pipeline.Generate(request, ExecutionTarget::Cpu(), {}, memory);
     // The first job's own peak: measured before the second job runs beside its retained result.
     const int64_t job_peak = window.peak_above_start_bytes();
-    const GenerationResult second = pipeline.Generate(request, {}, memory);
+    const GenerationResult second = pipeline.Generate(request, ExecutionTarget::Cpu(), {}, memory);
     EXPECT_TRUE(torch::equal(first.latents, reference.latents));
     EXPECT_TRUE(torch::equal(first.images, reference.images));
     EXPECT_TRUE(torch::equal(second.images, reference.images));
@@ -76,13 +76,13 @@ TEST(ResidentWeights, ABudgetBelowTheJobsOwnBytesIsRefusedBeforeAnyWork) {
   CpuMemoryMeter::Install();
   const FluxPipeline pipeline = FluxPipeline::Load(UncachedConfig());
   JobMemoryOptions memory;
-  memory.resident_weights = ResidentWeights::Load(pipeline);
+  memory.resident_weights = ResidentWeights::Load(pipeline, ExecutionTarget::Cpu());
   memory.budget_bytes = 1024;
   int steps = 0;
   GenerationCallbacks callbacks;
   callbacks.on_step = [&](const GenerationProgress&) { ++steps; };
   try {
-    pipeline.Generate(MakeRequest("x", 1), callbacks, memory);
+    pipeline.Generate(MakeRequest("x", 1), ExecutionTarget::Cpu(), callbacks, memory);
     FAIL() << "a 1 KiB budget ran";
   } catch (const StatusError& error) {
     EXPECT_EQ(error.status().code(), absl::StatusCode::kResourceExhausted);
@@ -97,9 +97,9 @@ TEST(ResidentWeights, ALoadAboveTheDeviceLimitFailsAndKeepsNothing) {
   CpuMemoryMeter::Install();
   const FluxPipeline pipeline = FluxPipeline::Load(UncachedConfig());
   MemoryMeter device;
-  device.set_limit_bytes(ResidentWeights::BytesOf(pipeline) / 2);
+  device.set_limit_bytes(ResidentWeights::BytesOf(pipeline, torch::kCPU) / 2);
   ScopedDeviceCharge charge(&device);
-  EXPECT_THROW(ResidentWeights::Load(pipeline), c10::OutOfMemoryError);
+  EXPECT_THROW(ResidentWeights::Load(pipeline, ExecutionTarget::Cpu()), c10::OutOfMemoryError);
   EXPECT_EQ(device.current_bytes(), 0);
 }
 

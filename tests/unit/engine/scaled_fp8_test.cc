@@ -84,8 +84,8 @@ int ExpectDecodesToDequantized(const std::string& file, const std::string& dequa
     const std::string scale_name = name.substr(0, name.size() - 6) + "scale_weight";
     EXPECT_EQ(stored.scale, ViewTensor(scaled.Require(scale_name)).item<float>()) << name;
     EXPECT_EQ(stored.nbytes(), stored.numel()) << name << ": one byte a weight";
-    EXPECT_TRUE(
-        torch::equal(Materialize(stored, torch::kFloat), ViewTensor(dequantized.Require(name))))
+    EXPECT_TRUE(torch::equal(Materialize(stored, torch::kFloat, torch::kCPU),
+                             ViewTensor(dequantized.Require(name))))
         << name;
   }
   return count;
@@ -139,7 +139,7 @@ TEST(ScaledFp8, ImageMatchesTheDequantizedModelAndTheSourceButNotTheUnscaledCode
   const GenerationRequest request = pipeline_testing::MakeRequest("a scaled lighthouse", 11);
   auto image = [&](const std::string& directory) {
     const FluxPipeline pipeline = FluxPipeline::Load(ScaledTestConfig(directory));
-    return pipeline.Generate(request).png[0];
+    return pipeline.Generate(request, ExecutionTarget::Cpu()).png[0];
   };
   const std::string scaled = image(folders.scaled.path());
   const std::string dequantized = image(folders.dequantized.path());

@@ -48,7 +48,7 @@ TEST_P(StoredGgufBlocks, DecodeToGgufsOwnDequantizationWithoutTransients) {
     SCOPED_TRACE(c10::toString(compute));
     EXPECT_EQ(DecodeTransientBytes(stored, compute, torch::kCPU), 0);
     std::optional<ScopedPeak> peak(std::in_place);
-    const torch::Tensor decoded = Materialize(stored, compute);
+    const torch::Tensor decoded = Materialize(stored, compute, torch::kCPU);
     const int64_t decode_peak = peak->peak_above_start_bytes();
     peak.reset();
     EXPECT_EQ(decode_peak, AllocationBytes(stored.numel(), compute, torch::kCPU))
@@ -75,11 +75,11 @@ TEST(StoredGgufBlocks, LinearDecodesOneLayerAtATime) {
       AllocationBytes(block.tensors[0].second.numel(), torch::kFloat, torch::kCPU);
   ASSERT_EQ(layer_bytes,
             AllocationBytes(block.tensors[2].second.numel(), torch::kFloat, torch::kCPU));
-  EXPECT_EQ(DescribeBlocks({&block}, {}, torch::kFloat)[0].compute_bytes, layer_bytes);
+  EXPECT_EQ(DescribeBlocks({&block}, {}, torch::kFloat, torch::kCPU)[0].compute_bytes, layer_bytes);
 
   CpuMemoryMeter::Install();
   const torch::Tensor x = torch::randn({1, 4, 256});
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   torch::Tensor y;
   ScopedPeak peak;
   {

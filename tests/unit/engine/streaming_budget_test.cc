@@ -41,9 +41,9 @@ GenerationRequest Request(const std::string& prompt, int width, int height, int 
 
 void ExpectEveryBudgetHolds(const FluxPipeline& pipeline, const GenerationRequest& request) {
   CpuMemoryMeter::Install();
-  const GenerationResult reference = pipeline.Generate(request);
+  const GenerationResult reference = pipeline.Generate(request, ExecutionTarget::Cpu());
   const ResolvedRequest job = reference.request;
-  const JobMemoryPlan unbounded = pipeline.PlanMemory(job, std::nullopt);
+  const JobMemoryPlan unbounded = pipeline.PlanMemory(job, torch::kCPU, std::nullopt);
   const int64_t minimum = unbounded.minimum_budget_bytes();
   const int64_t resident = unbounded.resident_budget_bytes();
   ASSERT_LT(minimum, resident);
@@ -53,7 +53,7 @@ void ExpectEveryBudgetHolds(const FluxPipeline& pipeline, const GenerationReques
     const int64_t budget = minimum + (resident - minimum) * i / 5;
     JobMemoryOptions memory;
     memory.budget_bytes = budget;
-    const GenerationResult result = pipeline.Generate(request, {}, memory);
+    const GenerationResult result = pipeline.Generate(request, ExecutionTarget::Cpu(), {}, memory);
     SCOPED_TRACE("budget " + std::to_string(budget) + " (step " + std::to_string(i) + ")");
     ASSERT_TRUE(result.memory.plan.has_value());
     ASSERT_TRUE(result.memory.measured);
@@ -84,7 +84,7 @@ void ExpectEveryBudgetHolds(const FluxPipeline& pipeline, const GenerationReques
   JobMemoryOptions too_small;
   too_small.budget_bytes = minimum - 1;
   try {
-    pipeline.Generate(request, {}, too_small);
+    pipeline.Generate(request, ExecutionTarget::Cpu(), {}, too_small);
     FAIL() << "a budget below the minimum must be refused";
   } catch (const StatusError& e) {
     EXPECT_EQ(e.code(), absl::StatusCode::kResourceExhausted) << e.what();
@@ -173,7 +173,7 @@ TEST(StreamingBudget, DemoModelFp8StorageEveryBudget) {
   auto streamed_per_step = [&](const FluxPipeline& pipeline) {
     const ResolvedRequest job = ResolveGenerationRequest(request, pipeline.defaults());
     int64_t bytes = 0;
-    for (const PlannedBlock& b : pipeline.PlanMemory(job, std::nullopt)
+    for (const PlannedBlock& b : pipeline.PlanMemory(job, torch::kCPU, std::nullopt)
                                      .component(PipelineComponent::kTransformer)
                                      .residency.blocks) {
       if (b.per_step) bytes += b.storage_bytes;

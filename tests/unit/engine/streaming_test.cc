@@ -28,14 +28,14 @@ TEST_P(StreamingTest, EveryBudgetMatchesAllResidentBitwiseAndHoldsWhatThePlanSay
   const FluxConfig config = StreamingConfig();
   FluxTransformer model(config, HostWeights(config, GetParam()));
   const FluxInputs inputs = Inputs(config);
-  DirectWeightProvider direct(torch::kFloat);
+  DirectWeightProvider direct(torch::kFloat, torch::kCPU);
   const torch::Tensor expected = model.Forward(inputs, direct, torch::kFloat);
 
   const std::vector<const WeightBlock*> order = model.weights().ForwardOrder();
   for (int depth : {0, 1, 2}) {
     StreamingOptions options;
     options.prefetch_depth = depth;
-    const std::vector<PlannedBlock> blocks = DescribeBlocks(order, {}, torch::kFloat);
+    const std::vector<PlannedBlock> blocks = DescribeBlocks(order, {}, torch::kFloat, torch::kCPU);
     const int64_t minimum = MinimumWeightBytes(blocks, options);
     int64_t total = 0;
     for (const auto& b : blocks) total += b.storage_bytes;
@@ -50,7 +50,7 @@ TEST_P(StreamingTest, EveryBudgetMatchesAllResidentBitwiseAndHoldsWhatThePlanSay
       previous_resident = plan.resident_count();
 
       const int64_t before = meter.current_bytes();
-      StreamingWeightProvider provider(plan, options);
+      StreamingWeightProvider provider(plan, options, torch::kCPU);
       const int64_t held = meter.current_bytes() - before;
       // Resident copies and the ring: exactly the plan's bytes up to allocator headers/alignment.
       const int64_t planned = plan.resident_bytes + plan.num_slots * plan.slot_bytes;
@@ -80,7 +80,8 @@ TEST(ResidencyPlan, BudgetBelowTheMinimumNamesTheMinimum) {
   const FluxConfig config = StreamingConfig();
   FluxTransformer model(config, HostWeights(config, torch::kFloat));
   StreamingOptions options;
-  const auto blocks = DescribeBlocks(model.weights().ForwardOrder(), {}, torch::kFloat);
+  const auto blocks =
+      DescribeBlocks(model.weights().ForwardOrder(), {}, torch::kFloat, torch::kCPU);
   const int64_t minimum = MinimumWeightBytes(blocks, options);
   try {
     PlanResidency(blocks, minimum - 1, options);
@@ -103,7 +104,7 @@ TEST(ResidencyPlan, FillsTheBudgetWithPerStepBlocksFirst) {
                        b->name != "vec_embedders");
   }
   StreamingOptions options;
-  const auto blocks = DescribeBlocks(order, per_step, torch::kFloat);
+  const auto blocks = DescribeBlocks(order, per_step, torch::kFloat, torch::kCPU);
   const int64_t minimum = MinimumWeightBytes(blocks, options);
   const ResidencyPlan plan = PlanResidency(blocks, minimum * 3, options);
   for (const auto& b : plan.blocks) {

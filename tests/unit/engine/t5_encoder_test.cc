@@ -189,7 +189,7 @@ TEST_P(T5EncoderReferenceTest, MatchesFloat64ReferenceInF32) {
 
   // 130 tokens: relative distances past max_distance (128) reach the capped buckets.
   const torch::Tensor ids = RandomIds(2, 130, 11);
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   const torch::Tensor hidden = encoder.Forward(ids, provider);
   ASSERT_EQ(hidden.scalar_type(), torch::kFloat);
   ASSERT_EQ(hidden.sizes().vec(), (std::vector<int64_t>{2, 130, kDModel}));
@@ -229,7 +229,7 @@ class T5EncoderTest : public ::testing::Test {
 TEST_F(T5EncoderTest, Bf16ComputeStaysCloseToReference) {
   const T5Encoder encoder = T5Encoder::Load(Checkpoint::Open(path_));
   const torch::Tensor ids = RandomIds(1, 40, 5);
-  DirectWeightProvider provider(torch::kBFloat16);
+  DirectWeightProvider provider(torch::kBFloat16, torch::kCPU);
   const torch::Tensor hidden = encoder.Forward(ids, provider);
   ASSERT_EQ(hidden.scalar_type(), torch::kBFloat16);
   const double error = RelativeError(hidden, ReferenceHidden(scratch_, path_, ids, ""));
@@ -243,7 +243,7 @@ TEST_F(T5EncoderTest, Bf16ComputeStaysCloseToReference) {
 TEST_F(T5EncoderTest, QueryChunkingDoesNotChangeTheResult) {
   const T5Encoder encoder = T5Encoder::Load(Checkpoint::Open(path_));
   const torch::Tensor ids = RandomIds(2, 23, 9);
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   const torch::Tensor reference = ReferenceHidden(scratch_, path_, ids, "");
   const torch::Tensor whole = encoder.Forward(ids, provider);
   for (int64_t chunk : {1, 7, 22}) {
@@ -268,7 +268,7 @@ class PoisoningProvider : public WeightProvider {
     events_.push_back("+" + block.name);
     std::unordered_map<std::string, torch::Tensor> tensors;
     for (const auto& [name, stored] : block.tensors) {
-      torch::Tensor value = Materialize(stored, torch::kFloat).clone();
+      torch::Tensor value = Materialize(stored, torch::kFloat, torch::kCPU).clone();
       held_.push_back(value);
       tensors.emplace(name, value);
     }
@@ -303,13 +303,13 @@ TEST_F(T5EncoderTest, AcquiresAndReleasesEachBlockInOrderAndNeverUsesReleasedWei
   }
   EXPECT_EQ(poisoning.events(), expected);
   EXPECT_TRUE(torch::isfinite(poisoned).all().item<bool>());
-  DirectWeightProvider direct(torch::kFloat);
+  DirectWeightProvider direct(torch::kFloat, torch::kCPU);
   EXPECT_TRUE(torch::equal(poisoned, encoder.Forward(ids, direct)));
 }
 
 TEST_F(T5EncoderTest, RejectsBadIds) {
   const T5Encoder encoder = T5Encoder::Load(Checkpoint::Open(path_));
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   const auto expect_invalid = [&](const torch::Tensor& ids) {
     try {
       encoder.Forward(ids, provider);

@@ -71,7 +71,7 @@ Decoded DecodeBoth(const ScratchDir& dir, const WriteOptions& options, const Tes
   const std::string path = dir.File("vae.safetensors");
   WriteVae(path, MakeDecoderTensors(shape, /*seed=*/7), options);
   const VaeDecoder decoder = VaeDecoder::Load(Checkpoint::Open(path), decoder_options);
-  DirectWeightProvider provider(compute);
+  DirectWeightProvider provider(compute, torch::kCPU);
   return {decoder.Decode(latent, provider, compute),
           RunReference(dir, path, latent, "--prefix '" + options.prefix + "'")};
 }
@@ -152,7 +152,7 @@ TEST(VaeDecoderTest, BflAndDiffusersLayoutsDecodeIdentically) {
   EXPECT_EQ(a.layout(), VaeLayout::kBfl);
   EXPECT_EQ(b.layout(), VaeLayout::kDiffusers);
   const torch::Tensor latent = RandomLatent({1, 16, 5, 5}, 6);
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   EXPECT_TRUE(torch::equal(a.Decode(latent, provider, torch::kFloat),
                            b.Decode(latent, provider, torch::kFloat)));
 }
@@ -168,7 +168,7 @@ class RecordingProvider : public WeightProvider {
   std::vector<std::string> events;
 
  private:
-  DirectWeightProvider inner_{torch::kFloat};
+  DirectWeightProvider inner_{torch::kFloat, torch::kCPU};
 };
 
 TEST(VaeDecoderTest, HoldsOneBlockAtATimeInExecutionOrder) {
@@ -191,7 +191,7 @@ TEST(VaeDecoderTest, TiledMatchesTiledReference) {
   WriteVae(path, MakeDecoderTensors(TestVaeShape{}, 13), SmallOptions());
   const VaeDecoder decoder = VaeDecoder::Load(Checkpoint::Open(path));
   const torch::Tensor latent = SmoothLatent(16, 21, 14, 8);
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   const torch::Tensor tiled = decoder.DecodeTiled(latent, provider, torch::kFloat, {8, 3});
   const torch::Tensor reference = RunReference(dir, path, latent, "--tile 8 --overlap 3");
   ASSERT_EQ(tiled.sizes(), (std::vector<int64_t>{1, 3, 84, 56}));
@@ -204,7 +204,7 @@ TEST(VaeDecoderTest, TiledStaysCloseToUntiledOnSmoothLatent) {
   WriteVae(path, MakeDecoderTensors(TestVaeShape{}, 14), SmallOptions());
   const VaeDecoder decoder = VaeDecoder::Load(Checkpoint::Open(path));
   const torch::Tensor latent = SmoothLatent(16, 24, 20, 9);
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   const torch::Tensor untiled = decoder.Decode(latent, provider, torch::kFloat);
   const torch::Tensor blended = decoder.DecodeTiled(latent, provider, torch::kFloat, {12, 4});
   const torch::Tensor hard = decoder.DecodeTiled(latent, provider, torch::kFloat, {12, 0});
@@ -233,7 +233,7 @@ TEST(VaeDecoderTest, OneTileCoveringTheLatentEqualsUntiled) {
   WriteVae(path, MakeDecoderTensors(TestVaeShape{}, 15), SmallOptions());
   const VaeDecoder decoder = VaeDecoder::Load(Checkpoint::Open(path));
   const torch::Tensor latent = SmoothLatent(16, 10, 9, 10);
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   const torch::Tensor untiled = decoder.Decode(latent, provider, torch::kFloat);
   EXPECT_TRUE(torch::equal(decoder.DecodeTiled(latent, provider, torch::kFloat, {10, 2}), untiled));
   EXPECT_TRUE(torch::equal(decoder.DecodeTiled(latent, provider, torch::kFloat, {64, 8}), untiled));
@@ -244,7 +244,7 @@ TEST(VaeDecoderTest, RejectsBadInputs) {
   const std::string path = dir.File("vae.safetensors");
   WriteVae(path, MakeDecoderTensors(TestVaeShape{}, 16), SmallOptions());
   const VaeDecoder decoder = VaeDecoder::Load(Checkpoint::Open(path));
-  DirectWeightProvider provider(torch::kFloat);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
   EXPECT_INVALID_ARGUMENT(decoder.Decode(torch::zeros({1, 4, 4, 4}), provider, torch::kFloat));
   EXPECT_INVALID_ARGUMENT(decoder.Decode(torch::zeros({16, 4, 4}), provider, torch::kFloat));
   EXPECT_INVALID_ARGUMENT(decoder.Decode(torch::zeros({1, 16, 4, 4}), provider, torch::kLong));
