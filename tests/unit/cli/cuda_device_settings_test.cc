@@ -59,11 +59,18 @@ TEST(CudaDeviceSettingsTest, MoreThanTheCardHasFreeIsRefusedNamingBothNumbers) {
   EXPECT_NE(message.find("9.00 GiB free"), std::string::npos) << message;
 }
 
-TEST(CudaDeviceSettingsTest, TheReserveMustBeFreeToo) {
-  EXPECT_TRUE(CudaDeviceSettings(Cuda(0, MemoryBudget{9 * kGiB}), OneH100(9 * kGiB)).ok());
-  const absl::StatusOr<DeviceSettings> settings =
+TEST(CudaDeviceSettingsTest, TheReserveIsPartOfWhatMustBeFree) {
+  // The reserve is carved out of the budget (the CUDA context, fragmentation): the whole budget
+  // must be free on the card, and the scheduler places work in the rest.
+  const absl::StatusOr<DeviceSettings> fits =
       CudaDeviceSettings(Cuda(0, MemoryBudget{9 * kGiB}, kGiB), OneH100(9 * kGiB));
-  EXPECT_EQ(settings.status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  EXPECT_EQ(fits->budget_bytes, 8 * kGiB);
+  const absl::StatusOr<DeviceSettings> too_much =
+      CudaDeviceSettings(Cuda(0, MemoryBudget{10 * kGiB}, kGiB), OneH100(9 * kGiB));
+  ASSERT_EQ(too_much.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(too_much.status().message().find("reserve of 1.00 GiB"), std::string::npos)
+      << too_much.status();
 }
 
 TEST(CudaDeviceSettingsTest, AMissingDeviceOrDriverIsNamed) {
