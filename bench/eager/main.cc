@@ -233,7 +233,8 @@ void Run(const Options& o) {
         std::unique_ptr<WeightProvider> provider;
         if (name == "direct") provider = std::make_unique<DirectWeightProvider>(torch::kFloat);
         if (name == "streamed") {
-          auto streamed = std::make_unique<StreamingWeightProvider>(minimum, streaming);
+          auto streamed =
+              std::make_unique<StreamingWeightProvider>(minimum, streaming, ExecutionTarget::Cpu());
           streamed->SetOrder(model.weights().ForwardOrder(), /*passes=*/1);
           provider = std::move(streamed);
         }

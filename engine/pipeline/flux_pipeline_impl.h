@@ -97,7 +97,7 @@ struct FluxPipeline::Impl {
       StreamingOptions options = plan->streaming;
       options.compute_dtype = config.compute_dtype;
       auto streaming = std::make_unique<StreamingWeightProvider>(
-          plan->component(component).residency, options, config.device);
+          plan->component(component).residency, options, ExecutionTarget{config.device});
       streaming->SetOrder(ComponentBlocks(Models(), component), passes);
       return streaming;
     }
