@@ -4,6 +4,7 @@
 // compute stream waits on the copy's event before block k+1's first kernel, and the copy that
 // reuses block k's slot waits, on the copy stream, for the event recorded after block k's kernels.
 #include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -21,13 +22,21 @@ namespace streamdit::engine {
 namespace {
 
 // One copy stream per device for the whole process: every provider streaming to a device queues
-// its copies there, so concurrent jobs share the copy engine in order instead of racing on it.
+// its copies there, so concurrent jobs share the copy engine in order instead of racing on it. It
+// is a stream of its own, not one of libtorch's pool streams (which a compute stream may also be
+// drawn from: copies would then queue behind kernels), and non-blocking, so that work on the
+// legacy default stream does not serialize with it. Created once, never destroyed.
 c10::cuda::CUDAStream CopyStream(c10::DeviceIndex device) {
   static std::mutex mu;
   static std::array<std::optional<c10::cuda::CUDAStream>, 64> streams;
   std::lock_guard<std::mutex> lock(mu);
   auto& stream = streams.at(static_cast<std::size_t>(device));
-  if (!stream) stream = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device);
+  if (!stream) {
+    c10::cuda::CUDAGuard on_device(device);
+    cudaStream_t raw = nullptr;
+    C10_CUDA_CHECK(cudaStreamCreateWithFlags(&raw, cudaStreamNonBlocking));
+    stream = c10::cuda::getStreamFromExternal(raw, device);
+  }
   return *stream;
 }
 

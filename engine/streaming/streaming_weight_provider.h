@@ -10,6 +10,11 @@
 // memory meter); on CUDA a copy stream ordered by events, from pinned host memory when the host
 // tier was pinned (engine/streaming/pinned_host_tier.h). The provider only decides which block
 // goes into which slot, by one claiming rule shared by prefetching and on-demand copies.
+//
+// On CUDA the stream current at Acquire and Release must be the one that runs the block's kernels
+// (the launch's compute stream): Acquire makes it wait for the block's copy and Release records
+// the point after which the slot may be overwritten, so a block's tensors (views of its slot) must
+// not be used by work queued after its Release.
 #pragma once
 
 #include <condition_variable>
