@@ -235,7 +235,7 @@ void Run(const Options& o) {
           provider = std::make_unique<DirectWeightProvider>(torch::kFloat, torch::kCPU);
         if (name == "streamed") {
           auto streamed =
-              std::make_unique<StreamingWeightProvider>(minimum, streaming, torch::kCPU);
+              std::make_unique<StreamingWeightProvider>(minimum, streaming, ExecutionTarget::Cpu());
           streamed->SetOrder(model.weights().ForwardOrder(), /*passes=*/1);
           provider = std::move(streamed);
         }

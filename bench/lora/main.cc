@@ -237,7 +237,7 @@ void Run(const Options& o) {
       PlanResidency(blocks, MinimumWeightBytes(blocks, streaming), streaming);
   auto streamed = [&](const FluxInputs& inputs,
                       const std::shared_ptr<const ComponentAdapters>& adapters) {
-    StreamingWeightProvider provider(plan, streaming, torch::kCPU);
+    StreamingWeightProvider provider(plan, streaming, ExecutionTarget::Cpu());
     provider.SetOrder(w.ForwardOrder(), 1);
     forward(provider, inputs, adapters);
   };

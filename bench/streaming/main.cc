@@ -153,7 +153,7 @@ Mode MakeModeAtBudget(const FluxTransformer& model, int64_t budget, torch::Scala
 void MeasureStep(Mode& mode, const FluxInputs& inputs, torch::ScalarType compute) {
   const FluxTransformer& model = *mode.model;
   ScopedPeak peak;  // before the provider: its resident copies and ring count too
-  StreamingWeightProvider provider(mode.plan, mode.options, torch::kCPU);
+  StreamingWeightProvider provider(mode.plan, mode.options, ExecutionTarget::Cpu());
   // The modulation blocks, then straight on into the step's blocks; one pass, so that no copy
   // for a next step runs after the timed one.
   provider.SetOrder(model.weights().ForwardOrder(), /*passes=*/1);

@@ -98,7 +98,7 @@ struct FluxPipeline::Impl {
       StreamingOptions options = plan->streaming;
       options.compute_dtype = config.compute_dtype;
       auto streaming = std::make_unique<StreamingWeightProvider>(
-          plan->component(component).residency, options, weights.target.device);
+          plan->component(component).residency, options, weights.target);
       streaming->SetOrder(ComponentBlocks(Models(), component), passes);
       return streaming;
     }

@@ -1,18 +1,24 @@
 #include "engine/streaming/streaming_weight_provider.h"
 
 #include <algorithm>
-#include <chrono>
-#include <cstring>
 
-#include "engine/memory/device_charge.h"
 #include "engine/status/status_error.h"
 
 namespace streamdit::engine {
 
 StreamingWeightProvider::StreamingWeightProvider(const ResidencyPlan& plan,
                                                  const StreamingOptions& options,
-                                                 torch::Device device)
-    : options_(options), device_(device) {
+                                                 const ExecutionTarget& target)
+    : StreamingWeightProvider(
+          plan, options, target,
+          MakeSlotTransfer(target, plan.num_slots, /*background=*/options.prefetch_depth > 0)) {}
+
+StreamingWeightProvider::StreamingWeightProvider(const ResidencyPlan& plan,
+                                                 const StreamingOptions& options,
+                                                 const ExecutionTarget& target,
+                                                 std::unique_ptr<SlotTransfer> transfer)
+    : options_(options), device_(target.device), transfer_(std::move(transfer)) {
+  if (!transfer_) throw Internal("StreamingWeightProvider: no slot transfer");
   for (const PlannedBlock& planned : plan.blocks) {
     if (!planned.resident) continue;
     std::vector<StoredTensor> copies;
@@ -28,23 +34,9 @@ StreamingWeightProvider::StreamingWeightProvider(const ResidencyPlan& plan,
     slot.buffer =
         torch::empty({plan.slot_bytes}, torch::TensorOptions().dtype(torch::kByte).device(device_));
   }
-  if (options_.prefetch_depth > 0 && !slots_.empty()) {
-    // The prefetch worker works for this job: its allocations go to the job's device.
-    worker_ = std::thread([this, device = ScopedDeviceCharge::Current()] {
-      ScopedDeviceCharge charge(device);
-      WorkerLoop();
-    });
-  }
 }
 
-StreamingWeightProvider::~StreamingWeightProvider() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
-}
+StreamingWeightProvider::~StreamingWeightProvider() = default;
 
 void StreamingWeightProvider::SetOrder(const std::vector<const WeightBlock*>& order,
                                        int64_t passes) {
@@ -59,29 +51,17 @@ void StreamingWeightProvider::SetOrder(const std::vector<const WeightBlock*>& or
   order_acquisitions_left_ = passes > 0 ? passes * static_cast<int64_t>(order_.size()) : -1;
 }
 
-void StreamingWeightProvider::CopyInto(Slot& slot, const WeightBlock& block) {
-  // Host tier to device slot. On CPU both are host RAM: a plain memcpy per tensor, which keeps the
-  // worker thread out of libtorch's intra-op thread pool.
-  uint8_t* dst = slot.buffer.data_ptr<uint8_t>();
-  int64_t offset = 0;
-  for (const auto& [name, stored] : block.tensors) {
-    torch::Tensor source = stored.data.is_contiguous() ? stored.data : stored.data.contiguous();
-    std::memcpy(dst + offset, source.data_ptr(), source.numel() * source.element_size());
-    offset += SlotBytes(stored);
-  }
-}
-
 std::vector<StoredTensor> StreamingWeightProvider::SlotViews(const Slot& slot,
                                                              const WeightBlock& block) const {
+  // Views of the slot's own storage (not raw pointers), at the offsets the copy used.
   std::vector<StoredTensor> views;
-  uint8_t* base = slot.buffer.data_ptr<uint8_t>();
-  int64_t offset = 0;
-  for (const auto& [name, stored] : block.tensors) {
+  const std::vector<int64_t> offsets = SlotLayout(block);
+  for (std::size_t i = 0; i < block.tensors.size(); ++i) {
+    const StoredTensor& stored = block.tensors[i].second;
     StoredTensor view = stored;
-    view.data =
-        torch::from_blob(base + offset, stored.data.sizes(),
-                         torch::TensorOptions().dtype(stored.data.scalar_type()).device(device_));
-    offset += SlotBytes(stored);
+    view.data = slot.buffer.narrow(0, offsets[i], stored.nbytes())
+                    .view(stored.data.scalar_type())
+                    .view(stored.data.sizes());
     views.push_back(std::move(view));
   }
   return views;
@@ -98,56 +78,63 @@ BlockTensors StreamingWeightProvider::Materialized(const std::vector<StoredTenso
   return BlockTensors(named, options_.compute_dtype, device_);
 }
 
-int StreamingWeightProvider::ClaimSlotLocked(const WeightBlock* avoid_future) {
+std::vector<const WeightBlock*> StreamingWeightProvider::UpcomingLocked(
+    const WeightBlock* block) const {
+  std::vector<const WeightBlock*> upcoming;
+  auto it = order_index_.find(block);
+  if (it == order_index_.end() || options_.prefetch_depth <= 0) return upcoming;
+  int64_t depth = options_.prefetch_depth;
+  if (order_acquisitions_left_ >= 0) depth = std::min(depth, order_acquisitions_left_);
+  for (int64_t ahead = 1; ahead <= depth; ++ahead) {
+    const WeightBlock* next = order_[(it->second + ahead) % order_.size()];
+    if (next == block) break;
+    upcoming.push_back(next);
+  }
+  return upcoming;
+}
+
+int StreamingWeightProvider::ClaimSlotLocked(const std::vector<const WeightBlock*>& keep,
+                                             bool needed_now) const {
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].state == SlotState::kFree) return static_cast<int>(i);
   }
-  // A prefetched block that is not the one we are about to need may give way.
+  // A copied block that is not wanted soon (the order changed, or a block was acquired out of
+  // order) gives way.
   for (std::size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].state == SlotState::kReady && slots_[i].block != avoid_future) {
+    if (slots_[i].state == SlotState::kCopied &&
+        std::find(keep.begin(), keep.end(), slots_[i].block) == keep.end()) {
       return static_cast<int>(i);
+    }
+  }
+  if (!needed_now) return -1;  // a prefetch never evicts a block wanted sooner than its own
+  for (auto want = keep.rbegin(); want != keep.rend(); ++want) {
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].state == SlotState::kCopied && slots_[i].block == *want) {
+        return static_cast<int>(i);
+      }
     }
   }
   return -1;
 }
 
+void StreamingWeightProvider::StartCopyLocked(int index, const WeightBlock& block) {
+  Slot& slot = slots_[index];
+  slot.block = &block;
+  slot.state = SlotState::kCopied;
+  // Counted when started (under the lock), so the count does not depend on copy timing.
+  streamed_bytes_ += block.nbytes();
+  transfer_->StartCopy(index, block, slot.buffer);
+}
+
 void StreamingWeightProvider::PrefetchAfterLocked(const WeightBlock* block) {
-  if (!worker_.joinable() || order_.empty()) return;
-  auto it = order_index_.find(block);
-  if (it == order_index_.end()) return;
-  std::vector<const WeightBlock*> wanted;
-  int depth = options_.prefetch_depth;
-  if (order_acquisitions_left_ >= 0) {
-    depth = static_cast<int>(std::min<int64_t>(depth, order_acquisitions_left_));
-  }
-  for (int ahead = 1; ahead <= depth; ++ahead) {
-    const WeightBlock* next = order_[(it->second + ahead) % order_.size()];
-    if (next == block) break;
-    wanted.push_back(next);
-  }
-  for (const WeightBlock* next : wanted) {
+  const std::vector<const WeightBlock*> upcoming = UpcomingLocked(block);
+  for (const WeightBlock* next : upcoming) {
     bool present = false;
     for (const Slot& slot : slots_) present = present || slot.block == next;
     if (present) continue;
-    // A free slot, else one holding a prefetched block that is no longer wanted (after SetOrder
-    // changed the order, or a block acquired out of order).
-    int index = -1;
-    for (std::size_t i = 0; i < slots_.size() && index < 0; ++i) {
-      if (slots_[i].state == SlotState::kFree) index = static_cast<int>(i);
-    }
-    for (std::size_t i = 0; i < slots_.size() && index < 0; ++i) {
-      if (slots_[i].state == SlotState::kReady &&
-          std::find(wanted.begin(), wanted.end(), slots_[i].block) == wanted.end()) {
-        index = static_cast<int>(i);
-      }
-    }
-    if (index < 0) return;  // the ring is full; Release will continue the prefetch
-    slots_[index].block = next;
-    slots_[index].state = SlotState::kLoading;
-    // Counted when scheduled (under the lock), so the count does not depend on copy timing.
-    streamed_bytes_ += next->nbytes();
-    copy_queue_.push_back(index);
-    cv_.notify_all();
+    const int index = ClaimSlotLocked(upcoming, /*needed_now=*/false);
+    if (index < 0) return;  // the ring is full; Release continues the prefetch
+    StartCopyLocked(index, *next);
   }
 }
 
@@ -155,47 +142,43 @@ BlockTensors StreamingWeightProvider::Acquire(const WeightBlock& block) {
   if (auto it = resident_.find(&block); it != resident_.end())
     return Materialized(it->second, block);
   std::unique_lock<std::mutex> lock(mu_);
+  if (slots_.empty())
+    throw Internal("block " + block.name + " is streamed but the plan has no slots");
   int index = -1;
-  auto find = [&] {
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      if (slots_[i].block == &block && slots_[i].state != SlotState::kFree)
-        return static_cast<int>(i);
+  while (index < 0) {
+    bool in_use = false;
+    for (std::size_t i = 0; i < slots_.size() && index < 0; ++i) {
+      if (slots_[i].block != &block) continue;
+      in_use = slots_[i].state == SlotState::kInUse;
+      if (slots_[i].state == SlotState::kCopied) index = static_cast<int>(i);
     }
-    return -1;
-  };
-  index = find();
-  const auto wait_start = std::chrono::steady_clock::now();
-  if (index < 0) {
-    // Not prefetched: copy it here, into a slot that is free or holds an unneeded block.
-    while ((index = ClaimSlotLocked(&block)) < 0) {
-      if (slots_.empty())
-        throw Internal("block " + block.name + " is streamed but the plan has no slots");
-      cv_.wait(lock);
+    if (index < 0 && !in_use) {
+      // Not prefetched: copy it now, by the same rule as a prefetch, keeping the blocks wanted
+      // after it if another slot can be had.
+      index = ClaimSlotLocked(UpcomingLocked(&block), /*needed_now=*/true);
+      if (index >= 0) StartCopyLocked(index, block);
     }
-    slots_[index].block = &block;
-    slots_[index].state = SlotState::kLoading;
-    streamed_bytes_ += block.nbytes();
-    lock.unlock();
-    CopyInto(slots_[index], block);
-    lock.lock();
-    slots_[index].state = SlotState::kReady;
+    // Held by another acquisition, or every slot in use: wait for a Release.
+    if (index < 0) cv_.wait(lock);
   }
-  cv_.wait(lock, [&] { return slots_[index].state == SlotState::kReady; });
-  stall_seconds_ +=
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
   slots_[index].state = SlotState::kInUse;
   if (order_acquisitions_left_ > 0 && order_index_.count(&block)) --order_acquisitions_left_;
   PrefetchAfterLocked(&block);
   std::vector<StoredTensor> views = SlotViews(slots_[index], block);
   lock.unlock();
+  // In use, so no claim touches the slot while this waits (CPU) or orders the compute stream.
+  transfer_->WaitReady(index);
   return Materialized(views, block);
 }
 
 void StreamingWeightProvider::Release(const WeightBlock& block) {
   if (resident_.count(&block)) return;
   std::lock_guard<std::mutex> lock(mu_);
-  for (Slot& slot : slots_) {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& slot = slots_[i];
     if (slot.block == &block && slot.state == SlotState::kInUse) {
+      // Before the slot can be claimed: the next copy into it waits for the kernels queued so far.
+      transfer_->MarkConsumed(static_cast<int>(i));
       slot.block = nullptr;
       slot.state = SlotState::kFree;
     }
@@ -204,25 +187,9 @@ void StreamingWeightProvider::Release(const WeightBlock& block) {
   cv_.notify_all();
 }
 
-void StreamingWeightProvider::WorkerLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (true) {
-    cv_.wait(lock, [&] { return stopping_ || !copy_queue_.empty(); });
-    if (stopping_) return;
-    const int index = copy_queue_.front();
-    copy_queue_.pop_front();
-    const WeightBlock* block = slots_[index].block;
-    lock.unlock();
-    CopyInto(slots_[index], *block);
-    lock.lock();
-    slots_[index].state = SlotState::kReady;
-    cv_.notify_all();
-  }
-}
-
 WeightStreamingStats StreamingWeightProvider::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return WeightStreamingStats{streamed_bytes_, stall_seconds_};
+  return WeightStreamingStats{streamed_bytes_, transfer_->stall_seconds()};
 }
 
 }  // namespace streamdit::engine

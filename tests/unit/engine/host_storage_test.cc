@@ -254,7 +254,7 @@ TEST(HostStorageTest, ForwardOnFp8WeightsIsCloseToBf16AndStreamsTheFp8Bytes) {
   StreamingOptions options;
   const std::vector<PlannedBlock> blocks = DescribeBlocks(order, {}, torch::kFloat, torch::kCPU);
   const ResidencyPlan plan = PlanResidency(blocks, MinimumWeightBytes(blocks, options), options);
-  StreamingWeightProvider provider(plan, options, torch::kCPU);
+  StreamingWeightProvider provider(plan, options, ExecutionTarget::Cpu());
   provider.SetOrder(order, /*passes=*/0);
   EXPECT_TRUE(torch::equal(model.Forward(inputs, provider, torch::kFloat), fp8));
   const int64_t after_first = provider.streamed_bytes();

@@ -50,7 +50,7 @@ TEST_P(StreamingTest, EveryBudgetMatchesAllResidentBitwiseAndHoldsWhatThePlanSay
       previous_resident = plan.resident_count();
 
       const int64_t before = meter.current_bytes();
-      StreamingWeightProvider provider(plan, options, torch::kCPU);
+      StreamingWeightProvider provider(plan, options, ExecutionTarget::Cpu());
       const int64_t held = meter.current_bytes() - before;
       // Resident copies and the ring: exactly the plan's bytes up to allocator headers/alignment.
       const int64_t planned = plan.resident_bytes + plan.num_slots * plan.slot_bytes;
