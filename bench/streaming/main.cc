@@ -87,21 +87,6 @@ Options ParseOptions(int argc, char** argv) {
   return options;
 }
 
-// The demo-model scale, for a quick run.
-FluxConfig SmallConfig() {
-  FluxConfig c;
-  c.hidden_size = 256;
-  c.num_heads = 4;
-  c.head_dim = 64;
-  c.mlp_hidden = 1024;
-  c.depth = 2;
-  c.depth_single_blocks = 2;
-  c.context_in_dim = 256;
-  c.vec_in_dim = 128;
-  c.axes_dim = {16, 24, 24};
-  return c;
-}
-
 // One way of holding the weights: which model (bf16 or fp8 host storage), the plan, the options.
 struct Mode {
   std::string name;
@@ -183,7 +168,7 @@ int64_t ConvertedBytes(FluxTransformer& model) {
 }
 
 void Run(const Options& options) {
-  const FluxConfig config = options.config == "full" ? FullConfig() : SmallConfig();
+  const FluxConfig config = options.config == "full" ? FullConfig() : bench::DemoScaleConfig();
   const int64_t txt_tokens = options.config == "full" ? 512 : 64;
   const torch::ScalarType compute = options.compute;
   const char* compute_name = compute == torch::kFloat ? "f32" : "bf16";

@@ -54,6 +54,21 @@ inline FluxConfig FullConfig() {
   return c;
 }
 
+// The demo model's scale (hidden 256, 2 + 2 blocks), for a quick run or a rehearsal.
+inline FluxConfig DemoScaleConfig() {
+  FluxConfig c;
+  c.hidden_size = 256;
+  c.num_heads = 4;
+  c.head_dim = 64;
+  c.mlp_hidden = 1024;
+  c.depth = 2;
+  c.depth_single_blocks = 2;
+  c.context_in_dim = 256;
+  c.vec_in_dim = 128;
+  c.axes_dim = {16, 24, 24};
+  return c;
+}
+
 // Random bf16 weights in host-tier memory, like a bf16 checkpoint mapped from disk. `made`, when
 // given, sees each tensor by its checkpoint name as it is made (e.g. to write it to a file).
 inline FluxWeights HostWeights(
