@@ -7,6 +7,7 @@
 
 #include "engine/flux/flux_activation_memory.h"
 #include "engine/flux/flux_transformer.h"
+#include "engine/memory/cuda_kernel_scratch.h"
 #include "engine/status/minimum_budget.h"
 #include "engine/status/status_error.h"
 #include "engine/text/clip_text_encoder.h"
@@ -34,6 +35,9 @@ ComponentMemoryPlan PlanComponent(const JobModels& models, PipelineComponent com
                                   const std::vector<ComponentStage>& stages, int64_t held,
                                   std::optional<int64_t> budget, const StreamingOptions& options,
                                   torch::ScalarType compute, torch::Device device) {
+  // On a CUDA device the BLAS workspaces are allocated through the caching allocator beside
+  // every component's work (cuda_kernel_scratch.h).
+  if (device.is_cuda()) held += kCudaBlasWorkspaceBytes;
   ComponentMemoryPlan plan;
   plan.component = component;
   plan.held_bytes = held;
@@ -178,7 +182,12 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
   forward_shape.img_tokens = img_tokens;
   forward_shape.txt_tokens = txt_tokens;
   forward_shape.compute = compute;
-  const int64_t forward = FluxForwardActivationBytes(flux, forward_shape);
+  // On a CUDA device attention is fused (SDPA), with its log-sum-exp beside the output.
+  const int64_t forward =
+      FluxForwardActivationBytes(flux, forward_shape) +
+      (shape.device.is_cuda()
+           ? CudaAttentionScratchBytes(batch, flux.num_heads, img_tokens + txt_tokens)
+           : 0);
   const std::size_t once = models.transformer->weights().VecAndModulationOrder().size();
   const std::size_t all = ComponentBlocks(models, PipelineComponent::kTransformer).size();
   // With several prompts, each sample's pooled CLIP vector is stacked, then repeated per step
