@@ -221,6 +221,12 @@ absl::StatusOr<DeviceConfigSpec> ParseDeviceName(std::string_view text) {
     index = text.substr(colon + 1);
   }
   const bool kind_ok = kind == "cpu" || kind == "cuda";
+  if (kind == "cuda" && index == "all") {
+    device.kind = DeviceKind::kCuda;
+    device.index = DeviceConfigSpec::kAllCudaDevices;
+    device.name = "cuda:all";
+    return device;
+  }
   int number = 0;
   bool index_ok = true;
   if (text.find(':') != std::string_view::npos) {
@@ -229,8 +235,8 @@ absl::StatusOr<DeviceConfigSpec> ParseDeviceName(std::string_view text) {
                end == index.data() + index.size() && number >= 0 && number <= 1023;
   }
   if (!kind_ok || !index_ok) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Quote(text), " is not a device; use cpu, cpu:N or cuda:N (N from 0 to 1023)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        Quote(text), " is not a device; use cpu, cpu:N, cuda:N (N from 0 to 1023) or cuda:all"));
   }
   device.kind = kind == "cuda" ? DeviceKind::kCuda : DeviceKind::kCpu;
   device.index = number;

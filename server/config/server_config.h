@@ -14,8 +14,10 @@
 //                                #   Env STREAMDIT_LOG_LEVEL.
 //   default_model: flux1-demo    # Model for requests that name none. Default: the first model.
 //   devices:                     # Required, at least one; one worker and one budget per device.
-//     - name: cuda:0             # cpu | cpu:N | cuda | cuda:N ("cpu" = "cpu:0"). Several CPU
-//                                #   devices are allowed (each its own worker and budget). Unique.
+//     - name: cuda:0             # cpu | cpu:N | cuda | cuda:N | cuda:all ("cpu" = "cpu:0"; all:
+//                                #   every visible card, found at start, each with this entry's
+//                                #   budget). Several CPU devices are allowed (each its own
+//                                #   worker and budget). Unique.
 //       budget: 90%              # Required. Bytes ("8589934592"), with a unit (KiB MiB GiB TiB,
 //                                #   KB MB GB TB: "15GiB", "1.5 GiB"), or a share of the card's
 //                                #   total memory ("90%", CUDA only, resolved at startup).
@@ -128,7 +130,8 @@ struct MemoryBudget {
 struct DeviceConfigSpec {
   std::string name;  // normalized: "cpu:0", "cuda:1" (also the metrics' device label)
   DeviceKind kind = DeviceKind::kCpu;
-  int index = 0;
+  int index = 0;  // kAllCudaDevices for "cuda:all"
+  static constexpr int kAllCudaDevices = -1;
   MemoryBudget budget;
   int64_t reserve_bytes = 0;
   // `lora_cache`: the device's LoRA adapter cache bound (scheduler::DeviceConfig::

@@ -42,4 +42,26 @@ absl::StatusOr<DeviceSettings> CudaDeviceSettings(
   return settings;
 }
 
+absl::StatusOr<std::vector<DeviceSettings>> CudaDevicesSettings(
+    const DeviceConfigSpec& device,
+    const absl::StatusOr<std::vector<engine::CudaDeviceInfo>>& discovered) {
+  std::vector<DeviceSettings> devices;
+  if (device.index != DeviceConfigSpec::kAllCudaDevices) {
+    absl::StatusOr<DeviceSettings> one = CudaDeviceSettings(device, discovered);
+    if (!one.ok()) return one.status();
+    devices.push_back(*std::move(one));
+    return devices;
+  }
+  if (!discovered.ok()) return CudaDeviceSettings(device, discovered).status();
+  for (const engine::CudaDeviceInfo& card : *discovered) {
+    DeviceConfigSpec each = device;
+    each.index = card.index;
+    each.name = "cuda:" + std::to_string(card.index);
+    absl::StatusOr<DeviceSettings> one = CudaDeviceSettings(each, discovered);
+    if (!one.ok()) return one.status();
+    devices.push_back(*std::move(one));
+  }
+  return devices;
+}
+
 }  // namespace streamdit::server

@@ -21,4 +21,11 @@ absl::StatusOr<DeviceSettings> CudaDeviceSettings(
     const DeviceConfigSpec& device,
     const absl::StatusOr<std::vector<engine::CudaDeviceInfo>>& discovered);
 
+// The devices one configured entry stands for: itself, or for "cuda:all" every discovered card
+// (cuda:0, cuda:1, ...), each with the entry's budget, reserve and LoRA cache, each checked as
+// above. The first refusal is the answer.
+absl::StatusOr<std::vector<DeviceSettings>> CudaDevicesSettings(
+    const DeviceConfigSpec& device,
+    const absl::StatusOr<std::vector<engine::CudaDeviceInfo>>& discovered);
+
 }  // namespace streamdit::server

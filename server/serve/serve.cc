@@ -134,10 +134,18 @@ absl::StatusOr<ServiceSettings> ServiceSettingsFromConfig(const ServerConfig& co
     if (device.kind == DeviceKind::kCuda) {
       // What the driver says first: a configuration naming a device this machine does not have,
       // or more memory than its card has free, is a bad configuration for it (exit 2).
-      absl::StatusOr<DeviceSettings> cuda =
-          CudaDeviceSettings(device, engine::DiscoverCudaDevices());
+      absl::StatusOr<std::vector<DeviceSettings>> cuda =
+          CudaDevicesSettings(device, engine::DiscoverCudaDevices());
       if (!cuda.ok()) return cuda.status();
-      settings.devices.push_back(*std::move(cuda));
+      for (DeviceSettings& found : *cuda) {
+        for (const DeviceSettings& listed : settings.devices) {
+          if (listed.name == found.name) {
+            return absl::InvalidArgumentError("devices: " + found.name +
+                                              " is listed twice (once through cuda:all)");
+          }
+        }
+        settings.devices.push_back(std::move(found));
+      }
       continue;
     }
     absl::StatusOr<int64_t> budget = device.EffectiveBudget(0);

@@ -87,6 +87,33 @@ TEST(CudaDeviceSettingsTest, AMissingDeviceOrDriverIsNamed) {
       << no_driver.status();
 }
 
+TEST(CudaDeviceSettingsTest, AllIsEveryVisibleCardWithTheEntrysBudget) {
+  std::vector<engine::CudaDeviceInfo> cards = OneH100(79 * kGiB);
+  cards.push_back(cards.front());
+  cards.back().index = 1;
+  cards.back().free_bytes = 70 * kGiB;
+  DeviceConfigSpec all = Cuda(0, MemoryBudget{0, 0.5}, kGiB);
+  all.index = DeviceConfigSpec::kAllCudaDevices;
+  all.name = "cuda:all";
+  const absl::StatusOr<std::vector<DeviceSettings>> devices = CudaDevicesSettings(all, cards);
+  ASSERT_TRUE(devices.ok()) << devices.status();
+  ASSERT_EQ(devices->size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ((*devices)[i].name, "cuda:" + std::to_string(i));
+    EXPECT_EQ((*devices)[i].cuda_index, i);
+    EXPECT_EQ((*devices)[i].budget_bytes, 39 * kGiB);
+  }
+  // One card without the room refuses the whole entry, naming that card.
+  cards.back().free_bytes = 30 * kGiB;
+  const absl::StatusOr<std::vector<DeviceSettings>> refused = CudaDevicesSettings(all, cards);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("cuda:1"), std::string::npos) << refused.status();
+  // No driver: the runtime's reason.
+  EXPECT_EQ(
+      CudaDevicesSettings(all, absl::UnavailableError("no CUDA-capable device")).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace streamdit::server
 #endif

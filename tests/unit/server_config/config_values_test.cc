@@ -112,8 +112,12 @@ TEST(ParseDeviceName, NormalizesAndRejects) {
   EXPECT_EQ(cuda.name, "cuda:3");
   EXPECT_EQ(cuda.kind, DeviceKind::kCuda);
   EXPECT_EQ(cuda.index, 3);
-  for (const char* text :
-       {"", "gpu:0", "cuda:", "cuda:x", "cuda:-1", "cuda:1024", "cpu:0:1", "CUDA:0", "cuda0"}) {
+  const DeviceConfigSpec all = *ParseDeviceName("cuda:all");
+  EXPECT_EQ(all.name, "cuda:all");
+  EXPECT_EQ(all.kind, DeviceKind::kCuda);
+  EXPECT_EQ(all.index, DeviceConfigSpec::kAllCudaDevices);
+  for (const char* text : {"", "gpu:0", "cuda:", "cuda:x", "cuda:-1", "cuda:1024", "cpu:0:1",
+                           "CUDA:0", "cuda0", "cpu:all", "cuda:ALL"}) {
     const absl::StatusOr<DeviceConfigSpec> device = ParseDeviceName(text);
     ASSERT_FALSE(device.ok()) << text;
     EXPECT_NE(std::string(device.status().message()).find("cuda:N"), std::string::npos);
