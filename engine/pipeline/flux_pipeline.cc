@@ -22,6 +22,7 @@
 #include "engine/sampling/noise.h"
 #include "engine/sampling/schedule.h"
 #include "engine/status/status_error.h"
+#include "engine/streaming/pinned_host_tier.h"
 #include "engine/streaming/streaming_weight_provider.h"
 #include "engine/text/clip_text_encoder.h"
 #include "engine/text/clip_tokenizer.h"
@@ -108,6 +109,12 @@ FluxPipeline FluxPipeline::Load(PipelineConfig config, WeightProviderFactory pro
       std::make_unique<FluxTransformer>(FluxTransformer::Load(impl->transformer_checkpoint));
   if (config.weight_storage == WeightStorage::kFp8) {
     ConvertBlocksToFp8(Fp8EligibleBlocks(impl->transformer->mutable_weights()));
+  }
+  if (config.pin_host_tier) {
+    // After the storage change: the bytes that cross PCIe are the ones pinned. Page-locked memory
+    // serves every card of the machine (unified addressing), so one copy serves all devices.
+    impl->pinned_host_bytes =
+        PinHostTier(impl->transformer->mutable_weights().MutableBlocks(), ExecutionTarget::Cuda(0));
   }
   RequireFiles(paths.t5, "T5 encoder");
   impl->t5 = std::make_unique<T5Encoder>(T5Encoder::Load(Checkpoint::Open(paths.t5)));
@@ -281,6 +288,7 @@ torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job, const Batc
   CollectStreamingStats(*provider, report);
   return denoised;
 }
+int64_t FluxPipeline::pinned_host_bytes() const { return impl_->pinned_host_bytes; }
 
 torch::Tensor FluxPipeline::Impl::Decode(const ResolvedRequest& job,
                                          const torch::Tensor& latent_tokens,

@@ -193,6 +193,8 @@ class FluxPipeline {
   int64_t t5_max_length() const;
   bool has_guidance() const;
   const GenerationLimits& limits() const;
+  // Host bytes page-locked at load (PipelineConfig::pin_host_tier); 0 otherwise.
+  int64_t pinned_host_bytes() const;
   PromptEmbeddingCache& prompt_cache() const;
 
   const FluxTransformer& transformer() const;

@@ -75,6 +75,7 @@ struct FluxPipeline::Impl {
   FluxSamplingDefaults defaults = FluxDevDefaults();
   GenerationLimits limits;
   int64_t t5_max_length = 512;
+  int64_t pinned_host_bytes = 0;
 
   Checkpoint transformer_checkpoint;  // keeps the transformer's zero-copy views alive
   std::unique_ptr<FluxTransformer> transformer;

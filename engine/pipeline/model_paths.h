@@ -53,6 +53,10 @@ struct PipelineConfig {
   // e4m3 with per-tensor scales (half the host bytes and half the bytes streamed; converted once
   // at load). engine/streaming/host_storage.h.
   WeightStorage weight_storage = WeightStorage::kAsStored;
+  // Page-lock the transformer's host tier at load (engine/streaming/pinned_host_tier.h), so that
+  // streaming it to a CUDA device overlaps its copies with compute: set when the model serves CUDA
+  // devices. Host memory, outside every device's budget (FluxPipeline::pinned_host_bytes).
+  bool pin_host_tier = false;
   // Prompt-embedding cache capacity; 0 disables the cache.
   int64_t prompt_cache_bytes = 64ll << 20;
 };

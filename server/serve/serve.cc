@@ -84,6 +84,7 @@ absl::StatusOr<std::vector<ModelSettings>> ModelSettingsFromConfig(const ServerC
     ModelSettings settings;
     settings.name = spec->name;
     settings.planning_device = planning_device;
+    settings.pipeline.pin_host_tier = any_cuda;
     engine::PipelineConfig& pipeline = settings.pipeline;
     const absl::Status described = engine::StatusOfCall([&] {
       if (spec->create_demo && !engine::DemoModelExists(spec->dir)) {
@@ -254,8 +255,11 @@ absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
   }
   if (!config.lora_dirs.empty()) LogLoraScan((*models)->loras().Rescan());
   for (const auto& model : (*models)->models()) {
-    spdlog::info("model {}: {:.1f} MiB of weights, minimum budget {:.1f} MiB", model->name,
-                 model->weight_bytes / 1048576.0, model->min_budget_bytes / 1048576.0);
+    spdlog::info(
+        "model {}: {:.1f} MiB of weights, minimum budget {:.1f} MiB, {:.1f} MiB of host "
+        "memory page-locked for streaming",
+        model->name, model->weight_bytes / 1048576.0, model->min_budget_bytes / 1048576.0,
+        model->pipeline->pinned_host_bytes() / 1048576.0);
   }
   for (const DeviceSettings& device : settings->devices) {
     spdlog::info("device {}: budget {:.1f} MiB", device.name, device.budget_bytes / 1048576.0);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "engine/flux/flux_transformer.h"
 #include "engine/memory/cuda_device_meter.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/pipeline/resident_weights.h"
@@ -23,9 +24,10 @@ using pipeline_testing::SmallDemoConfig;
 
 const ExecutionTarget kCuda = ExecutionTarget::Cuda(0);
 
-FluxPipeline DemoPipeline(torch::ScalarType compute) {
+FluxPipeline DemoPipeline(torch::ScalarType compute, bool pinned = false) {
   PipelineConfig config = SmallDemoConfig(SharedDemoModelDir());
   config.compute_dtype = compute;
+  config.pin_host_tier = pinned;
   config.prompt_cache_bytes = 0;  // each run encodes on its own device
   return FluxPipeline::Load(config);
 }
@@ -85,6 +87,20 @@ TEST(PipelineOnCuda, StreamingUnderABudgetNeverPassesItAndGivesTheResidentImage)
     EXPECT_GT(streamed.memory.streamed_bytes, 0);
   }
   MeterCudaDevice(0, nullptr, 0, 0);
+}
+
+TEST(PipelineOnCuda, APinnedHostTierStreamsTheSameImage) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  const FluxPipeline pageable = DemoPipeline(torch::kFloat);
+  const FluxPipeline pinned = DemoPipeline(torch::kFloat, /*pinned=*/true);
+  EXPECT_EQ(pageable.pinned_host_bytes(), 0);
+  EXPECT_EQ(pinned.pinned_host_bytes(), pinned.transformer().weights().nbytes());
+  const GenerationRequest request = MakeRequest("a lighthouse at dusk", 7, 128, 128, 4);
+  const ResolvedRequest job = ResolveGenerationRequest(request, pinned.defaults(), pinned.limits());
+  JobMemoryOptions memory;
+  memory.budget_bytes = pinned.PlanMemory(job, kCuda.device, std::nullopt).minimum_budget_bytes();
+  EXPECT_TRUE(torch::equal(pinned.Generate(request, kCuda, {}, memory).images,
+                           pageable.Generate(request, kCuda, {}, memory).images));
 }
 
 TEST(PipelineOnCuda, ResidentWeightsOnTheDeviceGiveTheSameImage) {
