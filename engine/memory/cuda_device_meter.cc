@@ -51,6 +51,7 @@ MemoryMeter* CudaDeviceMeter(int index) {
 void RecordCudaAllocatorEvent(int index, CudaAllocatorEvent event, int64_t bytes) {
   MemoryMeter* meter = CudaDeviceMeter(index);
   if (!meter || bytes <= 0) return;
+  bytes = (bytes + 511) / 512 * 512;  // the allocator's granule, both ways
   switch (event) {
     case CudaAllocatorEvent::kAlloc:
       meter->Allocated(bytes);

@@ -4,8 +4,11 @@
 // the CPU's counting allocator (counting_allocator.h) cannot see them. Instead:
 //  - Measurement: the caching allocator reports every allocation and every completed free to an
 //    attached trace tracker; MeterCudaDevice routes those of cuda:N to the device's MemoryMeter
-//    (Allocated on ALLOC, Freed on FREE_COMPLETED, by the allocator's rounded block size, as
-//    AllocationBytes counts it). Windows, peaks and the metrics then work as on the CPU.
+//    (Allocated on ALLOC, Freed on FREE_COMPLETED). The tracker reports the bytes asked for; the
+//    meter rounds them up to the allocator's 512-byte granule, as AllocationBytes and the plans
+//    do. (A large block the allocator declines to split can hold up to 1 MiB more; its own
+//    statistics, ReadCudaAllocatorStats, count that, and the gpu tests hold them to the budget.)
+//    Windows, peaks and the metrics then work as on the CPU.
 //  - The ceiling: the allocator may reserve at most the budget on the card (its memory fraction);
 //    an allocation beyond it fails in the allocator with c10::OutOfMemoryError, which the engine
 //    reports as RESOURCE_EXHAUSTED and the scheduler re-plans, as on the CPU. The ceiling is on

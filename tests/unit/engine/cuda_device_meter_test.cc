@@ -51,6 +51,19 @@ TEST(CudaDeviceMeterTest, AllocationsCountOnAllocAndFreesWhenCompleted) {
   EXPECT_EQ(routed.meter.current_bytes(), 0);
 }
 
+TEST(CudaDeviceMeterTest, BytesAreCountedInTheAllocatorsGranule) {
+  // The tracker reports what was asked for; the allocator hands out 512-byte multiples, which is
+  // what the plans count (AllocationBytes).
+  RoutedMeter routed(4);
+  RecordCudaAllocatorEvent(4, CudaAllocatorEvent::kAlloc, 1000);
+  EXPECT_EQ(routed.meter.current_bytes(), 1024);
+  RecordCudaAllocatorEvent(4, CudaAllocatorEvent::kAlloc, 1);
+  EXPECT_EQ(routed.meter.current_bytes(), 1536);
+  RecordCudaAllocatorEvent(4, CudaAllocatorEvent::kFreeCompleted, 1000);
+  RecordCudaAllocatorEvent(4, CudaAllocatorEvent::kFreeCompleted, 1);
+  EXPECT_EQ(routed.meter.current_bytes(), 0);
+}
+
 TEST(CudaDeviceMeterTest, EventsOfOtherDevicesAreNotThisDevicesBytes) {
   RoutedMeter zero(0);
   RoutedMeter one(1);
