@@ -26,6 +26,7 @@
 
 #include "bench/support/flux_bench.h"
 #include "engine/device/compute_stream.h"
+#include "engine/device/device_name.h"
 #include "engine/flux/flux_activation_memory.h"
 #include "engine/memory/bandwidth_probe.h"
 #include "engine/memory/cpu_memory_meter.h"
@@ -82,13 +83,9 @@ Options ParseOptions(int argc, char** argv) {
     if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--device") {
-      if (value == "cpu") {
-        o.target = ExecutionTarget::Cpu();
-      } else if (value.rfind("cuda:", 0) == 0) {
-        o.target = ExecutionTarget::Cuda(std::atoi(value.c_str() + 5));
-      } else {
-        throw std::invalid_argument("--device cpu|cuda:N");
-      }
+      const absl::StatusOr<ExecutionTarget> target = ParseExecutionTarget(value);
+      if (!target.ok()) throw std::invalid_argument("--device: " + target.status().ToString());
+      o.target = *target;
     } else if (flag == "--config") {
       if (value != "dev" && value != "full" && value != "small") {
         throw std::invalid_argument("--config dev|full|small");

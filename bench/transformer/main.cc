@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 
+#include "bench/support/flux_bench.h"
 #include "engine/flux/flux_transformer.h"
 
 namespace streamdit::engine {
@@ -91,16 +92,8 @@ double SingleBlockFlops(const FluxConfig& c, int64_t img, int64_t txt) {
 
 void Run(torch::ScalarType dtype, const char* name, double rate, int64_t img, int64_t txt) {
   // Small config: the demo-model scale, whole forward.
-  FluxConfig small;
-  small.hidden_size = 256;
-  small.num_heads = 4;
-  small.head_dim = 64;
-  small.mlp_hidden = 1024;
-  small.depth = 2;
+  FluxConfig small = bench::DemoScaleConfig();
   small.depth_single_blocks = 4;
-  small.context_in_dim = 256;
-  small.vec_in_dim = 128;
-  small.axes_dim = {16, 24, 24};
   {
     FluxTransformer model(small, RandomWeights(small, dtype));
     FluxInputs in = RandomInputs(small, 1024, 64);

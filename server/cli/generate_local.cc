@@ -6,8 +6,8 @@
 #include <iomanip>
 #include <system_error>
 
-#include "absl/strings/numbers.h"
 #include "engine/device/cuda_devices.h"
+#include "engine/device/device_name.h"
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/status/status_error.h"
@@ -47,26 +47,24 @@ engine::PipelineConfig BaseConfig(const GenerateOptions& o, const GlobalOptions&
 #endif
 }
 
-// "cpu" or "cuda:N"; a CUDA device must exist (named with the runtime's reason otherwise).
-engine::ExecutionTarget ParseExecutionTarget(const std::string& device) {
-  if (device == "cpu" || device == "cpu:0") return engine::ExecutionTarget::Cpu();
-  int index = -1;
-  const std::string prefix = "cuda:";
-  if (device.rfind(prefix, 0) == 0 && absl::SimpleAtoi(device.substr(prefix.size()), &index) &&
-      index >= 0) {
-    const absl::StatusOr<std::vector<engine::CudaDeviceInfo>> cuda = engine::DiscoverCudaDevices();
-    if (!cuda.ok()) {
-      throw engine::StatusError(absl::FailedPreconditionError(
-          "--device " + device +
-          ": this machine has no CUDA device: " + std::string(cuda.status().message())));
-    }
-    if (index >= static_cast<int>(cuda->size())) {
-      throw engine::InvalidArgument("--device " + device + ": only " +
-                                    std::to_string(cuda->size()) + " CUDA device(s) are visible");
-    }
-    return engine::ExecutionTarget::Cuda(index);
+// "cpu" or "cuda:N" (engine::ParseExecutionTarget); a CUDA device must exist (named with the
+// runtime's reason otherwise).
+engine::ExecutionTarget ParseDeviceFlag(const std::string& device) {
+  const absl::StatusOr<engine::ExecutionTarget> target = engine::ParseExecutionTarget(device);
+  if (!target.ok())
+    throw engine::InvalidArgument("--device: " + std::string(target.status().message()));
+  if (!target->is_cuda()) return *target;
+  const absl::StatusOr<std::vector<engine::CudaDeviceInfo>> cuda = engine::DiscoverCudaDevices();
+  if (!cuda.ok()) {
+    throw engine::StatusError(absl::FailedPreconditionError(
+        "--device " + device +
+        ": this machine has no CUDA device: " + std::string(cuda.status().message())));
   }
-  throw engine::InvalidArgument("--device: '" + device + "' is neither cpu nor cuda:N");
+  if (target->device.index() >= static_cast<int>(cuda->size())) {
+    throw engine::InvalidArgument("--device " + device + ": only " + std::to_string(cuda->size()) +
+                                  " CUDA device(s) are visible");
+  }
+  return *target;
 }
 
 }  // namespace
@@ -94,7 +92,7 @@ void RunLocalGenerate(const GenerateOptions& o, const GlobalOptions& global, std
   if (o.prefetch) memory.prefetch_depth = *o.prefetch;
   if (!o.storage.empty()) config.weight_storage = engine::ParseWeightStorage(o.storage);
 
-  const engine::ExecutionTarget target = ParseExecutionTarget(o.device);
+  const engine::ExecutionTarget target = ParseDeviceFlag(o.device);
   const engine::FluxPipeline pipeline = engine::FluxPipeline::Load(config);
   request.loras = LoadLoraFiles(o.loras, pipeline.models());
   if (!request.loras.empty()) engine::ValidateGenerationRequest(request);

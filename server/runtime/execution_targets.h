@@ -12,8 +12,8 @@
 
 namespace streamdit::server {
 
-// INVALID_ARGUMENT naming the device when the name is neither "cpu:N" nor "cuda:N".
-absl::StatusOr<engine::ExecutionTarget> ExecutionTargetOf(const std::string& device_name);
+// By engine::ParseExecutionTarget: INVALID_ARGUMENT naming the first device that is neither
+// "cpu:N" nor "cuda:N".
 absl::StatusOr<std::vector<engine::ExecutionTarget>> ExecutionTargetsOf(
     const std::vector<DeviceSettings>& devices);
 

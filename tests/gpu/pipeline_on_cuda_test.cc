@@ -32,6 +32,13 @@ FluxPipeline DemoPipeline(torch::ScalarType compute, bool pinned = false) {
   return FluxPipeline::Load(config);
 }
 
+// The least budget the request runs under on cuda:0, as the engine plans it.
+int64_t MinimumOnCuda(const FluxPipeline& pipeline, const GenerationRequest& request) {
+  const ResolvedRequest job =
+      ResolveGenerationRequest(request, pipeline.defaults(), pipeline.limits());
+  return pipeline.PlanMemory(job, kCuda.device, std::nullopt).minimum_budget_bytes();
+}
+
 // Largest difference in grey levels (0-255) between two [B, 3, H, W] images in [-1, 1].
 double GreyLevels(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>() * 127.5;
@@ -62,10 +69,7 @@ TEST(PipelineOnCuda, StreamingUnderABudgetNeverPassesItAndGivesTheResidentImage)
   SKIP_WITHOUT_CUDA_DEVICE();
   const FluxPipeline pipeline = DemoPipeline(torch::kFloat);
   const GenerationRequest request = MakeRequest("a lighthouse at dusk", 7, 128, 128, 4);
-  const ResolvedRequest job =
-      ResolveGenerationRequest(request, pipeline.defaults(), pipeline.limits());
-  const int64_t minimum =
-      pipeline.PlanMemory(job, kCuda.device, std::nullopt).minimum_budget_bytes();
+  const int64_t minimum = MinimumOnCuda(pipeline, request);
 
   MemoryMeter meter;
   MeterCudaDevice(0, &meter, 0, 0);  // measure only: no cap on the allocator
@@ -96,9 +100,8 @@ TEST(PipelineOnCuda, APinnedHostTierStreamsTheSameImage) {
   EXPECT_EQ(pageable.pinned_host_bytes(), 0);
   EXPECT_EQ(pinned.pinned_host_bytes(), pinned.transformer().weights().nbytes());
   const GenerationRequest request = MakeRequest("a lighthouse at dusk", 7, 128, 128, 4);
-  const ResolvedRequest job = ResolveGenerationRequest(request, pinned.defaults(), pinned.limits());
   JobMemoryOptions memory;
-  memory.budget_bytes = pinned.PlanMemory(job, kCuda.device, std::nullopt).minimum_budget_bytes();
+  memory.budget_bytes = MinimumOnCuda(pinned, request);
   EXPECT_TRUE(torch::equal(pinned.Generate(request, kCuda, {}, memory).images,
                            pageable.Generate(request, kCuda, {}, memory).images));
 }
@@ -118,10 +121,7 @@ TEST(PipelineOnCuda, ABudgetBelowTheMinimumIsRefusedBeforeAnyWork) {
   SKIP_WITHOUT_CUDA_DEVICE();
   const FluxPipeline pipeline = DemoPipeline(torch::kFloat);
   const GenerationRequest request = MakeRequest("a lighthouse at dusk", 7, 128, 128, 4);
-  const ResolvedRequest job =
-      ResolveGenerationRequest(request, pipeline.defaults(), pipeline.limits());
-  const int64_t minimum =
-      pipeline.PlanMemory(job, kCuda.device, std::nullopt).minimum_budget_bytes();
+  const int64_t minimum = MinimumOnCuda(pipeline, request);
   JobMemoryOptions memory;
   memory.budget_bytes = minimum - 1;
   try {
