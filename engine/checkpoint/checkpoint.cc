@@ -188,6 +188,21 @@ Checkpoint Checkpoint::WithPrefix(std::string_view prefix) const {
   return view;
 }
 
+Checkpoint Checkpoint::Renamed(const std::function<std::string(const std::string&)>& rename) const {
+  Checkpoint view;
+  view.files_ = files_;
+  for (const auto& [name, ref] : entries_) {
+    std::string renamed = rename(name);
+    if (renamed.empty()) continue;
+    auto [it, inserted] = view.entries_.emplace(std::move(renamed), ref);
+    if (!inserted) {
+      throw CheckpointError(Code::kDuplicateName, ref.path(), name,
+                            "renamed to '" + it->first + "', the name of another tensor");
+    }
+  }
+  return view;
+}
+
 std::optional<std::string> Checkpoint::DetectPrefix(const std::vector<std::string>& prefixes,
                                                     std::string_view probe) const {
   for (const std::string& prefix : prefixes) {

@@ -10,6 +10,7 @@
 // TensorRef::gguf (engine/tensor/stored_tensor.h views it as a block-quantized StoredTensor).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -55,6 +56,10 @@ class Checkpoint {
 
   // The tensors whose names start with `prefix`, with the prefix removed.
   Checkpoint WithPrefix(std::string_view prefix) const;
+  // The tensors under the names `rename` gives them; a name it maps to "" is left out. For files
+  // that name a model's tensors their own way (llama.cpp's T5 GGUF names). Two names mapped to
+  // one are kDuplicateName, naming both.
+  Checkpoint Renamed(const std::function<std::string(const std::string&)>& rename) const;
   // The first of `prefixes` under which `probe` exists ("" is a valid candidate); nullopt if none.
   std::optional<std::string> DetectPrefix(const std::vector<std::string>& prefixes,
                                           std::string_view probe) const;

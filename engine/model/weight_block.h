@@ -55,6 +55,15 @@ class BlockTensors {
   // DecodedAtUse; keeps the others to decode at each use.
   BlockTensors(const std::vector<std::pair<std::string, StoredTensor>>& stored,
                torch::ScalarType compute, torch::Device device);
+  // Tensors already in the compute dtype on `device`, and stored ones (on `device` too) to decode
+  // at each use: a resident copy held in its stored format (engine/pipeline/resident_format.h).
+  BlockTensors(std::unordered_map<std::string, torch::Tensor> ready,
+               std::unordered_map<std::string, StoredTensor> deferred, torch::ScalarType compute,
+               torch::Device device)
+      : tensors_(std::move(ready)),
+        deferred_(std::move(deferred)),
+        compute_(compute),
+        device_(device) {}
   // The tensor in the compute dtype: a tensor decoded at use is decoded by this call (a new
   // tensor each time, freed with the caller's last reference). Throws StatusError INTERNAL naming
   // the tensor when absent: a model asking for a tensor its block was not built with is a bug of

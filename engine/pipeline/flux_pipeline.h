@@ -53,10 +53,10 @@ struct JobMemoryOptions {
   std::optional<int64_t> budget_bytes;
   // Blocks copied ahead of the one computing (0: copy on demand).
   int prefetch_depth = 1;
-  // The model's weights already on the job's device in the compute dtype (ResidentWeights::Load
-  // of this pipeline onto the same target), shared with other jobs: every component reads them and
-  // nothing streams. The budget then bounds the job's own bytes beside them (RESOURCE_EXHAUSTED
-  // before any work when the prediction exceeds it).
+  // The model's weights already on the job's device (ResidentWeights::Load, in the model's resident
+  // format, of this pipeline onto the same target), shared with other jobs: every component reads
+  // them and nothing streams. The budget then bounds the job's own bytes beside them
+  // (RESOURCE_EXHAUSTED before any work when the prediction exceeds it).
   std::shared_ptr<const ResidentWeights> resident_weights;
   // LoRAs already on the device in the compute dtype (DeviceLora::Load with this pipeline's
   // compute dtype and the job's device; a device's adapter cache), shared with other jobs: a

@@ -98,10 +98,13 @@ ModelPaths FindModelFiles(const std::string& directory) {
                          {Matching(dir, "ae.safetensors", ""),
                           Matching(dir / "vae", "diffusion_pytorch_model", ".safetensors")},
                          "ae.safetensors");
-  paths.t5 = FindWeights(dir, "T5 encoder",
-                         {Matching(dir, "t5xxl_", ".safetensors"),
-                          Matching(dir / "text_encoder_2", "model", ".safetensors")},
-                         "t5xxl_*.safetensors");
+  // t5xxl_fp16.safetensors, else a GGUF encoder (city96's t5-v1_1-xxl-encoder-Q8_0.gguf, or
+  // t5xxl_*.gguf), else diffusers.
+  paths.t5 = FindWeights(
+      dir, "T5 encoder",
+      {Matching(dir, "t5xxl_", ".safetensors"), Matching(dir, "t5-v1_1-xxl-encoder", ".gguf"),
+       Matching(dir, "t5xxl", ".gguf"), Matching(dir / "text_encoder_2", "model", ".safetensors")},
+      "t5xxl_*.safetensors or t5-v1_1-xxl-encoder-*.gguf");
   // Several t5xxl_* precisions side by side (fp16 and fp8): one model, take the first by name.
   if (paths.t5.front().find("/text_encoder_2/") == std::string::npos) paths.t5.resize(1);
   paths.clip = FindWeights(dir, "CLIP encoder",

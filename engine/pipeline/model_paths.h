@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/pipeline/resident_format.h"
 #include "engine/sampling/flux_defaults.h"
 #include "engine/streaming/host_storage.h"
 
@@ -53,6 +54,9 @@ struct PipelineConfig {
   // e4m3 with per-tensor scales (half the host bytes and half the bytes streamed; converted once
   // at load). engine/streaming/host_storage.h.
   WeightStorage weight_storage = WeightStorage::kAsStored;
+  // How a resident copy (kLoad/kShared) holds the matmul weights whose stored format is not the
+  // compute dtype: as stored, decoded at each use, or decoded once at load.
+  ResidentFormat resident_format = ResidentFormat::kStored;
   // Page-lock the transformer's host tier at load (engine/streaming/pinned_host_tier.h), so that
   // streaming it to a CUDA device overlaps its copies with compute: set when the model serves CUDA
   // devices. Host memory, outside every device's budget (FluxPipeline::pinned_host_bytes).

@@ -12,6 +12,7 @@
 #include "engine/checkpoint/shape_string.h"
 #include "engine/model/scoped_block.h"
 #include "engine/status/status_error.h"
+#include "engine/text/t5_gguf_names.h"
 
 namespace streamdit::engine {
 
@@ -175,8 +176,10 @@ torch::Tensor RelativePositionBuckets(int64_t query_len, int64_t key_len, int64_
   return buckets;
 }
 
-T5Encoder T5Encoder::Load(const Checkpoint& checkpoint) {
+T5Encoder T5Encoder::Load(const Checkpoint& file) {
   T5Encoder encoder;
+  // llama.cpp's GGUF names become HF's: the rest of the loader knows one layout.
+  const Checkpoint checkpoint = WithHfT5Names(file);
   encoder.checkpoint_ = checkpoint;
   const std::string probe = BlockPrefix(0) + kQ;
   const auto prefix = checkpoint.DetectPrefix(key_prefix::kT5, probe);

@@ -46,7 +46,8 @@ torch::Tensor RelativePositionBuckets(int64_t query_len, int64_t key_len, int64_
 class T5Encoder {
  public:
   // Recognises the layout in `checkpoint`: key prefix among key_prefix::kT5, the embedding as
-  // `shared.weight` or `encoder.embed_tokens.weight`, and every dimension from the tensor shapes.
+  // `shared.weight` or `encoder.embed_tokens.weight`, and every dimension from the tensor shapes;
+  // a GGUF file in llama.cpp's names is read under HF's (engine/text/t5_gguf_names.h).
   // Throws CheckpointError (kMissingTensor, kBadShape, kUnrecognizedLayout) naming file and tensor.
   // Keeps `checkpoint` alive: the blocks are zero-copy views of its files.
   static T5Encoder Load(const Checkpoint& checkpoint);

@@ -119,6 +119,8 @@ void ModelsToProto(const ModelRegistry& models, v1::ListModelsResponse* proto) {
     info->set_default_guidance(static_cast<float>(pipeline.defaults().guidance));
     info->set_weight_bytes(static_cast<uint64_t>(model->weight_bytes));
     info->set_min_budget_bytes(static_cast<uint64_t>(model->min_budget_bytes));
+    info->set_resident_format(engine::ResidentFormatName(pipeline.config().resident_format));
+    info->set_decode_bytes(static_cast<uint64_t>(model->decode_bytes));
     for (const LoraListing& listing : models.loras().List(model->name)) {
       v1::LoraInfo* lora = info->add_loras();
       lora->set_name(listing.name);

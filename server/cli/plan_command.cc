@@ -10,6 +10,7 @@
 #include "engine/memory/bandwidth_probe.h"
 #include "engine/pipeline/job_memory_plan.h"
 #include "engine/pipeline/planning_models.h"
+#include "engine/pipeline/resident_weights.h"
 #include "engine/pipeline/step_time_model.h"
 #include "engine/sampling/flux_defaults.h"
 #include "engine/status/status_error.h"
@@ -33,6 +34,7 @@ struct PlanOptions {
   std::optional<double> bandwidth_gbps;
   std::optional<double> tflops;
   std::vector<std::string> loras;  // FILE[:SCALE]
+  std::string resident_format = "stored";
 };
 
 std::string Gb(double bytes) {
@@ -126,6 +128,20 @@ void RunPlan(const PlanOptions& o, std::ostream& out) {
   }
   out << "\nminimum budget for this job: " << FormatBytes(plan.minimum_budget_bytes())
       << "; everything resident from " << FormatBytes(plan.resident_budget_bytes()) << "\n";
+  // What the server's kLoad launch puts on the device for kShared jobs to read, in both formats.
+  const engine::JobModels models = loaded.models();
+  const engine::ResidentFormat chosen = engine::ParseResidentFormat(o.resident_format);
+  for (engine::ResidentFormat format :
+       {engine::ResidentFormat::kStored, engine::ResidentFormat::kCompute}) {
+    out << "resident copy (" << engine::ResidentFormatName(format)
+        << (format == chosen ? ", chosen" : "") << "): "
+        << FormatBytes(
+               engine::ResidentWeights::BytesOf(models, shape.compute, shape.device, format))
+        << ", decoded at once "
+        << FormatBytes(
+               engine::ResidentWeights::DecodeBytesOf(models, shape.compute, shape.device, format))
+        << "\n";
+  }
 
   const engine::ResidencyPlan& denoise =
       plan.component(engine::PipelineComponent::kTransformer).residency;
@@ -170,6 +186,13 @@ void AddPlanCommand(CLI::App& app, CommandTable& table) {
       ->type_name("fp8|bf16")
       ->capture_default_str();
   AddDtypeOption(*command, "--dtype", &o.dtype, "Compute dtype")->default_str("bf16");
+  command
+      ->add_option("--resident-format", o.resident_format,
+                   "How a resident copy holds weights stored in another format than the\n"
+                   "compute dtype: as stored (decoded at each use) or decoded at load")
+      ->type_name("stored|compute")
+      ->check(CLI::IsMember({"stored", "compute"}))
+      ->capture_default_str();
   command->add_option("--prefetch", o.prefetch, "Streaming prefetch depth")
       ->capture_default_str()
       ->check(AtLeast(0));

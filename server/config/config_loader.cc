@@ -297,7 +297,7 @@ class ConfigParser {
       const std::optional<YamlMap> map =
           reader_.ReadMap(item, path,
                           {"name", "family", "dir", "paths", "storage", "compute_dtype",
-                           "create_demo", "defaults"});
+                           "resident_format", "create_demo", "defaults"});
       if (!map) continue;
       ModelSpec model;
       const auto name = map->Get("name");
@@ -329,6 +329,10 @@ class ConfigParser {
       if (auto dtype = map->Get("compute_dtype")) {
         Set(model.compute_dtype,
             reader_.Parsed(*dtype, map->Child("compute_dtype"), ParseComputeDtype, "a dtype"));
+      }
+      if (auto copy = map->Get("resident_format")) {
+        Set(model.resident_format, reader_.Parsed(*copy, map->Child("resident_format"),
+                                                  ParseResidentCopy, "a resident format"));
       }
       if (auto demo = map->Get("create_demo")) {
         Set(model.create_demo, reader_.Bool(*demo, map->Child("create_demo")));

@@ -282,6 +282,14 @@ absl::StatusOr<HostStorage> ParseHostStorage(std::string_view text) {
   return ParseEnum(text, kNames);
 }
 
+absl::StatusOr<ResidentCopy> ParseResidentCopy(std::string_view text) {
+  static constexpr std::array<std::pair<const char*, ResidentCopy>, 2> kNames = {{
+      {"stored", ResidentCopy::kStored},
+      {"compute", ResidentCopy::kCompute},
+  }};
+  return ParseEnum(text, kNames);
+}
+
 absl::StatusOr<ComputeDtype> ParseComputeDtype(std::string_view text) {
   static constexpr std::array<std::pair<const char*, ComputeDtype>, 2> kNames = {{
       {"f32", ComputeDtype::kF32},

@@ -45,6 +45,7 @@ absl::StatusOr<LogLevel> ParseLogLevel(std::string_view text);        // trace d
 absl::StatusOr<ModelFamily> ParseModelFamily(std::string_view text);  // dev schnell
 absl::StatusOr<HostStorage> ParseHostStorage(std::string_view text);  // bf16 as-stored fp8
 absl::StatusOr<ComputeDtype> ParseComputeDtype(std::string_view text);  // f32 bf16
+absl::StatusOr<ResidentCopy> ParseResidentCopy(std::string_view text);  // stored compute
 
 // Readable forms for logs and status pages: "8 GiB", "1.5 GiB", "512 B"; "30s", "1.5s", "250ms".
 std::string FormatByteSize(int64_t bytes);

@@ -38,6 +38,10 @@ const char* ComputeDtypeName(ComputeDtype dtype) {
   return dtype == ComputeDtype::kBf16 ? "bf16" : "f32";
 }
 
+const char* ResidentCopyName(ResidentCopy copy) {
+  return copy == ResidentCopy::kCompute ? "compute" : "stored";
+}
+
 int64_t MemoryBudget::Resolve(int64_t device_total_bytes) const {
   if (!is_fraction()) return bytes;
   return static_cast<int64_t>(std::floor(fraction * static_cast<double>(device_total_bytes)));

@@ -109,6 +109,10 @@ enum class ModelFamily { kDev, kSchnell };
 // stores them (bf16 for FLUX releases), or matmul weights as fp8 e4m3 with per-tensor scales.
 enum class HostStorage { kAsStored, kFp8 };
 enum class ComputeDtype { kF32, kBf16 };
+// How a resident copy (kLoad/kShared) holds the matmul weights stored in another format than the
+// compute dtype (engine ResidentFormat): as stored, decoded at each use (fp8 FLUX.1-dev resident
+// on a 16 GB card), or decoded once at load (no decode per step, 2-7x the bytes).
+enum class ResidentCopy { kStored, kCompute };
 
 // "trace", "cuda", "dev", "bf16" (HostStorage::kAsStored), "f32"...: the spellings the file uses.
 const char* LogLevelName(LogLevel level);
@@ -116,6 +120,7 @@ const char* DeviceKindName(DeviceKind kind);
 const char* ModelFamilyName(ModelFamily family);
 const char* HostStorageName(HostStorage storage);
 const char* ComputeDtypeName(ComputeDtype dtype);
+const char* ResidentCopyName(ResidentCopy copy);  // "stored", "compute"
 
 // A device's memory budget: a byte count, or a share of the device's total memory that is known
 // only once the device is opened (CUDA).
@@ -170,6 +175,7 @@ struct ModelSpec {
   ModelPathsSpec paths;
   HostStorage storage = HostStorage::kAsStored;
   ComputeDtype compute_dtype = ComputeDtype::kF32;
+  ResidentCopy resident_format = ResidentCopy::kStored;
   bool create_demo = false;
   ModelDefaultsSpec defaults;
 };

@@ -269,6 +269,8 @@ json ModelsListJson(const ModelRegistry& models) {
         {"default_guidance", pipeline.defaults().guidance},
         {"weight_bytes", model->weight_bytes},
         {"min_budget_bytes", model->min_budget_bytes},
+        {"resident_format", engine::ResidentFormatName(pipeline.config().resident_format)},
+        {"decode_bytes", model->decode_bytes},
         {"loras", std::move(loras)}};
     data.push_back({{"id", model->name},
                     {"object", "model"},

@@ -30,6 +30,9 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Load(
           pipeline.PlanMemory(request, model->planning_device, std::nullopt);
       model->min_budget_bytes = plan.minimum_budget_bytes();
       model->weight_bytes = engine::ResidentWeights::BytesOf(pipeline, model->planning_device);
+      model->decode_bytes = engine::ResidentWeights::DecodeBytesOf(
+          pipeline.models(), pipeline.config().compute_dtype, model->planning_device,
+          pipeline.config().resident_format);
     });
     if (!loaded.ok()) {
       return absl::Status(loaded.code(),

@@ -27,9 +27,11 @@ struct ModelSettings {
 struct LoadedModel {
   std::string name;
   std::unique_ptr<engine::FluxPipeline> pipeline;
-  // Every weight of every component in the compute dtype: what a resident copy takes on a device
-  // (engine/pipeline/resident_weights.h).
+  // What a resident copy takes on a device (engine/pipeline/resident_weights.h): the weights in
+  // the model's resident format (stored, or decoded to the compute dtype).
   int64_t weight_bytes = 0;
+  // What a job on that copy decodes at most at once beside it (0 when nothing is held stored).
+  int64_t decode_bytes = 0;
   // The least budget a job of the default size needs (everything streamed).
   int64_t min_budget_bytes = 0;
   // ModelSettings::planning_device.

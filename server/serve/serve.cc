@@ -124,6 +124,9 @@ absl::StatusOr<std::vector<ModelSettings>> ModelSettingsFromConfig(const ServerC
         spec->compute_dtype == ComputeDtype::kBf16 ? torch::kBFloat16 : torch::kFloat;
     pipeline.weight_storage = spec->storage == HostStorage::kFp8 ? engine::WeightStorage::kFp8
                                                                  : engine::WeightStorage::kAsStored;
+    pipeline.resident_format = spec->resident_format == ResidentCopy::kCompute
+                                   ? engine::ResidentFormat::kCompute
+                                   : engine::ResidentFormat::kStored;
     models.push_back(std::move(settings));
   }
   return models;
@@ -256,9 +259,11 @@ absl::Status Serve(const ServerConfig& config, const ServeHooks& hooks) {
   if (!config.lora_dirs.empty()) LogLoraScan((*models)->loras().Rescan());
   for (const auto& model : (*models)->models()) {
     spdlog::info(
-        "model {}: {:.1f} MiB of weights, minimum budget {:.1f} MiB, {:.1f} MiB of host "
-        "memory page-locked for streaming",
-        model->name, model->weight_bytes / 1048576.0, model->min_budget_bytes / 1048576.0,
+        "model {}: {:.1f} MiB of weights resident ({} format; {:.1f} MiB decoded at once), minimum "
+        "budget {:.1f} MiB, {:.1f} MiB of host memory page-locked for streaming",
+        model->name, model->weight_bytes / 1048576.0,
+        engine::ResidentFormatName(model->pipeline->config().resident_format),
+        model->decode_bytes / 1048576.0, model->min_budget_bytes / 1048576.0,
         model->pipeline->pinned_host_bytes() / 1048576.0);
   }
   for (const DeviceSettings& device : settings->devices) {

@@ -150,6 +150,10 @@ TEST(GenerateRpc, ListModelsAndStatusDescribeTheServer) {
   EXPECT_EQ(models.models(0).default_steps(), 2u);
   EXPECT_GT(models.models(0).weight_bytes(), 0u);
   EXPECT_GT(models.models(0).min_budget_bytes(), 0u);
+  // The demo's bf16 transformer under f32 compute: resident as bf16, a layer decoded at a time.
+  EXPECT_EQ(models.models(0).resident_format(), "stored");
+  EXPECT_GT(models.models(0).decode_bytes(), 0u);
+  EXPECT_LT(models.models(0).decode_bytes(), models.models(0).weight_bytes() / 4);
 
   grpc::ClientContext status_context;
   v1::GetServerStatusResponse status;

@@ -80,13 +80,15 @@ void RunModels(const InspectOptions& o, const GlobalOptions& global, std::ostrea
 
   TextTable table(
       {"MODEL", "FAMILY", "DEFAULT SIZE", "STEPS", "GUIDANCE", "WEIGHTS", "MINIMUM BUDGET"});
+  // WEIGHTS: a resident copy's bytes, held "stored" (decoded a layer at a time) or "compute".
   for (const v1::ModelInfo& model : models.models()) {
     std::ostringstream guidance;
     guidance << model.default_guidance();
     table.Add({model.name(), model.family(),
                std::to_string(model.default_width()) + "x" + std::to_string(model.default_height()),
                std::to_string(model.default_steps()),
-               model.default_guidance() > 0 ? guidance.str() : "-", Bytes(model.weight_bytes()),
+               model.default_guidance() > 0 ? guidance.str() : "-",
+               Bytes(model.weight_bytes()) + " (" + model.resident_format() + ")",
                Bytes(model.min_budget_bytes())});
   }
   table.Print(out);

@@ -68,6 +68,7 @@ TEST(ConfigExamples, FluxDevOn16GbStreamsFp8IntoABudgetBelowTheCard) {
   EXPECT_EQ(model.family, ModelFamily::kDev);
   EXPECT_EQ(model.storage, HostStorage::kFp8);
   EXPECT_EQ(model.compute_dtype, ComputeDtype::kBf16);
+  EXPECT_EQ(model.resident_format, ResidentCopy::kStored);
   EXPECT_EQ(model.defaults.steps, 50);
   EXPECT_EQ(model.defaults.width, 1024);
   EXPECT_EQ(model.defaults.height, 1024);

@@ -57,6 +57,7 @@ TEST(ParseServerConfig, MinimalConfigGetsTheDefaults) {
   EXPECT_FALSE(model.family.has_value());
   EXPECT_EQ(model.storage, HostStorage::kAsStored);
   EXPECT_EQ(model.compute_dtype, ComputeDtype::kF32);
+  EXPECT_EQ(model.resident_format, ResidentCopy::kStored);
   EXPECT_FALSE(model.create_demo);
   EXPECT_TRUE(model.paths.transformer.empty());
   EXPECT_FALSE(model.defaults.steps.has_value());
@@ -97,6 +98,7 @@ models:
       clip_merges: merges.txt
     storage: fp8
     compute_dtype: bf16
+    resident_format: compute
     create_demo: false
     defaults: {steps: 28, width: 1360, height: 768, guidance: 2.5, t5_max_length: 512}
   - name: schnell
@@ -149,6 +151,7 @@ tls:
   EXPECT_EQ(dev.paths.clip_merges, "/models/dev/merges.txt");
   EXPECT_EQ(dev.storage, HostStorage::kFp8);
   EXPECT_EQ(dev.compute_dtype, ComputeDtype::kBf16);
+  EXPECT_EQ(dev.resident_format, ResidentCopy::kCompute);
   EXPECT_EQ(dev.defaults.steps, 28);
   EXPECT_EQ(dev.defaults.width, 1360);
   EXPECT_EQ(dev.defaults.height, 768);
@@ -203,6 +206,8 @@ TEST(ParseServerConfig, BadEnumSaysWhatIsAllowed) {
   ExpectInvalid(std::string(kMinimal) + "log_level: loud\n", "log_level", 7,
                 "trace, debug, info, warn, error");
   ExpectInvalid(std::string(kMinimal) + "    storage: int4\n", "models[0].storage", 7, "fp8");
+  ExpectInvalid(std::string(kMinimal) + "    resident_format: q4\n", "models[0].resident_format", 7,
+                "must be one of stored, compute");
 }
 
 TEST(ParseServerConfig, BadSizes) {
