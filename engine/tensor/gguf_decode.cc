@@ -10,6 +10,7 @@
 #include "engine/checkpoint/gguf_dequantize.h"
 #include "engine/checkpoint/shape_string.h"
 #include "engine/status/status_error.h"
+#include "engine/tensor/gguf_decode_aten.h"
 
 namespace streamdit::engine {
 namespace {
@@ -33,19 +34,20 @@ std::vector<int64_t> GgmlStorageShape(GgmlType type, const std::vector<int64_t>&
   return {rows, row_bytes};
 }
 
-torch::Tensor DecodeGgmlBlocks(const torch::Tensor& bytes, GgmlType type,
-                               const std::vector<int64_t>& shape, torch::ScalarType compute) {
-  if (!bytes.device().is_cpu()) {
-    throw FailedPrecondition(std::string("decoding GGML ") + std::string(GgmlTypeName(type)) +
-                             " blocks on " + bytes.device().str() +
-                             " is not supported yet (CPU only)");
-  }
+void CheckGgmlBytes(const torch::Tensor& bytes, GgmlType type, const std::vector<int64_t>& shape) {
   const int64_t expected = static_cast<int64_t>(GgmlTensorBytes(type, GgmlDims(shape)));
   if (bytes.scalar_type() != torch::kByte || bytes.numel() != expected) {
     throw InvalidArgument(std::string(GgmlTypeName(type)) + " tensor of shape " +
                           ShapeString(shape) + " needs " + std::to_string(expected) +
                           " bytes, got " + std::to_string(bytes.numel() * bytes.element_size()));
   }
+}
+
+torch::Tensor DecodeGgmlBlocks(const torch::Tensor& bytes, GgmlType type,
+                               const std::vector<int64_t>& shape, torch::ScalarType compute) {
+  CheckGgmlBytes(bytes, type, shape);
+  // Elsewhere than the CPU the bytes are decoded where they are, by ATen's own kernels.
+  if (!bytes.device().is_cpu()) return DecodeGgmlBlocksAten(bytes, type, shape, compute);
   const torch::Tensor contiguous = bytes.contiguous();
   const uint8_t* in = contiguous.data_ptr<uint8_t>();
   const int64_t block_size = GgmlBlockSize(type);

@@ -14,6 +14,7 @@
 #include "engine/streaming/host_tensor.h"
 #include "engine/tensor/float_conversion.h"
 #include "engine/tensor/gguf_decode.h"
+#include "engine/tensor/gguf_decode_aten.h"
 
 namespace streamdit::engine {
 
@@ -219,7 +220,15 @@ bool MaterializeCopies(const StoredTensor& stored, torch::ScalarType compute) {
 
 int64_t DecodeTransientBytes(const StoredTensor& stored, torch::ScalarType compute,
                              torch::Device device) {
-  if (!IsFp8(stored.dtype) || device.is_cpu()) return 0;  // CPU codecs write into their result
+  if (device.is_cpu()) return 0;  // CPU codecs write into their result
+  if (stored.blocks) {
+    // ATen's decoder works a chunk at a time; blocks held elsewhere are copied to the device first.
+    int64_t bytes = GgmlAtenDecodeTransientBytes(*stored.blocks, stored.numel(), compute, device);
+    if (stored.data.device() != device)
+      bytes += AllocationBytes(stored.nbytes(), torch::kByte, device);
+    return bytes;
+  }
+  if (!IsFp8(stored.dtype)) return 0;
   int64_t bytes = 0;
   // Codes held elsewhere (a host tensor, not a slot) are first copied to the device.
   if (stored.data.device() != device)
@@ -231,15 +240,10 @@ int64_t DecodeTransientBytes(const StoredTensor& stored, torch::ScalarType compu
 torch::Tensor Materialize(const StoredTensor& stored, torch::ScalarType compute,
                           torch::Device device) {
   if (stored.blocks) {
-    // Bytes stay in their blocks until here: decoded only when the layer is about to run. The
-    // codec is CPU-only so far; a CPU result for another device would be a silent wrong-device
-    // tensor, so it is refused here, naming the format and the device.
-    if (!device.is_cpu()) {
-      throw FailedPrecondition(std::string("decoding GGML ") +
-                               std::string(GgmlTypeName(*stored.blocks)) + " weights on " +
-                               device.str() + " is not supported yet (CPU only)");
-    }
-    return DecodeGgmlBlocks(stored.data, *stored.blocks, stored.shape, compute);
+    // Bytes stay in their blocks until here: decoded only when the layer is about to run, on the
+    // device that computes, where they travel as blocks (4.5 bits per weight for Q4_0).
+    const torch::Tensor bytes = stored.data.to(device, /*non_blocking=*/true);
+    return DecodeGgmlBlocks(bytes, *stored.blocks, stored.shape, compute);
   }
   if (IsFp8(stored.dtype)) {
     // On the device the codes travel as bytes (half the bf16 transfer) and are decoded there.

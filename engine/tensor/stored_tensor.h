@@ -50,16 +50,16 @@ torch::Tensor ViewTensor(const TensorRef& ref);
 // A StoredTensor viewing the mapping (no copy); a GGUF block-quantized tensor in block storage.
 StoredTensor ViewStored(const TensorRef& ref);
 // The tensor converted to `compute` dtype on `device`; fp8 decoded through the format tables,
-// GGML blocks through their dequantizers (engine/tensor/gguf_decode.h). May return `stored.data`
-// itself when it already is `compute` on `device` (no copy).
+// GGML blocks through their dequantizers on `device` (engine/tensor/gguf_decode.h). May return
+// `stored.data` itself when it already is `compute` on `device` (no copy).
 torch::Tensor Materialize(const StoredTensor& stored, torch::ScalarType compute,
                           torch::Device device);
 // Whether Materialize makes a new tensor (a decode or a conversion) rather than returning the
 // stored one.
 bool MaterializeCopies(const StoredTensor& stored, torch::ScalarType compute);
 // Counted bytes Materialize(stored, compute, device) allocates besides its result and frees before
-// it returns: 0 on the CPU (every codec writes into its result); on a device, fp8 codes not yet
-// there are copied first, and f64 compute scales through a float32 copy.
+// it returns: 0 on the CPU (every codec writes into its result); on a device, codes and blocks not
+// yet there are copied first, f64 scales fp8 via float32, GGML decodes a chunk at a time.
 int64_t DecodeTransientBytes(const StoredTensor& stored, torch::ScalarType compute,
                              torch::Device device);
 // Converts a floating tensor to the given storage dtype, copying into host-tier memory

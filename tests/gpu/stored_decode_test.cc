@@ -1,17 +1,21 @@
 // Stored formats decoded on a CUDA device (engine/tensor/stored_tensor.h): fp8 codes, viewed as
 // torch's fp8 dtype and cast, give the bits of the CPU's table decode for every code, scale and
-// compute dtype, without the int64 index the table lookup needed; GGML blocks, whose codec is
-// CPU-only, are refused naming the type and the device rather than decoded to the wrong device.
+// compute dtype, without the int64 index the table lookup needed; GGML blocks of every block type,
+// decoded on the device by ATen's kernels (engine/tensor/gguf_decode_aten.h), give the bits of the
+// CPU decoder, whether their bytes are in a device slot or still on the host.
 // Label `gpu`: skipped, naming the reason, where there is no device.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 
 #include "engine/device/cuda_devices.h"
-#include "engine/status/status_error.h"
+#include "engine/tensor/gguf_decode.h"
+#include "engine/tensor/gguf_decode_aten.h"
 #include "engine/tensor/stored_tensor.h"
 #include "tests/gpu/skip_without_cuda.h"
+#include "tests/support/ggml_random_blocks.h"
 
 namespace streamdit::engine {
 namespace {
@@ -46,20 +50,32 @@ TEST(StoredDecodeOnDevice, Fp8EqualsTheCpuTableDecodeForEveryCode) {
   }
 }
 
-TEST(StoredDecodeOnDevice, GgmlBlocksAreRefusedNamingTypeAndDevice) {
+TEST(StoredDecodeOnDevice, GgmlBlocksEqualTheCpuDecodeForEveryBlockType) {
   SKIP_WITHOUT_CUDA_DEVICE();
-  StoredTensor stored;
-  stored.dtype = DType::kU8;
-  stored.blocks = GgmlType::kQ8_0;
-  stored.shape = {2, 32};
-  stored.data = torch::zeros({2, 34}, torch::kByte);  // two Q8_0 blocks of 34 bytes
-  try {
-    Materialize(stored, torch::kFloat, torch::Device(torch::kCUDA, 0));
-    FAIL() << "a GGML decode on a CUDA device must be refused";
-  } catch (const StatusError& error) {
-    EXPECT_EQ(error.code(), absl::StatusCode::kFailedPrecondition) << error.what();
-    EXPECT_NE(std::string(error.what()).find("Q8_0"), std::string::npos) << error.what();
-    EXPECT_NE(std::string(error.what()).find("cuda"), std::string::npos) << error.what();
+  const torch::Device cuda(torch::kCUDA, 0);
+  for (GgmlType type : test_support::GgmlBlockTypes()) {
+    // Two chunks of the ATen decoder and a partial one, in rows of four blocks.
+    const int64_t row = 4 * GgmlBlockSize(type);
+    const int64_t rows = (2 * kGgmlAtenChunkElements + 5 * row) / row;
+    StoredTensor stored;
+    stored.dtype = DType::kU8;
+    stored.blocks = type;
+    stored.shape = {rows, row};
+    stored.data = test_support::RandomGgmlBlocks(type, rows * 4, 31 + static_cast<uint64_t>(type))
+                      .view(GgmlStorageShape(type, stored.shape));
+    const torch::Tensor cpu = Materialize(stored, torch::kFloat, torch::kCPU);
+    for (torch::ScalarType compute : {torch::kFloat, torch::kBFloat16, torch::kHalf}) {
+      SCOPED_TRACE(std::string(GgmlTypeName(type)) + " " + c10::toString(compute));
+      // Blocks already on the device (a slot) and still on the host (copied first).
+      for (const torch::Tensor& bytes : {stored.data.to(cuda), stored.data}) {
+        StoredTensor placed = stored;
+        placed.data = bytes;
+        const torch::Tensor gpu = Materialize(placed, compute, cuda);
+        ASSERT_EQ(gpu.device(), cuda);
+        ASSERT_EQ(gpu.scalar_type(), compute);
+        EXPECT_TRUE(test_support::SameBits(gpu.cpu(), cpu.to(compute)));
+      }
+    }
   }
 }
 

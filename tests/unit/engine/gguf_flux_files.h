@@ -1,6 +1,7 @@
 // The demo model's transformer as city96's FLUX GGUF files are laid out, written by the PyPI `gguf`
-// package's writer and quantizer (tests/reference/flux_gguf_writer.py), in two model folders that
-// share the demo's encoders, VAE and tokenizers:
+// package's writer and quantizer (tests/reference/flux_gguf_writer.py; K-quants by our numpy
+// encoder, tests/reference/kquant_encoder.py), in two model folders that share the demo's encoders,
+// VAE and tokenizers:
 //   gguf_dir       flux1-demo-<TYPE>.gguf (block weights in TYPE, the rest BF16 / F32)
 //   reference_dir  flux1-demo.safetensors holding gguf's own dequantization of the same weights
 //                  as F32: the model the GGUF one must reproduce.
@@ -23,7 +24,7 @@ struct GgufFluxModel {
   std::string gguf_dir;
   std::string gguf_path;
   std::string reference_dir;
-  // What gguf's writer stored, as the script reports it: name -> (GGML type name, stored bytes).
+  // What the file stores, as gguf's reader reads it back: name -> (GGML type name, stored bytes).
   std::map<std::string, std::pair<std::string, int64_t>> stored;
 };
 

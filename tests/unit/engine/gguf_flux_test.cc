@@ -1,14 +1,17 @@
 // City96's FLUX GGUF layout through the engine, on files written by PyPI's `gguf` writer and
-// quantizer (tests/reference/flux_gguf_writer.py; never by the engine):
+// quantizer (tests/reference/flux_gguf_writer.py; never by the engine), the K-quants by our own
+// numpy encoder (tests/reference/kquant_encoder.py, which gguf 0.19 lacks; its round trip through
+// gguf's dequantizer is checked here), every reference value by gguf's dequantizer:
 //   (1) the transformer loads from the .gguf with every block weight kept in its GGML blocks: the
-//       host tier holds, and a plan streams, exactly the bytes gguf's writer stored (4.5 bits per
-//       weight for Q4_0), and a block's plan counts one decoded layer, not all of them; its
-//       forward pass agrees with the float64 reference (flux_reference.py) on gguf's
+//       host tier holds, and a plan streams, exactly the bytes the file stores (4.5 bits per
+//       weight for Q4_0, 2.625 for Q2_K), and a block's plan counts one decoded layer, not all of
+//       them; its forward pass agrees with the float64 reference (flux_reference.py) on gguf's
 //       dequantized weights to float32 rounding;
 //   (2) the whole pipeline (model folder with flux1-demo-<TYPE>.gguf) gives the image of the same
 //       model with gguf's own dequantization stored as F32 safetensors, within 1 grey level, with
-//       all weights resident and streamed at the minimum budget, for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
-//       and BF16 block weights;
+//       all weights resident and streamed at the minimum budget, for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+//       Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and BF16 block weights (the demo's block weights all have rows
+//       of 256-element super-blocks, so every one of them is a K-quant in the K files);
 //   (3) a malformed GGUF transformer (another architecture, a truncated file) is a CheckpointError
 //       naming the file and the field.
 #include <gtest/gtest.h>
@@ -16,7 +19,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <string>
 
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/checkpoint/checkpoint_error.h"
@@ -30,6 +35,7 @@
 #include "gguf_flux_files.h"
 #include "server/cli/flux_forward_command.h"
 #include "tests/support/png_pixels.h"
+#include "tests/support/python_reference.h"
 
 namespace streamdit::engine {
 namespace {
@@ -39,8 +45,36 @@ using pipeline_testing::SharedGgufDemoModel;
 
 int64_t Rounded64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
-TEST(GgufFlux, TransformerKeepsTheStoredBlocksAndTheirBytes) {
-  const GgufFluxModel& model = SharedGgufDemoModel("Q4_0");
+// ggml's block geometry (block_q4_0 ... block_q6_K in ggml-common.h: elements, bytes), written out
+// here rather than read from gguf_types.h, the table under test.
+struct BlockGeometry {
+  int64_t elements;
+  int64_t bytes;
+};
+const std::map<std::string, BlockGeometry>& GgmlBlocks() {
+  static const std::map<std::string, BlockGeometry> blocks = {
+      {"Q4_0", {32, 18}},   {"Q2_K", {256, 84}},  {"Q3_K", {256, 110}},
+      {"Q4_K", {256, 144}}, {"Q5_K", {256, 176}}, {"Q6_K", {256, 210}}};
+  return blocks;
+}
+
+TEST(GgufFlux, KQuantEncoderRoundTripsThroughGgufsDequantizer) {
+  // Exits non-zero (failing the test) when a type's bytes have the wrong size, its relative RMS
+  // error through gguf.quants.dequantize exceeds its bound, or zeros / a lone value come back
+  // wrong; prints each type's error.
+  const std::string report = test_support::RunPythonReference("kquant_encoder.py", "--self-check");
+  std::printf("%s", report.c_str());
+  for (const char* type : {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"}) {
+    EXPECT_NE(report.find(type), std::string::npos) << report;
+  }
+}
+
+class GgufFluxStored : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GgufFluxStored, TransformerKeepsTheStoredBlocksAndTheirBytes) {
+  const std::string type_name = GetParam();
+  const BlockGeometry geometry = GgmlBlocks().at(type_name);
+  const GgufFluxModel& model = SharedGgufDemoModel(type_name);
   const FluxTransformer transformer = FluxTransformer::Load(Checkpoint::Open(model.gguf_path));
   const FluxWeights& weights = transformer.weights();
 
@@ -49,10 +83,11 @@ TEST(GgufFlux, TransformerKeepsTheStoredBlocksAndTheirBytes) {
   for (const auto& [name, stored] : model.stored) written += stored.second;
   EXPECT_EQ(held, written) << "the host tier holds what gguf wrote, nothing decoded";
 
-  // Every weight gguf's writer quantized is held as its blocks (the modulation weights sit in
-  // blocks of their own, beside the double and single blocks).
+  // Every weight the file stores quantized (as gguf's reader reads the file back) is held as its
+  // blocks (the modulation weights sit in blocks of their own, beside the double and single
+  // blocks).
   int quantized_in_file = 0;
-  for (const auto& [name, stored] : model.stored) quantized_in_file += stored.first == "Q4_0";
+  for (const auto& [name, stored] : model.stored) quantized_in_file += stored.first == type_name;
   int quantized = 0;
   for (const std::vector<WeightBlock>* blocks :
        {&weights.double_modulation, &weights.double_blocks, &weights.single_modulation,
@@ -71,13 +106,13 @@ TEST(GgufFlux, TransformerKeepsTheStoredBlocksAndTheirBytes) {
         const auto& [type, bytes] = model.stored.at(prefix + "." + name);
         EXPECT_EQ(tensor.nbytes(), bytes) << block.name << "." << name;
         slot_bytes += Rounded64(bytes);
-        if (type == "Q4_0") {
+        if (type == type_name) {
           ++quantized;
           ASSERT_TRUE(tensor.blocks.has_value()) << name;
-          EXPECT_EQ(*tensor.blocks, GgmlType::kQ4_0);
+          EXPECT_EQ(GgmlTypeName(*tensor.blocks), type_name);
           EXPECT_EQ(tensor.dim(), 2);
-          // 18 bytes per 32 weights: 4.5 bits each.
-          EXPECT_EQ(tensor.nbytes() * 32, tensor.numel() * 18) << name;
+          // Q4_0: 18 bytes per 32 weights, 4.5 bits each; Q2_K: 84 per 256, 2.625 bits.
+          EXPECT_EQ(tensor.nbytes() * geometry.elements, tensor.numel() * geometry.bytes) << name;
           largest_layer =
               std::max(largest_layer, AllocationBytes(tensor.numel(), torch::kFloat, torch::kCPU));
         } else {
@@ -94,6 +129,10 @@ TEST(GgufFlux, TransformerKeepsTheStoredBlocksAndTheirBytes) {
   EXPECT_GT(quantized, 0);
   EXPECT_EQ(quantized, quantized_in_file) << "every block weight the writer quantized";
 }
+
+INSTANTIATE_TEST_SUITE_P(Types, GgufFluxStored,
+                         ::testing::Values("Q4_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"),
+                         [](const auto& info) { return info.param; });
 
 // The transformer alone, read from the .gguf, against the independent float64 reference
 // (tests/reference/flux_reference.py) run on gguf's own dequantization of the same file: in f32
@@ -127,7 +166,9 @@ TEST_P(GgufFluxForward, MatchesTheFloat64ReferenceOnTheDequantizedWeights) {
   std::printf("%s: relative error %.3g against the float64 reference\n", GetParam().c_str(), error);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, GgufFluxForward, ::testing::Values("Q8_0", "Q4_1", "Q5_0"),
+INSTANTIATE_TEST_SUITE_P(Types, GgufFluxForward,
+                         ::testing::Values("Q8_0", "Q4_1", "Q5_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
+                                           "Q6_K"),
                          [](const auto& info) { return info.param; });
 
 PipelineConfig GgufTestConfig(const std::string& directory) {
@@ -170,7 +211,8 @@ TEST_P(GgufFluxImage, EqualsTheDequantizedF32SafetensorsModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, GgufFluxImage,
-                         ::testing::Values("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "BF16"),
+                         ::testing::Values("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K",
+                                           "Q4_K", "Q5_K", "Q6_K", "BF16"),
                          [](const auto& info) { return info.param; });
 
 TEST(GgufFlux, AnotherArchitectureNamesFileAndField) {

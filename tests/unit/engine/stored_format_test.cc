@@ -57,7 +57,9 @@ TEST_P(StoredGgufBlocks, DecodeToGgufsOwnDequantizationWithoutTransients) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, StoredGgufBlocks, ::testing::Values("Q8_0", "Q4_0", "Q5_1"),
+INSTANTIATE_TEST_SUITE_P(Types, StoredGgufBlocks,
+                         ::testing::Values("Q8_0", "Q4_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
+                                           "Q6_K"),
                          [](const auto& info) { return info.param; });
 
 TEST(StoredGgufBlocks, LinearDecodesOneLayerAtATime) {
