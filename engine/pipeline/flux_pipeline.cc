@@ -28,6 +28,7 @@
 #include "engine/text/clip_tokenizer.h"
 #include "engine/text/t5_encoder.h"
 #include "engine/text/t5_tokenizer.h"
+#include "engine/text/tokenizer_json.h"
 #include "engine/vae/vae_decoder.h"
 
 namespace streamdit::engine {
@@ -47,6 +48,29 @@ void RequireFiles(const std::vector<std::string>& paths, const std::string& comp
                             component + " file does not exist or is not a regular file");
     }
   }
+}
+
+bool IsTokenizerJson(const std::string& path) {
+  return std::filesystem::path(path).filename() == "tokenizer.json";
+}
+
+// spiece.model, or the Unigram model of a tokenizer.json (engine/text/tokenizer_json.h).
+T5Tokenizer LoadT5Tokenizer(const std::string& path) {
+  if (IsTokenizerJson(path)) {
+    return T5Tokenizer::FromSerialized(SentencePieceFromTokenizerJson(path), path);
+  }
+  return T5Tokenizer::Load(path);
+}
+
+// vocab.json + merges.txt, or a tokenizer.json (with no merges file) holding both.
+ClipTokenizer LoadClipTokenizer(const ModelPaths& paths, const ClipTokenizerOptions& options) {
+  if (paths.clip_merges.empty() && IsTokenizerJson(paths.clip_vocab)) {
+    RequireFiles({paths.clip_vocab}, "CLIP tokenizer");
+    const ClipBpeText bpe = ClipBpeFromTokenizerJson(paths.clip_vocab);
+    return ClipTokenizer::FromStrings(bpe.vocab_json, bpe.merges_txt, options, paths.clip_vocab);
+  }
+  RequireFiles({paths.clip_vocab, paths.clip_merges}, "CLIP tokenizer");
+  return ClipTokenizer::FromFiles(paths.clip_vocab, paths.clip_merges, options);
 }
 
 }  // namespace
@@ -105,8 +129,10 @@ FluxPipeline FluxPipeline::Load(PipelineConfig config, WeightProviderFactory pro
 
   RequireFiles(paths.transformer, "transformer");
   impl->transformer_checkpoint = Checkpoint::Open(paths.transformer);
+  RopeOverrides rope;
+  ApplyFolderSettings(paths.settings, rope);
   impl->transformer =
-      std::make_unique<FluxTransformer>(FluxTransformer::Load(impl->transformer_checkpoint));
+      std::make_unique<FluxTransformer>(FluxTransformer::Load(impl->transformer_checkpoint, rope));
   if (config.weight_storage == WeightStorage::kFp8) {
     ConvertBlocksToFp8(Fp8EligibleBlocks(impl->transformer->mutable_weights()));
   }
@@ -122,14 +148,15 @@ FluxPipeline FluxPipeline::Load(PipelineConfig config, WeightProviderFactory pro
   impl->clip =
       std::make_unique<ClipTextEncoder>(ClipTextEncoder::Load(Checkpoint::Open(paths.clip)));
   RequireFiles(paths.ae, "autoencoder");
-  impl->vae = std::make_unique<VaeDecoder>(VaeDecoder::Load(Checkpoint::Open(paths.ae)));
+  VaeDecoderOptions vae_options;
+  ApplyFolderSettings(paths.settings, vae_options);
+  impl->vae =
+      std::make_unique<VaeDecoder>(VaeDecoder::Load(Checkpoint::Open(paths.ae), vae_options));
   RequireFiles({paths.t5_tokenizer}, "T5 tokenizer");
-  impl->t5_tokenizer = std::make_unique<T5Tokenizer>(T5Tokenizer::Load(paths.t5_tokenizer));
-  RequireFiles({paths.clip_vocab, paths.clip_merges}, "CLIP tokenizer");
+  impl->t5_tokenizer = std::make_unique<T5Tokenizer>(LoadT5Tokenizer(paths.t5_tokenizer));
   ClipTokenizerOptions clip_options;
   clip_options.max_length = impl->clip->config().max_positions;
-  impl->clip_tokenizer = std::make_unique<ClipTokenizer>(
-      ClipTokenizer::FromFiles(paths.clip_vocab, paths.clip_merges, clip_options));
+  impl->clip_tokenizer = std::make_unique<ClipTokenizer>(LoadClipTokenizer(paths, clip_options));
 
   // The components must agree on the widths they exchange.
   const FluxConfig& flux = impl->transformer->config();
@@ -161,6 +188,7 @@ FluxPipeline FluxPipeline::Load(PipelineConfig config, WeightProviderFactory pro
   impl->family =
       config.family.value_or(flux.guidance_embed ? FluxFamily::kDev : FluxFamily::kSchnell);
   impl->defaults = FamilyDefaults(impl->family);
+  ApplyFolderSettings(paths.settings, impl->defaults);
   if (config.default_steps) impl->defaults.num_steps = *config.default_steps;
   if (config.default_width) impl->defaults.width = *config.default_width;
   if (config.default_height) impl->defaults.height = *config.default_height;
@@ -220,7 +248,8 @@ torch::Tensor FluxPipeline::Impl::Denoise(const ResolvedRequest& job, const Batc
   const torch::Tensor img_ids = ImageIds(batch, rows, cols).to(device);
   const torch::Tensor txt_ids = TextIds(batch, txt.size(1)).to(device);
   const std::vector<double> schedule =
-      FluxSchedule(job.steps, rows * cols, defaults.shift, defaults.base_shift, defaults.max_shift);
+      FluxSchedule(job.steps, rows * cols, defaults.shift, defaults.base_shift, defaults.max_shift,
+                   defaults.base_image_seq_len, defaults.max_image_seq_len);
 
   // The requests' LoRAs, each on its own samples' rows (one batch may mix LoRA sets).
   std::unique_ptr<WeightProvider> provider =

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include "engine/checkpoint/checkpoint_error.h"
+#include "engine/pipeline/diffusers_folder.h"
 #include "engine/status/status_error.h"
 
 namespace streamdit::engine {
@@ -41,13 +43,17 @@ std::vector<std::string> Matching(const fs::path& directory, const std::string& 
                             directory.string() + ")");
 }
 
-// The first candidate group that exists: each group is the files of one naming convention.
+// The first flat candidate group that exists, cut to its first file (one model per folder), else
+// the diffusers folder's files.
 std::vector<std::string> FindWeights(const fs::path& directory, const std::string& component,
-                                     const std::vector<std::vector<std::string>>& candidates,
+                                     const std::vector<std::vector<std::string>>& flat,
+                                     const std::function<std::vector<std::string>()>& diffusers,
                                      const std::string& looked_for) {
-  for (const auto& group : candidates) {
-    if (!group.empty()) return group;
+  for (const auto& group : flat) {
+    if (!group.empty()) return {group.front()};
   }
+  std::vector<std::string> files = diffusers();
+  if (!files.empty()) return files;
   Missing(directory, component, looked_for);
 }
 
@@ -82,38 +88,53 @@ ModelPaths FindModelFiles(const std::string& directory) {
     throw CheckpointError(CheckpointError::Code::kIo, directory, "",
                           "model folder does not exist or is not a folder");
   }
+  // A diffusers folder says what it is; one that is not FLUX.1 text-to-image stops here.
+  const fs::path model_index = dir / "model_index.json";
+  const bool diffusers_index = IsFile(model_index);
+  if (diffusers_index) CheckDiffusersModelIndex(model_index.string());
+  // Each component: the flat file first, else its diffusers folder (shards as its index names
+  // them). The diffusers folder is read only when needed, so that a broken index beside flat
+  // files that are used instead does not matter.
+  auto diffusers = [&](const char* folder, const char* stem) {
+    return [&dir, folder, stem] { return DiffusersWeightFiles((dir / folder).string(), stem); };
+  };
   ModelPaths paths;
   // flux1-dev.safetensors / flux1-schnell.safetensors / flux1-demo.safetensors, else city96's
-  // flux1-dev-Q4_K_S.gguf etc. (stored in their blocks), else diffusers.
-  paths.transformer =
-      FindWeights(dir, "transformer",
-                  {Matching(dir, "flux1-", ".safetensors"), Matching(dir, "flux1-", ".gguf"),
-                   Matching(dir / "transformer", "diffusion_pytorch_model", ".safetensors")},
-                  "flux1-*.safetensors or flux1-*.gguf");
-  // flux1-dev and flux1-schnell side by side are two models: take the first by name.
-  if (paths.transformer.front().find("/transformer/") == std::string::npos) {
-    paths.transformer.resize(1);
-  }
-  paths.ae = FindWeights(dir, "autoencoder",
-                         {Matching(dir, "ae.safetensors", ""),
-                          Matching(dir / "vae", "diffusion_pytorch_model", ".safetensors")},
-                         "ae.safetensors");
+  // flux1-dev-Q4_K_S.gguf etc. (stored in their blocks), else diffusers. flux1-dev and
+  // flux1-schnell side by side are two models: take the first by name.
+  paths.transformer = FindWeights(
+      dir, "transformer",
+      {Matching(dir, "flux1-", ".safetensors"), Matching(dir, "flux1-", ".gguf")},
+      diffusers("transformer", "diffusion_pytorch_model"), "flux1-*.safetensors or flux1-*.gguf");
+  paths.ae = FindWeights(dir, "autoencoder", {Matching(dir, "ae.safetensors", "")},
+                         diffusers("vae", "diffusion_pytorch_model"), "ae.safetensors");
+  // Several t5xxl_* precisions side by side (fp16 and fp8): one model, take the first by name.
   // t5xxl_fp16.safetensors, else a GGUF encoder (city96's t5-v1_1-xxl-encoder-Q8_0.gguf, or
   // t5xxl_*.gguf), else diffusers.
   paths.t5 = FindWeights(
       dir, "T5 encoder",
       {Matching(dir, "t5xxl_", ".safetensors"), Matching(dir, "t5-v1_1-xxl-encoder", ".gguf"),
-       Matching(dir, "t5xxl", ".gguf"), Matching(dir / "text_encoder_2", "model", ".safetensors")},
-      "t5xxl_*.safetensors or t5-v1_1-xxl-encoder-*.gguf");
-  // Several t5xxl_* precisions side by side (fp16 and fp8): one model, take the first by name.
-  if (paths.t5.front().find("/text_encoder_2/") == std::string::npos) paths.t5.resize(1);
-  paths.clip = FindWeights(dir, "CLIP encoder",
-                           {Matching(dir, "clip_l.safetensors", ""),
-                            Matching(dir / "text_encoder", "model", ".safetensors")},
-                           "clip_l.safetensors");
-  paths.t5_tokenizer = FindFile(dir, "T5 tokenizer", {"spiece.model", "tokenizer_2/spiece.model"});
-  paths.clip_vocab = FindFile(dir, "CLIP vocabulary", {"vocab.json", "tokenizer/vocab.json"});
-  paths.clip_merges = FindFile(dir, "CLIP merges", {"merges.txt", "tokenizer/merges.txt"});
+       Matching(dir, "t5xxl", ".gguf")},
+      diffusers("text_encoder_2", "model"), "t5xxl_*.safetensors or t5-v1_1-xxl-encoder-*.gguf");
+  paths.clip = FindWeights(dir, "CLIP encoder", {Matching(dir, "clip_l.safetensors", "")},
+                           diffusers("text_encoder", "model"), "clip_l.safetensors");
+  // transformers 5 saves tokenizers as tokenizer.json alone; the hub's FLUX.1 folders also hold
+  // the original files, which are preferred.
+  paths.t5_tokenizer =
+      FindFile(dir, "T5 tokenizer",
+               {"spiece.model", "tokenizer_2/spiece.model", "tokenizer_2/tokenizer.json"});
+  if (!IsFile(dir / "vocab.json") && !IsFile(dir / "tokenizer" / "vocab.json") &&
+      IsFile(dir / "tokenizer" / "tokenizer.json")) {
+    paths.clip_vocab = (dir / "tokenizer" / "tokenizer.json").string();
+  } else {
+    paths.clip_vocab = FindFile(dir, "CLIP vocabulary", {"vocab.json", "tokenizer/vocab.json"});
+    paths.clip_merges = FindFile(dir, "CLIP merges", {"merges.txt", "tokenizer/merges.txt"});
+  }
+  // The configuration files describe the diffusers components (and the model, when the folder
+  // says it is a diffusers one).
+  if (diffusers_index || paths.transformer.front().find("/transformer/") != std::string::npos) {
+    paths.settings = ReadDiffusersSettings(directory);
+  }
   return paths;
 }
 

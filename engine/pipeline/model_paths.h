@@ -1,8 +1,10 @@
 // Where a FLUX model set's files are, and how the pipeline built from them runs. A model folder is
 // recognised by the real files' names, flat (as ComfyUI users keep them: flux1-dev.safetensors or
 // city96's flux1-dev-Q4_K_S.gguf, ae.safetensors, t5xxl_fp16.safetensors, clip_l.safetensors plus
-// the tokenizer files) or in the diffusers repository layout (transformer/, vae/, text_encoder/,
-// text_encoder_2/, tokenizer/, tokenizer_2/).
+// the tokenizer files) or in the diffusers layout (transformer/, vae/, text_encoder/,
+// text_encoder_2/, tokenizer/, tokenizer_2/, scheduler/, model_index.json) as the hub's FLUX.1
+// repositories hold it and as diffusers' save_pretrained writes it (engine/pipeline/
+// diffusers_folder.h: shards from each .index.json, the configuration files' settings).
 #pragma once
 
 #include <torch/types.h>
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/pipeline/model_folder_settings.h"
 #include "engine/pipeline/resident_format.h"
 #include "engine/sampling/flux_defaults.h"
 #include "engine/streaming/host_storage.h"
@@ -22,9 +25,15 @@ struct ModelPaths {
   std::vector<std::string> ae;
   std::vector<std::string> t5;
   std::vector<std::string> clip;
-  std::string t5_tokenizer;  // spiece.model
-  std::string clip_vocab;    // vocab.json
-  std::string clip_merges;   // merges.txt
+  // spiece.model, or a tokenizers tokenizer.json holding the same Unigram model (what
+  // transformers 5 saves: engine/text/tokenizer_json.h).
+  std::string t5_tokenizer;
+  // vocab.json and merges.txt; or tokenizer.json (its BPE model holds both) with clip_merges
+  // empty.
+  std::string clip_vocab;
+  std::string clip_merges;
+  // What the folder's configuration files say (a diffusers folder's); empty otherwise.
+  ModelFolderSettings settings;
 };
 
 enum class FluxFamily { kDev, kSchnell };
@@ -65,8 +74,11 @@ struct PipelineConfig {
   int64_t prompt_cache_bytes = 64ll << 20;
 };
 
-// Finds a model set's files in `directory`. Throws CheckpointError (kIo) naming the file that was
-// looked for (and the folder) when a component is missing.
+// Finds a model set's files in `directory`, and in a diffusers folder reads its configuration
+// (model_index.json, each component's .index.json, scheduler/scheduler_config.json,
+// transformer/config.json, vae/config.json). Throws CheckpointError (kIo) naming the file that was
+// looked for (and the folder) when a component is missing, and CheckpointError naming the file and
+// the field when a configuration file is malformed or asks for what the engine cannot run.
 ModelPaths FindModelFiles(const std::string& directory);
 
 }  // namespace streamdit::engine

@@ -29,12 +29,16 @@ PlanningModels LoadPlanningModels(const std::string& path, WeightStorage storage
   std::error_code error;
   if (std::filesystem::is_directory(path, error)) {
     const ModelPaths paths = FindModelFiles(path);
+    RopeOverrides rope;
+    ApplyFolderSettings(paths.settings, rope);
+    VaeDecoderOptions vae;
+    ApplyFolderSettings(paths.settings, vae);
     loaded.transformer = std::make_unique<FluxTransformer>(
-        FluxTransformer::Load(Checkpoint::Open(paths.transformer)));
+        FluxTransformer::Load(Checkpoint::Open(paths.transformer), rope));
     loaded.t5 = std::make_unique<T5Encoder>(T5Encoder::Load(Checkpoint::Open(paths.t5)));
     loaded.clip =
         std::make_unique<ClipTextEncoder>(ClipTextEncoder::Load(Checkpoint::Open(paths.clip)));
-    loaded.vae = std::make_unique<VaeDecoder>(VaeDecoder::Load(Checkpoint::Open(paths.ae)));
+    loaded.vae = std::make_unique<VaeDecoder>(VaeDecoder::Load(Checkpoint::Open(paths.ae), vae));
     loaded.description = path + " (transformer, T5, CLIP, VAE)";
   } else {
     loaded.transformer =

@@ -195,7 +195,8 @@ int64_t VaeDecoderWeights::parameter_count() const {
   return count;
 }
 
-VaeDecoderWeights LoadVaeDecoderWeights(const Checkpoint& checkpoint) {
+VaeDecoderWeights LoadVaeDecoderWeights(const Checkpoint& checkpoint,
+                                        std::optional<int64_t> norm_groups) {
   const std::optional<std::string> prefix = checkpoint.DetectPrefix(key_prefix::kVae, kConvInProbe);
   if (!prefix) {
     throw CheckpointError(CheckpointError::Code::kUnrecognizedLayout, checkpoint.description(),
@@ -262,7 +263,10 @@ VaeDecoderWeights LoadVaeDecoderWeights(const Checkpoint& checkpoint) {
   }
   config.num_res_blocks = resnets - 1;
   config.out_channels = reader.Shape("conv_out.weight").at(0);
-  config.norm_groups = ParseNormGroups(checkpoint);
+  if (norm_groups && *norm_groups < 1) {
+    throw InvalidArgument("norm_groups must be positive, got " + std::to_string(*norm_groups));
+  }
+  config.norm_groups = norm_groups ? *norm_groups : ParseNormGroups(checkpoint);
   CheckGroups(reader, config);
 
   const int64_t mid = config.mid_channels();

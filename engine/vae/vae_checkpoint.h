@@ -15,6 +15,7 @@
 // __metadata__ {"vae_config": "{\"norm_groups\": 8}"} (tiny test VAEs only: real VAEs use 32).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,8 +46,10 @@ struct VaeDecoderWeights {
 
 // Throws CheckpointError: kUnrecognizedLayout when no decoder is found, kMissingTensor /
 // kBadShape naming the tensor when the layout is incomplete or inconsistent, kInvalidEntry for
-// an unreadable vae_config metadata entry.
-VaeDecoderWeights LoadVaeDecoderWeights(const Checkpoint& checkpoint);
+// an unreadable vae_config metadata entry. `norm_groups`, when given, replaces the checkpoint's
+// GroupNorm group count (still checked against every width).
+VaeDecoderWeights LoadVaeDecoderWeights(const Checkpoint& checkpoint,
+                                        std::optional<int64_t> norm_groups = std::nullopt);
 
 const char* VaeLayoutName(VaeLayout layout);
 

@@ -17,7 +17,7 @@ VaeDecoder VaeDecoder::Load(const Checkpoint& checkpoint, VaeDecoderOptions opti
     throw InvalidArgument("attention_query_chunk must be >= 1, got " +
                           std::to_string(options.attention_query_chunk));
   }
-  return VaeDecoder(LoadVaeDecoderWeights(checkpoint), options);
+  return VaeDecoder(LoadVaeDecoderWeights(checkpoint, options.norm_groups), options);
 }
 
 void VaeDecoder::ValidateInputs(const torch::Tensor& latent,

@@ -15,6 +15,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "engine/checkpoint/checkpoint.h"
@@ -27,6 +28,9 @@ namespace streamdit::engine {
 
 struct VaeDecoderOptions {
   LatentScaling latent_scaling;
+  // GroupNorm groups, overriding what the checkpoint says (its vae_config metadata, else 32): a
+  // diffusers folder states them in vae/config.json (norm_num_groups).
+  std::optional<int64_t> norm_groups;
   // Queries per attention chunk: the score matrix held at once is query_chunk x positions
   // (1024 x 16384 floats = 64 MiB for a 1024x1024 image).
   int64_t attention_query_chunk = 1024;

@@ -28,7 +28,13 @@ engine::PipelineConfig BaseConfig(const GenerateOptions& o, const GlobalOptions&
   if (folder_alone) {
     engine::PipelineConfig config;
     config.paths = engine::FindModelFiles(o.model_dir);
-    config.model_name = std::filesystem::path(config.paths.transformer.front()).stem().string();
+    // The transformer file's name (flux1-dev), or a diffusers folder's own (its shards are named
+    // diffusion_pytorch_model-00001-of-00003).
+    const std::filesystem::path transformer =
+        std::filesystem::absolute(config.paths.transformer.front()).lexically_normal();
+    config.model_name = transformer.parent_path().filename() == "transformer"
+                            ? transformer.parent_path().parent_path().filename().string()
+                            : transformer.stem().string();
     return config;
   }
   std::error_code error;

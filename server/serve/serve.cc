@@ -107,6 +107,7 @@ absl::StatusOr<std::vector<ModelSettings>> ModelSettingsFromConfig(const ServerC
       pipeline.paths.t5_tokenizer = pick(paths.t5_tokenizer, found.t5_tokenizer);
       pipeline.paths.clip_vocab = pick(paths.clip_vocab, found.clip_vocab);
       pipeline.paths.clip_merges = pick(paths.clip_merges, found.clip_merges);
+      pipeline.paths.settings = found.settings;  // a diffusers folder's configuration
     });
     if (!described.ok()) {
       return absl::Status(described.code(),

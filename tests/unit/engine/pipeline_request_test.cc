@@ -207,6 +207,11 @@ TEST(PipelineRequestTest, FindsTheDiffusersRepositoryLayout) {
         "tokenizer/merges.txt", "tokenizer_2/spiece.model"}) {
     pipeline_testing::WriteFile(dir.File(file), "x");
   }
+  // The shards are the ones the index names (engine/pipeline/diffusers_folder.h).
+  pipeline_testing::WriteFile(
+      dir.File("transformer/diffusion_pytorch_model.safetensors.index.json"),
+      R"({"weight_map": {"a": "diffusion_pytorch_model-00002-of-00002.safetensors",
+                         "b": "diffusion_pytorch_model-00001-of-00002.safetensors"}})");
   const ModelPaths paths = FindModelFiles(dir.path());
   ASSERT_EQ(paths.transformer.size(), 2u);  // the shards, in order, without the index
   EXPECT_EQ(paths.transformer[0],

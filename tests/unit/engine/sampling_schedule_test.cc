@@ -85,6 +85,11 @@ TEST(SamplingSchedule, BitIdenticalToBflGetSchedule) {
 TEST(SamplingSchedule, RejectsBadArguments) {
   EXPECT_INVALID_ARGUMENT(FluxSchedule(0, 4096, true));
   EXPECT_INVALID_ARGUMENT(FluxSchedule(4, 0, true));
+  // The shift's line needs two distinct sequence lengths (a diffusers scheduler config states
+  // them).
+  EXPECT_INVALID_ARGUMENT(FluxSchedule(4, 16, true, 0.5, 1.15, 256, 256));
+  EXPECT_INVALID_ARGUMENT(FluxSchedule(4, 16, true, 0.5, 1.15, 4096, 256));
+  EXPECT_NO_THROW(FluxSchedule(4, 16, false, 0.5, 1.15, 256, 256)) << "unused without the shift";
 }
 
 }  // namespace
