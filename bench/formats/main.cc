@@ -381,8 +381,8 @@ void PrintPhysicalModel(const Options& o) {
       "modulation weights streamed once per request, so a step streams its per-step bytes less "
       "the resident ones; copies overlap compute (prefetch 1), so a step takes max(compute, "
       "copy); compute from FLOPs at %.0f TFLOP/s (--gpu-tflops; H100 class), the same for every "
-      "format (fused dequantizing matmuls on the GPU: this engine decodes GGML blocks on the CPU "
-      "only).\n",
+      "format (the decode before each matmul is not counted: this engine decodes GGML blocks "
+      "on a GPU with ATen kernels, unmeasured there).\n",
       available / 1e9, kReserveGB, available / 1e9, o.gpu_tflops);
   std::vector<double> compute;
   std::printf("compute per step:");
