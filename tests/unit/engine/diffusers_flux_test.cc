@@ -45,7 +45,8 @@ nlohmann::json ReadJson(const std::string& path) {
 // The shard files an index names, as paths beside it, sorted.
 std::vector<std::string> IndexedShards(const std::string& folder, const std::string& index) {
   std::set<std::string> names;
-  for (const auto& [tensor, shard] : ReadJson(folder + "/" + index)["weight_map"].items()) {
+  const nlohmann::json json = ReadJson(folder + "/" + index);  // outlives the loop
+  for (const auto& [tensor, shard] : json["weight_map"].items()) {
     names.insert(shard.get<std::string>());
   }
   std::vector<std::string> paths;
@@ -84,9 +85,9 @@ TEST(DiffusersFlux, FindsTheSavedFolderAsItsIndexesAndConfigsSayIt) {
 
   // Every tensor the transformer's index maps is in the checkpoint the shards open as.
   const Checkpoint checkpoint = Checkpoint::Open(paths.transformer);
-  for (const auto& [tensor, shard] :
-       ReadJson(dir + "/transformer/diffusion_pytorch_model.safetensors.index.json")["weight_map"]
-           .items()) {
+  const nlohmann::json index =
+      ReadJson(dir + "/transformer/diffusion_pytorch_model.safetensors.index.json");
+  for (const auto& [tensor, shard] : index["weight_map"].items()) {
     EXPECT_TRUE(checkpoint.Has(tensor)) << tensor;
   }
 }
