@@ -45,11 +45,18 @@ bool HeldStored(const std::string& name, const StoredTensor& stored, torch::Scal
   return format == ResidentFormat::kStored && DecodedAtUse(name, stored, compute);
 }
 
-// Every block of every component once (a block listed twice is held once).
+// Every block of every present component once (a block listed twice is held once). `streamdit
+// plan` on a transformer file alone has no encoders and no VAE.
 std::vector<const WeightBlock*> DistinctBlocks(const JobModels& models) {
   std::vector<const WeightBlock*> blocks;
   std::unordered_set<const WeightBlock*> seen;
   for (PipelineComponent component : kComponents) {
+    const bool present = component == PipelineComponent::kT5     ? models.t5 != nullptr
+                         : component == PipelineComponent::kClip ? models.clip != nullptr
+                         : component == PipelineComponent::kTransformer
+                             ? models.transformer != nullptr
+                             : models.vae != nullptr;
+    if (!present) continue;
     for (const WeightBlock* block : ComponentBlocks(models, component)) {
       if (seen.insert(block).second) blocks.push_back(block);
     }
