@@ -10,10 +10,8 @@ function(streamdit_test)
   cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
   streamdit_warnings(${T_NAME})
-  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main Threads::Threads)
-  target_compile_definitions(${T_NAME} PRIVATE
-    STREAMDIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}" STREAMDIT_BINARY_DIR="${PROJECT_BINARY_DIR}"
-    STREAMDIT_PYTHON="${STREAMDIT_PYTHON}")
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} streamdit_build_paths GTest::gtest
+    GTest::gtest_main Threads::Threads)
   gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 120 PROPERTIES LABELS "${T_LABELS}")
 endfunction()
 

@@ -32,6 +32,7 @@
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/streaming/residency_plan.h"
 #include "engine/streaming/streaming_weight_provider.h"
+#include "tests/support/build_paths.h"
 
 namespace streamdit::engine {
 namespace {
@@ -44,7 +45,7 @@ struct Options {
   std::vector<int64_t> tokens = {256, 1024, 4096};
   std::vector<int64_t> threads = {1, 2};
   int rounds = 3;
-  std::string script = STREAMDIT_SOURCE_DIR "/bench/eager/flux_eager.py";
+  std::string script = std::string(build_paths::SourceDir()) + "/bench/eager/flux_eager.py";
   std::string scratch = "/tmp";
 };
 
@@ -103,8 +104,9 @@ class EagerProcess {
       const std::string n = std::to_string(threads);
       setenv("OMP_NUM_THREADS", n.c_str(), 1);
       setenv("OPENBLAS_NUM_THREADS", n.c_str(), 1);
-      execl(STREAMDIT_PYTHON, STREAMDIT_PYTHON, o.script.c_str(), "--weights", weights.c_str(),
-            "--inputs", inputs.c_str(), "--threads", n.c_str(), static_cast<char*>(nullptr));
+      execl(build_paths::Python(), build_paths::Python(), o.script.c_str(), "--weights",
+            weights.c_str(), "--inputs", inputs.c_str(), "--threads", n.c_str(),
+            static_cast<char*>(nullptr));
       std::perror("exec python3");
       _exit(127);
     }

@@ -14,6 +14,7 @@ namespace streamdit::engine {
 namespace {
 
 constexpr const char* kProbe = "text_model.embeddings.token_embedding.weight";
+constexpr const char* kProbeWithoutTextModel = "embeddings.token_embedding.weight";
 
 std::string LayerName(int64_t index) { return "encoder.layers." + std::to_string(index); }
 
@@ -56,21 +57,30 @@ torch::Tensor EncoderLayer(const torch::Tensor& x, const ScopedBlock& w, const t
 
 ClipTextEncoder ClipTextEncoder::Load(const Checkpoint& checkpoint) {
   using Code = CheckpointError::Code;
-  const std::optional<std::string> prefix = checkpoint.DetectPrefix(key_prefix::kClip, kProbe);
+  // HF's CLIPTextModel keys start "text_model."; transformers 5 saves the same model without that
+  // level (its save_pretrained writes "embeddings.…" and "encoder.…" at the top).
+  std::optional<std::string> prefix = checkpoint.DetectPrefix(key_prefix::kClip, kProbe);
+  std::string root;
+  if (prefix) {
+    root = *prefix + "text_model.";
+  } else {
+    prefix = checkpoint.DetectPrefix(key_prefix::kClip, kProbeWithoutTextModel);
+    if (prefix) root = *prefix;
+  }
   if (!prefix) {
     throw CheckpointError(Code::kUnrecognizedLayout, checkpoint.description(), kProbe,
                           "no CLIP text model: the tensor is absent with and without the prefix "
-                          "'text_encoders.clip_l.transformer.'");
+                          "'text_encoders.clip_l.transformer.' and without 'text_model.'");
   }
   ClipTextEncoder encoder;
   encoder.prefix_ = *prefix;
-  encoder.checkpoint_ = checkpoint.WithPrefix(*prefix + "text_model.");
+  encoder.checkpoint_ = checkpoint.WithPrefix(root);
   const Checkpoint& model = encoder.checkpoint_;
   const std::string file = model.description();
   auto shape_of = [&](const std::string& name, std::size_t rank) {
     const std::vector<int64_t>& shape = model.Require(name).info->shape;
     if (shape.size() != rank) {
-      throw CheckpointError(Code::kBadShape, file, *prefix + "text_model." + name,
+      throw CheckpointError(Code::kBadShape, file, root + name,
                             "expected a tensor of rank " + std::to_string(rank));
     }
     return shape;
@@ -81,7 +91,7 @@ ClipTextEncoder ClipTextEncoder::Load(const Checkpoint& checkpoint) {
   config.vocab = token_shape[0];
   config.hidden = token_shape[1];
   if (config.hidden <= 0 || config.hidden % kHeadDim != 0) {
-    throw CheckpointError(Code::kBadShape, file, kProbe,
+    throw CheckpointError(Code::kBadShape, file, root + kProbeWithoutTextModel,
                           "hidden size " + std::to_string(config.hidden) +
                               " is not a positive multiple of the head size 64");
   }
@@ -91,7 +101,7 @@ ClipTextEncoder ClipTextEncoder::Load(const Checkpoint& checkpoint) {
   while (model.Has(LayerName(config.layers) + ".self_attn.q_proj.weight")) ++config.layers;
   if (config.layers == 0) {
     throw CheckpointError(Code::kMissingTensor, file,
-                          *prefix + "text_model.encoder.layers.0.self_attn.q_proj.weight",
+                          root + "encoder.layers.0.self_attn.q_proj.weight",
                           "a CLIP text model needs at least one encoder layer");
   }
   config.intermediate = shape_of(LayerName(0) + ".mlp.fc1.weight", 2)[0];

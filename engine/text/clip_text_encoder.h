@@ -40,7 +40,9 @@ class ClipTextEncoder {
   static ClipTextEncoder Load(const Checkpoint& checkpoint);
 
   const ClipTextConfig& config() const { return config_; }
-  const std::string& prefix() const { return prefix_; }  // where "text_model." was found
+  // The key prefix found (before "text_model.", or before "embeddings." in transformers 5's
+  // layout without that level).
+  const std::string& prefix() const { return prefix_; }
   const std::vector<WeightBlock>& blocks() const { return blocks_; }
 
   // `input_ids` [B, L] (int64, L <= max_positions, ids < vocab). Activations use the dtype and

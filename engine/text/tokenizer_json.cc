@@ -37,8 +37,9 @@ const Json& Model(const Json& json, const std::string& path, const std::string& 
     throw CheckpointError(Code::kInvalidEntry, path, "model", "missing or not an object");
   }
   const auto found = model->find("type");
-  const std::string actual =
-      found != model->end() && found->is_string() ? found->get<std::string>() : found->dump();
+  const std::string actual = found == model->end() ? "absent"
+                             : found->is_string()  ? found->get<std::string>()
+                                                   : found->dump();
   if (actual != type) {
     throw CheckpointError(Code::kUnrecognizedLayout, path, "model.type",
                           "is " + actual + ", expected " + type);
@@ -141,8 +142,11 @@ void Flatten(const Json& node, const char* list_key, std::vector<const Json*>& p
 
 Normalization ReadNormalization(const Json& json, const std::string& path) {
   Normalization n;
+  // Flatten keeps pointers into these copies: they must outlive the loops below.
+  const Json normalizer = json.value("normalizer", Json());
+  const Json pre_tokenizer = json.value("pre_tokenizer", Json());
   std::vector<const Json*> normalizers;
-  Flatten(json.value("normalizer", Json()), "normalizers", normalizers);
+  Flatten(normalizer, "normalizers", normalizers);
   for (const Json* part : normalizers) {
     const std::string type = part->is_object() ? part->value("type", "") : "";
     if (type == "Precompiled") {
@@ -165,7 +169,7 @@ Normalization ReadNormalization(const Json& json, const std::string& path) {
     }
   }
   std::vector<const Json*> pre_tokenizers;
-  Flatten(json.value("pre_tokenizer", Json()), "pretokenizers", pre_tokenizers);
+  Flatten(pre_tokenizer, "pretokenizers", pre_tokenizers);
   for (const Json* part : pre_tokenizers) {
     const std::string type = part->is_object() ? part->value("type", "") : "";
     if (type == "WhitespaceSplit") {

@@ -129,7 +129,8 @@ def engine_noise(seed, width, height):
 def generate(model_dir, prompt, seed, width, height, steps, guidance, t5_length, out_png,
              out_image):
     from diffusers import FluxPipeline
-    pipeline = FluxPipeline.from_pretrained(model_dir, torch_dtype=torch.float32)
+    pipeline = FluxPipeline.from_pretrained(model_dir, dtype=torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
     noise = engine_noise(int(seed), int(width), int(height))
     latents = FluxPipeline._pack_latents(noise, 1, noise.shape[1], noise.shape[2], noise.shape[3])
     common = dict(prompt=prompt, width=int(width), height=int(height),
@@ -157,6 +158,14 @@ def schedule(model_dir, steps, image_seq_len):
 
 if __name__ == "__main__":
     os.environ["HF_HUB_OFFLINE"] = "1"  # every file is local; never ask the hub
+    # The C++ tests print this script's stderr on failure: keep it to what went wrong.
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    import diffusers.utils.logging
+    import transformers.utils.logging
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     torch.set_num_threads(1)
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "write":

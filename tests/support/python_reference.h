@@ -1,5 +1,5 @@
 // Running the Python references in tests/reference/ (the virtual environment's python3 with numpy,
-// sentencepiece and torch: STREAMDIT_PYTHON, set by tests/CMakeLists.txt)
+// sentencepiece and torch: STREAMDIT_PYTHON, through tests/support/build_paths.h)
 // from a test: the one place that builds the command line and checks the exit status.
 #pragma once
 
@@ -9,13 +9,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "tests/support/build_paths.h"
 namespace streamdit::test_support {
 
-inline constexpr const char* kPython = STREAMDIT_PYTHON;
+inline const char* const kPython = build_paths::Python();
 
 // `relative` (e.g. "tests/reference/t5_encoder_reference.py") inside the source tree.
 inline std::string SourcePath(const std::string& relative) {
-  return std::string(STREAMDIT_SOURCE_DIR) + "/" + relative;
+  return std::string(build_paths::SourceDir()) + "/" + relative;
 }
 
 // Single-quotes `text` for the shell.

@@ -15,6 +15,7 @@
 
 #include "engine/demo/demo_model.h"
 #include "server/cli/cli.h"
+#include "tests/support/build_paths.h"
 #include "tests/support/file_bytes.h"
 #include "tests/support/scratch_dir.h"
 
@@ -66,7 +67,7 @@ inline CliRun GenerateLocal(const std::vector<std::string>& extra, const std::st
 
 // The built binary (cli_tests depends on it).
 inline std::string StreamditBinary() {
-  return std::string(STREAMDIT_BINARY_DIR) + "/server/streamdit";
+  return std::string(build_paths::BinaryDir()) + "/server/streamdit";
 }
 
 // Runs the binary with `args` (already shell-quoted) in `cwd`; stdout and stderr go to

@@ -9,6 +9,7 @@
 #include "cli_test_support.h"
 #include "served_test_support.h"
 #include "server/cli/exit_code.h"
+#include "tests/support/build_paths.h"
 
 #if STREAMDIT_CLI_SERVICE
 
@@ -82,7 +83,7 @@ TEST(ConfiguredGenerate, ABadConfigurationExits2NamingTheKey) {
 }
 
 TEST(DefaultConfig, TheDemoModelOnOneCpuDeviceListeningOnLoopback) {
-  const std::string path = std::string(STREAMDIT_SOURCE_DIR) + "/config/default.yaml";
+  const std::string path = std::string(build_paths::SourceDir()) + "/config/default.yaml";
   const absl::StatusOr<ServerConfig> config = LoadServerConfig(path);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, "127.0.0.1:50051");
@@ -93,8 +94,9 @@ TEST(DefaultConfig, TheDemoModelOnOneCpuDeviceListeningOnLoopback) {
   ASSERT_EQ(config->models.size(), 1u);
   const ModelSpec& model = config->models[0];
   EXPECT_TRUE(model.create_demo);
-  EXPECT_EQ(std::filesystem::path(model.dir).lexically_normal(),
-            (std::filesystem::path(STREAMDIT_SOURCE_DIR) / "build/demo-model").lexically_normal());
+  EXPECT_EQ(
+      std::filesystem::path(model.dir).lexically_normal(),
+      (std::filesystem::path(build_paths::SourceDir()) / "build/demo-model").lexically_normal());
   EXPECT_EQ(model.defaults.steps, 4);
   EXPECT_EQ(model.defaults.width, 512);
   EXPECT_EQ(model.defaults.height, 512);

@@ -223,6 +223,31 @@ TEST(ClipTextEncoderTest, CausalMaskHidesLaterTokens) {
   EXPECT_FALSE(torch::allclose(ha.slice(1, common), hb.slice(1, common)));
 }
 
+// transformers 5 saves CLIPTextModel without the "text_model." level ("embeddings.…",
+// "encoder.…", "final_layer_norm.…" at the top of the file): the same weights, the same output.
+TEST(ClipTextEncoderTest, WeightsSavedWithoutTheTextModelLevelEncodeTheSame) {
+  ScratchDir dir;
+  const ClipTokenizer tokenizer = TinyTokenizer();
+  const auto weights = RandomWeights(tokenizer.vocab_size(), 21);
+  WriteWeights(dir.File("with.safetensors"), weights, DType::kF32, "");
+  SafetensorsWriter writer;
+  for (const auto& [name, value] : weights) AddTensor(writer, name, value, DType::kF32);
+  writer.Write(dir.File("without.safetensors"));
+
+  const ClipTextEncoder with =
+      ClipTextEncoder::Load(Checkpoint::Open(dir.File("with.safetensors")));
+  const ClipTextEncoder without =
+      ClipTextEncoder::Load(Checkpoint::Open(dir.File("without.safetensors")));
+  EXPECT_EQ(without.prefix(), "");
+  EXPECT_EQ(without.config().layers, with.config().layers);
+  DirectWeightProvider provider(torch::kFloat, torch::kCPU);
+  const torch::Tensor ids = EncodePrompts(tokenizer);
+  const ClipTextOutput a = with.Forward(ids, tokenizer.eos_id(), provider);
+  const ClipTextOutput b = without.Forward(ids, tokenizer.eos_id(), provider);
+  EXPECT_TRUE(torch::equal(a.hidden_states, b.hidden_states));
+  EXPECT_TRUE(torch::equal(a.pooled, b.pooled));
+}
+
 TEST(ClipTextEncoderTest, BadInputIdsAreInvalidArguments) {
   ScratchDir dir;
   const ClipTokenizer tokenizer = TinyTokenizer();

@@ -21,6 +21,7 @@
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/memory/scoped_peak.h"
 #include "engine/tensor/stored_tensor.h"
+#include "tests/support/build_paths.h"
 
 namespace streamdit::engine {
 namespace {
@@ -167,7 +168,7 @@ TEST(CpuMemoryMeterTest, FromBlobViewsAndMappedWeightsAreNotCounted) {
 
   // Weights viewed zero-copy in a mapped safetensors file.
   const std::filesystem::path path =
-      std::filesystem::path(STREAMDIT_BINARY_DIR) /
+      std::filesystem::path(build_paths::BinaryDir()) /
       ("memory_meter_test_" + std::to_string(::getpid()) + ".safetensors");
   SafetensorsWriter writer;
   writer.Add("weight", DType::kF32, {64, 64}, values.data(), values.size() * sizeof(float));

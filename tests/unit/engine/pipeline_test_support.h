@@ -14,13 +14,14 @@
 #include "engine/demo/demo_model.h"
 #include "engine/pipeline/generation_request.h"
 #include "engine/pipeline/model_paths.h"
+#include "tests/support/build_paths.h"
 #include "tests/support/file_bytes.h"
 #include "tests/support/scratch_dir.h"
 
 namespace streamdit::engine::pipeline_testing {
 
 inline std::string SourcePath(const std::string& relative) {
-  return std::string(STREAMDIT_SOURCE_DIR) + "/" + relative;
+  return std::string(build_paths::SourceDir()) + "/" + relative;
 }
 
 // The engine tests' scratch folder (tests/support/scratch_dir.h), under its old name.

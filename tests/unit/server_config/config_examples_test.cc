@@ -6,12 +6,13 @@
 #include <string>
 
 #include "server/config/config_loader.h"
+#include "tests/support/build_paths.h"
 
 namespace streamdit::server {
 namespace {
 
 const std::filesystem::path kExamples =
-    std::filesystem::path(STREAMDIT_SOURCE_DIR) / "config" / "examples";
+    std::filesystem::path(build_paths::SourceDir()) / "config" / "examples";
 
 ServerConfig Load(const std::string& name) {
   absl::StatusOr<ServerConfig> config = LoadServerConfig((kExamples / name).string());
@@ -42,9 +43,9 @@ TEST(ConfigExamples, DemoCpuServesTheDemoModelFromTheBuildFolder) {
   EXPECT_EQ(model.family, ModelFamily::kDev);
   EXPECT_TRUE(model.create_demo);
   // Relative to the file's folder: config/examples/../../build/demo-model.
-  EXPECT_EQ(
-      std::filesystem::path(model.dir),
-      (std::filesystem::path(STREAMDIT_SOURCE_DIR) / "build" / "demo-model").lexically_normal());
+  EXPECT_EQ(std::filesystem::path(model.dir),
+            (std::filesystem::path(build_paths::SourceDir()) / "build" / "demo-model")
+                .lexically_normal());
   EXPECT_EQ(model.paths.transformer,
             std::vector<std::string>{model.dir + "/flux1-demo.safetensors"});
   EXPECT_EQ(model.compute_dtype, ComputeDtype::kF32);
