@@ -224,6 +224,7 @@ void Run(const Options& o) {
   shape.img_tokens = o.img_tokens;
   shape.txt_tokens = o.txt_tokens;
   shape.compute = o.compute;
+  shape.device = target.device.type();
   const int64_t activations = FluxForwardActivationBytes(config, shape);
   auto make = [&](const std::string& name, const FluxTransformer& model, int64_t budget) {
     Mode mode;

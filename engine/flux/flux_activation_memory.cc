@@ -1,5 +1,7 @@
 #include "engine/flux/flux_activation_memory.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <initializer_list>
 
@@ -38,9 +40,20 @@ struct TokenBytes {
   }
 };
 
-// Chunked attention's score chunk and softmax (float32; 16-bit compute adds the matmul's own
-// output), and one chunk's result, for `tokens` queries and keys.
+bool FusedCpuAttention(const FluxConfig& c, const FluxActivationShape& s) {
+  return AttentionKernelFor(s.attention, s.device, s.compute, c.head_dim) ==
+         AttentionKernel::kFusedCpu;
+}
+
+// Attention's memory beside q, k and its output, for `tokens` queries and keys. The fused CPU
+// kernel: its log-sum-exp and per-thread buffers. Chunked attention (and, conservatively, a
+// device's fused kernel, whose own scratch the plan adds): the score chunk and softmax (float32;
+// 16-bit compute adds the matmul's own output), and one chunk's result.
 int64_t AttentionBytes(const FluxConfig& c, const FluxActivationShape& s, int64_t tokens) {
+  if (FusedCpuAttention(c, s)) {
+    const int64_t threads = s.threads > 0 ? s.threads : at::get_num_threads();
+    return FusedCpuAttentionScratchBytes(s.batch, c.num_heads, tokens, tokens, c.head_dim, threads);
+  }
   const int64_t e = static_cast<int64_t>(c10::elementSize(s.compute));
   const int64_t rows = AttentionChunkRows(s.batch, c.num_heads, tokens, tokens, e, s.attention);
   const int64_t per_score = s.compute == torch::kFloat ? 8 : 8 + e;
@@ -74,8 +87,9 @@ int64_t SingleBlockPeak(const FluxConfig& c, const FluxActivationShape& s, const
   const int64_t h = t.hidden, m = t.mlp;
   const int64_t linear1 = 3 * h + m;
   const int64_t after_qk = h + linear1 + 2 * h;  // x, linear1's output, q, k
-  // at::matmul copies v (a strided view of linear1's output) when the batch exceeds one.
-  const int64_t v_copy = s.batch > 1 ? l * h : 0;
+  // at::matmul copies v (a strided view of linear1's output) when the batch exceeds one; the
+  // fused CPU kernel reads it in place.
+  const int64_t v_copy = s.batch > 1 && !FusedCpuAttention(c, s) ? l * h : 0;
   return Max({
       l * 4 * h,                             // modulating x
       l * (2 * h + linear1),                 // linear1

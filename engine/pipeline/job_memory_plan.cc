@@ -182,6 +182,7 @@ JobMemoryPlan PlanJobMemory(const JobModels& models, const JobMemoryShape& shape
   forward_shape.img_tokens = img_tokens;
   forward_shape.txt_tokens = txt_tokens;
   forward_shape.compute = compute;
+  forward_shape.device = shape.device.type();
   // On a CUDA device attention is fused (SDPA), with its log-sum-exp beside the output.
   const int64_t forward =
       FluxForwardActivationBytes(flux, forward_shape) +

@@ -1,6 +1,7 @@
 // The FLUX activation model against the counting allocator: for several widths, token counts,
-// batches and attention chunkings, the predicted bytes of one forward pass (and of the modulation
-// pass) are never below what the pass measurably allocates, and at most 15% above it.
+// batches and attention kernels (fused on the CPU in float32, chunked at several chunk sizes), the
+// predicted bytes of one forward pass (and of the modulation pass) are never below what the pass
+// measurably allocates, and at most 15% above it.
 #include "engine/flux/flux_activation_memory.h"
 
 #include <gtest/gtest.h>
@@ -43,6 +44,8 @@ FluxTransformer HostModel(const FluxConfig& config, torch::ScalarType dtype) {
 struct Case {
   int64_t hidden, heads, depth, single, batch, img, txt, score_bytes;
   torch::ScalarType compute = torch::kFloat;
+  // false: chunked attention even where the fused CPU kernel would run (float32).
+  bool allow_fused = true;
 };
 
 class FluxActivationMemoryTest : public ::testing::TestWithParam<Case> {};
@@ -78,6 +81,7 @@ TEST_P(FluxActivationMemoryTest, PredictionCoversTheMeasuredPeakWithin15Percent)
 
   AttentionOptions attention;
   attention.max_score_bytes = k.score_bytes;
+  attention.allow_fused = k.allow_fused;
   ScopedPeak forward_peak;
   const torch::Tensor out =
       model.ForwardWithModulation(in, mod.Rows(0, k.batch), provider, compute, attention);
@@ -89,9 +93,13 @@ TEST_P(FluxActivationMemoryTest, PredictionCoversTheMeasuredPeakWithin15Percent)
   shape.attention = attention;
   shape.compute = compute;
   const int64_t predicted = FluxForwardActivationBytes(config, shape);
-  std::printf("hidden %lld batch %lld img %lld txt %lld: predicted %lld measured %lld (%.3f)\n",
+  const bool fused = AttentionKernelFor(attention, c10::DeviceType::CPU, compute,
+                                        config.head_dim) == AttentionKernel::kFusedCpu;
+  EXPECT_EQ(fused, k.allow_fused && compute == torch::kFloat);
+  std::printf("hidden %lld batch %lld img %lld txt %lld %s: predicted %lld measured %lld (%.3f)\n",
               (long long)k.hidden, (long long)k.batch, (long long)k.img, (long long)k.txt,
-              (long long)predicted, (long long)measured, double(predicted) / double(measured));
+              fused ? "fused" : "chunked", (long long)predicted, (long long)measured,
+              double(predicted) / double(measured));
   EXPECT_GE(predicted, measured);
   // Slack for the 16-bit matmul scratch bound where the CPU runs 16-bit matmuls natively (its
   // measured size varies with the shape: engine/memory/cpu_kernel_scratch.h).
@@ -106,7 +114,11 @@ INSTANTIATE_TEST_SUITE_P(
         Case{384, 6, 1, 1, 2, 512, 96, 64 << 20}, Case{384, 6, 0, 2, 1, 300, 40, 64 << 20},
         Case{384, 6, 2, 0, 1, 300, 40, 64 << 20},
         Case{256, 4, 1, 2, 1, 1024, 128, 64 << 20, torch::kBFloat16},
-        Case{384, 6, 1, 1, 2, 512, 96, 2 << 20, torch::kBFloat16}));
+        Case{384, 6, 1, 1, 2, 512, 96, 2 << 20, torch::kBFloat16},
+        // The chunked kernel in float32 too (the fused one is the default there).
+        Case{128, 4, 2, 3, 2, 256, 64, 1 << 20, torch::kFloat, false},
+        Case{256, 4, 1, 2, 1, 1024, 128, 2 << 20, torch::kFloat, false},
+        Case{384, 6, 1, 1, 2, 512, 96, 64 << 20, torch::kFloat, false}));
 
 }  // namespace
 }  // namespace streamdit::engine
