@@ -51,8 +51,8 @@ bool FusedCpuAttention(const FluxConfig& c, const FluxActivationShape& s) {
 // 16-bit compute adds the matmul's own output), and one chunk's result.
 int64_t AttentionBytes(const FluxConfig& c, const FluxActivationShape& s, int64_t tokens) {
   if (FusedCpuAttention(c, s)) {
-    const int64_t threads = s.threads > 0 ? s.threads : at::get_num_threads();
-    return FusedCpuAttentionScratchBytes(s.batch, c.num_heads, tokens, tokens, c.head_dim, threads);
+    return FusedCpuAttentionScratchBytes(s.batch, c.num_heads, tokens, tokens, c.head_dim,
+                                         at::get_num_threads());
   }
   const int64_t e = static_cast<int64_t>(c10::elementSize(s.compute));
   const int64_t rows = AttentionChunkRows(s.batch, c.num_heads, tokens, tokens, e, s.attention);

@@ -22,10 +22,9 @@ struct FluxActivationShape {
   int64_t txt_tokens = 0;
   torch::ScalarType compute = torch::kFloat;
   AttentionOptions attention;
-  // Where the pass runs: it decides the attention kernel (AttentionKernelFor).
+  // Where the pass runs: it decides the attention kernel (AttentionKernelFor). On the CPU the fused
+  // kernel's per-thread buffers are counted for at::get_num_threads() at the time of the call.
   c10::DeviceType device = c10::DeviceType::CPU;
-  // The CPU threads whose work buffers the fused CPU kernel holds; 0: at::get_num_threads() now.
-  int64_t threads = 0;
 };
 
 // The most bytes one forward pass (ForwardWithModulation) allocates at once beyond its inputs and

@@ -14,15 +14,13 @@
 #include "engine/demo/demo_model.h"
 #include "engine/pipeline/generation_request.h"
 #include "engine/pipeline/model_paths.h"
-#include "tests/support/build_paths.h"
 #include "tests/support/file_bytes.h"
+#include "tests/support/python_reference.h"
 #include "tests/support/scratch_dir.h"
 
 namespace streamdit::engine::pipeline_testing {
 
-inline std::string SourcePath(const std::string& relative) {
-  return std::string(build_paths::SourceDir()) + "/" + relative;
-}
+using test_support::SourcePath;
 
 // The engine tests' scratch folder (tests/support/scratch_dir.h), under its old name.
 using PipelineScratchDir = test_support::ScratchDir;
