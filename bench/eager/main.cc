@@ -5,9 +5,11 @@
 //
 // streamdit runs three ways: resident (the weights converted to f32 once, before timing, as a
 // served model's resident copy), direct (bf16 converted at each use) and streamed (the minimum
-// weight budget, prefetch depth 1). PyTorch gets the weights converted to f32 once at load. The
-// four run interleaved (each round starts at the next one), so that machine noise hits them
-// alike; the table reports medians, each side's user and system CPU time per forward, and the
+// weight budget, prefetch depth 1), each through the default float32 kernel
+// (engine/tensor/linear_kernel.h: oneDNN where libtorch has it), and resident once more through
+// the BLAS kernel eager PyTorch uses ("res.blas"), which says how much of the ratio is the kernel.
+// PyTorch gets the weights converted to f32 once at load. The five run interleaved (each round
+// starts at the next one), so that machine noise hits them alike; the table reports medians, each side's user and system CPU time per forward, and the
 // ratio streamdit / PyTorch (below 1: streamdit is faster). Both sides compute the same function:
 // every output is compared with streamdit's direct output (max |difference| / max |output|).
 //
@@ -32,6 +34,7 @@
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/streaming/residency_plan.h"
 #include "engine/streaming/streaming_weight_provider.h"
+#include "engine/tensor/linear_kernel.h"
 #include "tests/support/build_paths.h"
 
 namespace streamdit::engine {
@@ -199,8 +202,12 @@ void Run(const Options& o) {
   const ResidencyPlan minimum =
       PlanResidency(blocks, MinimumWeightBytes(blocks, streaming), streaming);
 
-  std::printf("\n%6s %3s | %-20s | %-20s %6s | %-20s %6s | %-20s %6s | %8s\n", "img", "thr",
-              "pytorch s (usr/sys)", "resident s (usr/sys)", "ratio", "direct s (usr/sys)", "ratio",
+  const CpuLinearKernel kernel = CurrentCpuLinearKernel();
+  std::printf("float32 linear kernel: %s (res.blas: blas)\n",
+              std::string(CpuLinearKernelName(kernel)).c_str());
+  std::printf("\n%6s %3s | %-20s | %-20s %6s | %-20s %6s | %-20s %6s | %-20s %6s | %8s\n", "img",
+              "thr", "pytorch s (usr/sys)", "resident s (usr/sys)", "ratio",
+              "res.blas s (usr/sys)", "ratio", "direct s (usr/sys)", "ratio",
               "streamed s (usr/sys)", "ratio", "max diff");
   for (int64_t tokens : o.tokens) {
     const FluxInputs inputs = bench::Inputs(config, tokens, txt_tokens);
@@ -223,7 +230,8 @@ void Run(const Options& o) {
     for (int64_t threads : o.threads) {
       SetThreads(static_cast<int>(threads));
       EagerProcess eager(o, weights_path, inputs_path, static_cast<int>(threads));
-      const std::vector<std::string> names = {"pytorch", "resident", "direct", "streamed"};
+      const std::vector<std::string> names = {"pytorch", "resident", "res.blas", "direct",
+                                              "streamed"};
       std::map<std::string, std::vector<Sample>> samples;
       double worst = 0;
       auto measure = [&](const std::string& name) {
@@ -242,6 +250,7 @@ void Run(const Options& o) {
           provider = std::move(streamed);
         }
         WeightProvider& used = provider ? *provider : const_cast<ResidentProvider&>(resident);
+        SetCpuLinearKernel(name == "res.blas" ? CpuLinearKernel::kBlas : kernel);
         rusage before{}, after{};
         getrusage(RUSAGE_SELF, &before);
         const auto t0 = Clock::now();
@@ -249,6 +258,7 @@ void Run(const Options& o) {
         Sample s;
         s.wall = Seconds(t0);
         getrusage(RUSAGE_SELF, &after);
+        SetCpuLinearKernel(kernel);
         s.user = CpuSeconds(after.ru_utime) - CpuSeconds(before.ru_utime);
         s.sys = CpuSeconds(after.ru_stime) - CpuSeconds(before.ru_stime);
         s.diff = RelativeDifference(out, expected);
@@ -266,7 +276,7 @@ void Run(const Options& o) {
       const double eager_wall = median("pytorch", &Sample::wall);
       std::printf("%6ld %3ld | %7.2f (%5.1f/%4.1f) |", long(tokens), long(threads), eager_wall,
                   median("pytorch", &Sample::user), median("pytorch", &Sample::sys));
-      for (const char* name : {"resident", "direct", "streamed"}) {
+      for (const char* name : {"resident", "res.blas", "direct", "streamed"}) {
         const double wall = median(name, &Sample::wall);
         std::printf(" %7.2f (%5.1f/%4.1f) %6.3f |", wall, median(name, &Sample::user),
                     median(name, &Sample::sys), wall / eager_wall);

@@ -105,6 +105,18 @@ int64_t SingleBlockPeak(const FluxConfig& c, const FluxActivationShape& s, const
 
 }  // namespace
 
+LinearExtent FluxForwardLinearExtent(const FluxConfig& config, int64_t rows) {
+  const int64_t h = config.hidden_size, m = config.mlp_hidden;
+  // linear2 reduces the joined attention and MLP (h + m); linear1 outputs qkv and the MLP.
+  return {rows, std::max({h + m, config.context_in_dim, config.in_channels}),
+          std::max({3 * h + m, m, config.out_channels})};
+}
+
+LinearExtent FluxModulationLinearExtent(const FluxConfig& config, int64_t rows) {
+  const int64_t h = config.hidden_size;
+  return {rows, std::max({int64_t{256}, config.vec_in_dim, h}), 6 * h};
+}
+
 int64_t FluxForwardActivationBytes(const FluxConfig& config, const FluxActivationShape& shape) {
   const TokenBytes t(config, shape.compute);
   const int64_t e = static_cast<int64_t>(c10::elementSize(shape.compute));
@@ -126,9 +138,10 @@ int64_t FluxForwardActivationBytes(const FluxConfig& config, const FluxActivatio
   peak = std::max(peak,
                   rope_tables + tokens * t.hidden + b * shape.img_tokens * 3 * t.hidden + output);
   // Norm statistics, RmsNorm's per-head factors and one-element tensors the model above leaves out;
-  // the scratch of a 16-bit matmul where the CPU runs it natively (cpu_kernel_scratch.h).
+  // the scratch of a oneDNN matmul where one runs (cpu_kernel_scratch.h).
   const int64_t small = 16 * 1024 + tokens * config.num_heads * 4 * 2;
-  return peak + small + CpuMatmulScratchBytes(shape.compute);
+  return peak + small +
+         CpuMatmulScratchBytes(shape.compute, FluxForwardLinearExtent(config, tokens));
 }
 
 int64_t FluxModulationBytes(const FluxConfig& config, int64_t rows, torch::ScalarType compute) {
@@ -144,7 +157,7 @@ int64_t FluxModulationPassBytes(const FluxConfig& config, int64_t rows, torch::S
   const int64_t embedding = rows * 256 * 8 * 2;
   const int64_t vec = rows * config.hidden_size * e * 3;
   return FluxModulationBytes(config, rows, compute) + embedding + vec +
-         CpuMatmulScratchBytes(compute);
+         CpuMatmulScratchBytes(compute, FluxModulationLinearExtent(config, rows));
 }
 
 }  // namespace streamdit::engine

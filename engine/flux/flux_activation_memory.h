@@ -13,6 +13,7 @@
 
 #include "engine/flux/attention.h"
 #include "engine/flux/flux_config.h"
+#include "engine/memory/cpu_kernel_scratch.h"
 
 namespace streamdit::engine {
 
@@ -30,6 +31,11 @@ struct FluxActivationShape {
 // The most bytes one forward pass (ForwardWithModulation) allocates at once beyond its inputs and
 // the modulation, including its output.
 int64_t FluxForwardActivationBytes(const FluxConfig& config, const FluxActivationShape& shape);
+
+// The widest linear of a forward over `rows` tokens (all of a batch's image and text tokens), and
+// of the modulation pass over `rows` rows: what sizes the matmul scratch (cpu_kernel_scratch.h).
+LinearExtent FluxForwardLinearExtent(const FluxConfig& config, int64_t rows);
+LinearExtent FluxModulationLinearExtent(const FluxConfig& config, int64_t rows);
 
 // Bytes of every step's modulation rows as ComputeModulation returns them (rows = steps * batch).
 int64_t FluxModulationBytes(const FluxConfig& config, int64_t rows, torch::ScalarType compute);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "engine/memory/cpu_kernel_scratch.h"
+
 namespace streamdit::engine {
 namespace {
 
@@ -48,9 +50,11 @@ int64_t T5ActivationBytes(const T5EncoderConfig& c, int64_t batch, int64_t token
       d + d + 2 * ff,                          // wi_0 and its GELU
       d + d + 3 * ff + d,                      // gate * wi_1, then wo
   });
-  // Norm statistics (per row) and scalar tensors.
+  // Norm statistics (per row) and scalar tensors; a oneDNN matmul's scratch (cpu_kernel_scratch.h).
   const int64_t small = 32 * 1024 + rows * 4 * 4;
-  return fixed + layer + small;
+  return fixed + layer + small +
+         CpuMatmulScratchBytes(compute, {rows, Max({c.d_model, c.d_ff, c.inner_dim()}),
+                                         Max({c.d_model, c.d_ff, c.inner_dim()})});
 }
 
 int64_t ClipActivationBytes(const ClipTextConfig& c, int64_t batch, int64_t tokens,
@@ -71,7 +75,9 @@ int64_t ClipActivationBytes(const ClipTextConfig& c, int64_t batch, int64_t toke
       attention + 2 * scores + 3 * h + h_float + mlp + 2 * h,  // fc2 and the residual
   });
   // The token + position embedding, the causal mask, the final norm and the pooled rows.
-  return mask + layer + h + batch * c.hidden * e;
+  return mask + layer + h + batch * c.hidden * e +
+         CpuMatmulScratchBytes(compute, {batch * tokens, std::max(c.hidden, c.intermediate),
+                                         std::max(c.hidden, c.intermediate)});
 }
 
 }  // namespace streamdit::engine

@@ -15,6 +15,7 @@
 #include "engine/flux/flux_config.h"
 #include "engine/flux/flux_transformer.h"
 #include "engine/flux/flux_weights.h"
+#include "engine/memory/cpu_kernel_scratch.h"
 #include "engine/memory/cpu_memory_meter.h"
 #include "engine/pipeline/flux_pipeline.h"
 #include "engine/status/status_error.h"
@@ -72,7 +73,9 @@ void ExpectEveryBudgetHolds(const FluxPipeline& pipeline, const GenerationReques
       EXPECT_LE(measured, budget) << PipelinePhaseName(phase);
       EXPECT_LE(predicted, budget) << PipelinePhaseName(phase);
       EXPECT_GE(predicted, measured) << PipelinePhaseName(phase);
-      EXPECT_LE(predicted, measured * 1.15) << PipelinePhaseName(phase);
+      // Slack: a oneDNN linear's scratch and tile, counted whether or not they meet the peak.
+      EXPECT_LE(predicted, measured * 1.15 + CpuMatmulScratchCeilingBytes())
+          << PipelinePhaseName(phase);
     }
     if (previous_streamed >= 0) {
       EXPECT_LE(result.memory.streamed_bytes, previous_streamed);
