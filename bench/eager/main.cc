@@ -9,9 +9,10 @@
 // (engine/tensor/linear_kernel.h: oneDNN where libtorch has it), and resident once more through
 // the BLAS kernel eager PyTorch uses ("res.blas"), which says how much of the ratio is the kernel.
 // PyTorch gets the weights converted to f32 once at load. The five run interleaved (each round
-// starts at the next one), so that machine noise hits them alike; the table reports medians, each side's user and system CPU time per forward, and the
-// ratio streamdit / PyTorch (below 1: streamdit is faster). Both sides compute the same function:
-// every output is compared with streamdit's direct output (max |difference| / max |output|).
+// starts at the next one), so that machine noise hits them alike; the table reports medians, each
+// side's user and system CPU time per forward, and the ratio streamdit / PyTorch (below 1:
+// streamdit is faster). Both sides compute the same function: every output is compared with
+// streamdit's direct output (max |difference| / max |output|).
 //
 //   build/bench/bench_eager [--tokens 256,1024,4096] [--threads 1,2] [--rounds 3]
 //                           [--script bench/eager/flux_eager.py] [--scratch /tmp]
@@ -206,9 +207,8 @@ void Run(const Options& o) {
   std::printf("float32 linear kernel: %s (res.blas: blas)\n",
               std::string(CpuLinearKernelName(kernel)).c_str());
   std::printf("\n%6s %3s | %-20s | %-20s %6s | %-20s %6s | %-20s %6s | %-20s %6s | %8s\n", "img",
-              "thr", "pytorch s (usr/sys)", "resident s (usr/sys)", "ratio",
-              "res.blas s (usr/sys)", "ratio", "direct s (usr/sys)", "ratio",
-              "streamed s (usr/sys)", "ratio", "max diff");
+              "thr", "pytorch s (usr/sys)", "resident s (usr/sys)", "ratio", "res.blas s (usr/sys)",
+              "ratio", "direct s (usr/sys)", "ratio", "streamed s (usr/sys)", "ratio", "max diff");
   for (int64_t tokens : o.tokens) {
     const FluxInputs inputs = bench::Inputs(config, tokens, txt_tokens);
     SetThreads(static_cast<int>(o.threads.front()));
