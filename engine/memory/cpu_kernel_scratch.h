@@ -26,9 +26,11 @@ namespace streamdit::engine {
 // Per-thread upper bound on a oneDNN matmul's scratch: kMatmulScratchBytesPerReduction per element
 // of the reduction, at most kNativeMatmulScratchPerThread. Seen on an AVX-512 EPYC, per thread:
 // bf16 10 KiB at k = 64, up to 97 KiB at k = 256, 193 KiB from k = 3072; float32 65 KiB at
-// k = 256, 257 KiB from k = 3072 (388 and 260 bytes per element at k = 256, fewer above).
+// k = 256, 257 KiB from k = 3072 (388 and 260 bytes per element at k = 256, fewer above). The cap
+// is twice the largest: in 1 of 40 runs a tiled float32 matmul at 2 threads held one more block
+// of 256 KiB beside both threads' tiles and scratchpads (2.82 MB against 2 x 1.28 MB).
 inline constexpr int64_t kMatmulScratchBytesPerReduction = 512;
-inline constexpr int64_t kNativeMatmulScratchPerThread = int64_t{384} << 10;
+inline constexpr int64_t kNativeMatmulScratchPerThread = int64_t{512} << 10;
 
 // Whether matmuls of `dtype` on this CPU take scratch through libtorch's allocator (probed once
 // per float32 kernel). float64: false. Installs the CPU meter (CpuMemoryMeter) when it is not yet
