@@ -4,7 +4,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/List.h>
 #include <ATen/core/dispatch/Dispatcher.h>
-#include <dlfcn.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -35,37 +35,18 @@ const std::optional<c10::TypedOperatorHandle<OneDnnLinearSignature>>& OneDnnLine
   return *op;
 }
 
-// OpenMP's per-thread thread count, reached through the runtime libtorch loaded (the wheel's own
-// libgomp: linking a second OpenMP runtime would split the thread pools). Inside ATen's parallel
+// This thread plans OpenMP work for one thread while the scope lasts. Inside ATen's parallel
 // region oneDNN executes sequentially, but it still plans a primitive for omp_get_max_threads()
 // threads, splitting the reduction for some shapes; a tile's primitive must be planned for one.
-struct OpenMpThreads {
-  using Set = void (*)(int);
-  using Get = int (*)();
-  Set set = nullptr;
-  Get get = nullptr;
-  static const OpenMpThreads& Instance() {
-    static const OpenMpThreads found = [] {
-      OpenMpThreads f;
-      f.set = reinterpret_cast<Set>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
-      f.get = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
-      return f;
-    }();
-    return found;
-  }
-  bool found() const { return set != nullptr && get != nullptr; }
-};
-
-// This thread plans OpenMP work for one thread while the scope lasts.
+// (This file is compiled with OpenMP against the runtime libtorch loads: engine/CMakeLists.txt.)
 class SingleThreadedScope {
  public:
-  SingleThreadedScope() : omp_(OpenMpThreads::Instance()), previous_(omp_.get()) { omp_.set(1); }
-  ~SingleThreadedScope() { omp_.set(previous_); }
+  SingleThreadedScope() : previous_(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~SingleThreadedScope() { omp_set_num_threads(previous_); }
   SingleThreadedScope(const SingleThreadedScope&) = delete;
   SingleThreadedScope& operator=(const SingleThreadedScope&) = delete;
 
  private:
-  const OpenMpThreads& omp_;
   const int previous_;
 };
 
@@ -89,9 +70,7 @@ bool ParseCpuLinearKernel(std::string_view name, CpuLinearKernel* kernel) {
   return true;
 }
 
-bool OneDnnLinearAvailable() {
-  return OneDnnLinearOp().has_value() && OpenMpThreads::Instance().found();
-}
+bool OneDnnLinearAvailable() { return OneDnnLinearOp().has_value(); }
 
 CpuLinearKernel CurrentCpuLinearKernel() {
   const int chosen = g_chosen_kernel.load(std::memory_order_relaxed);

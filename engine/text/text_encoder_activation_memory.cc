@@ -52,9 +52,8 @@ int64_t T5ActivationBytes(const T5EncoderConfig& c, int64_t batch, int64_t token
   });
   // Norm statistics (per row) and scalar tensors; a oneDNN matmul's scratch (cpu_kernel_scratch.h).
   const int64_t small = 32 * 1024 + rows * 4 * 4;
-  return fixed + layer + small +
-         CpuMatmulScratchBytes(compute, {rows, Max({c.d_model, c.d_ff, c.inner_dim()}),
-                                         Max({c.d_model, c.d_ff, c.inner_dim()})});
+  const int64_t widest = Max({c.d_model, c.d_ff, c.inner_dim()});
+  return fixed + layer + small + CpuMatmulScratchBytes(compute, {rows, widest, widest});
 }
 
 int64_t ClipActivationBytes(const ClipTextConfig& c, int64_t batch, int64_t tokens,
@@ -75,9 +74,9 @@ int64_t ClipActivationBytes(const ClipTextConfig& c, int64_t batch, int64_t toke
       attention + 2 * scores + 3 * h + h_float + mlp + 2 * h,  // fc2 and the residual
   });
   // The token + position embedding, the causal mask, the final norm and the pooled rows.
+  const int64_t widest = std::max(c.hidden, c.intermediate);
   return mask + layer + h + batch * c.hidden * e +
-         CpuMatmulScratchBytes(compute, {batch * tokens, std::max(c.hidden, c.intermediate),
-                                         std::max(c.hidden, c.intermediate)});
+         CpuMatmulScratchBytes(compute, {batch * tokens, widest, widest});
 }
 
 }  // namespace streamdit::engine
